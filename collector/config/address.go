@@ -1,0 +1,73 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// ParseAddress turns a device address (host, host:port, or an http:// or
+// https:// URL) into its normal form: scheme://host:port with the scheme and
+// host in lower case and the default port made explicit. Two spellings of the
+// same device give the same string, which is what /probe compares.
+func ParseAddress(s string) (*url.URL, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, errors.New("empty address")
+	}
+	if strings.ContainsAny(s, " \t\r\n") {
+		return nil, errors.New("address contains white space")
+	}
+	raw := s
+	if !strings.Contains(s, "://") {
+		if ip := net.ParseIP(s); ip != nil && strings.Contains(s, ":") {
+			s = "[" + s + "]" // a bare IPv6 address
+		}
+		raw = "http://" + s
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("cannot parse %q: %w", s, err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return nil, fmt.Errorf("scheme %q is not http or https", u.Scheme)
+	}
+	switch {
+	case u.User != nil:
+		return nil, errors.New("address must not contain user information; use credentials")
+	case u.Opaque != "":
+		return nil, fmt.Errorf("cannot parse %q", s)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, errors.New("address must not contain a query")
+	case u.Fragment != "":
+		return nil, errors.New("address must not contain a fragment")
+	case u.Path != "" && u.Path != "/":
+		return nil, errors.New("address must not contain a path: the API path is derived from api_version")
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return nil, errors.New("address has no host")
+	}
+	port := u.Port()
+	if port == "" {
+		if strings.HasSuffix(u.Host, ":") {
+			return nil, errors.New("address has an empty port")
+		}
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}, nil
+}

@@ -1,0 +1,380 @@
+// Package config reads, defaults and validates the exporter's YAML
+// configuration. A Config that Load returns has passed every check; nothing
+// else in the exporter validates input from the file.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	promconfig "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied to keys the file leaves out.
+const (
+	DefaultTimeout     = 10 * time.Second
+	DefaultConcurrency = 64
+	DefaultAPIVersion  = "v1"
+	DefaultCredentials = "default"
+)
+
+// ReservedLabels are the label names the exporter sets itself; a device's
+// constant labels may not use them.
+var ReservedLabels = []string{
+	"device", "transport", "reason", "proxy", "realm", "user", "user_id", "stun",
+	"endpoint", "policy", "rule", "field", "status", "model", "type", "firmware",
+	"api_version", "serial", "name", "instance", "job",
+}
+
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// Config is the whole configuration file.
+type Config struct {
+	Global      Global                 `yaml:"global"`
+	Credentials map[string]*Credential `yaml:"credentials"`
+	Devices     []*Device              `yaml:"devices"`
+
+	// LabelNames is the sorted union of every device's constant label
+	// names; a device without one of them exports it empty.
+	LabelNames []string `yaml:"-"`
+}
+
+// Global holds the settings shared by every device.
+type Global struct {
+	Timeout     time.Duration `yaml:"timeout"`
+	Concurrency int           `yaml:"concurrency"`
+	APIVersion  string        `yaml:"api_version"`
+}
+
+// Credential is a named username and password used to log in to devices.
+type Credential struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
+
+	password Secret
+}
+
+// Secret returns the password, read from password_file when that is set.
+func (c *Credential) Secret() Secret { return c.password }
+
+// Device is one intercom to poll.
+type Device struct {
+	Name        string               `yaml:"name"`
+	Address     string               `yaml:"address"`
+	Credentials string               `yaml:"credentials,omitempty"`
+	APIVersion  string               `yaml:"api_version,omitempty"`
+	TLSConfig   promconfig.TLSConfig `yaml:"tls_config,omitempty"`
+	Labels      map[string]string    `yaml:"labels,omitempty"`
+
+	// URL is the normalised address (scheme://host:port).
+	URL *url.URL `yaml:"-"`
+	// Credential is the resolved credential set.
+	Credential *Credential `yaml:"-"`
+}
+
+// Error is a configuration error that names where it is.
+type Error struct {
+	File  string
+	Line  int
+	What  string // e.g. `device "lobby-1"`; may be empty
+	Field string // e.g. "address"; may be empty
+	Err   error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.What != "" {
+		b.WriteString(e.What + ": ")
+	}
+	if e.Field != "" {
+		b.WriteString("field " + e.Field + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Load reads and validates the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(data, path, filepath.Dir(path))
+}
+
+// Parse decodes and validates a configuration. file names it in errors and
+// dir is where relative paths (password_file, ca_file) are resolved.
+func Parse(data []byte, file, dir string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, &Error{File: file, Err: err}
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, &Error{File: file, Err: err}
+	}
+	v := validator{file: file, dir: dir, root: docRoot(&root)}
+	if err := v.validate(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+type validator struct {
+	file string
+	dir  string
+	root *yaml.Node
+}
+
+func (v *validator) errorf(line int, what, field string, format string, args ...any) error {
+	return &Error{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+func (v *validator) validate(cfg *Config) error {
+	if err := v.global(&cfg.Global); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(cfg.Credentials))
+	for name := range cfg.Credentials {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := v.credential(name, cfg.Credentials[name]); err != nil {
+			return err
+		}
+	}
+	seen := make(map[string]int, len(cfg.Devices))
+	labels := map[string]struct{}{}
+	for i, d := range cfg.Devices {
+		node := mapItem(v.root, "devices", i)
+		if d == nil {
+			return v.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry")
+		}
+		if prev, dup := seen[d.Name]; dup && d.Name != "" {
+			return v.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
+				"duplicate device name (first defined on line %d)", prev)
+		}
+		seen[d.Name] = fieldLine(node, "name")
+		if err := v.device(cfg, i, d, node); err != nil {
+			return err
+		}
+		for k := range d.Labels {
+			labels[k] = struct{}{}
+		}
+	}
+	cfg.LabelNames = make([]string, 0, len(labels))
+	for k := range labels {
+		cfg.LabelNames = append(cfg.LabelNames, k)
+	}
+	sort.Strings(cfg.LabelNames)
+	return nil
+}
+
+func (v *validator) global(g *Global) error {
+	node := child(v.root, "global")
+	if g.Timeout == 0 {
+		g.Timeout = DefaultTimeout
+	}
+	if g.Timeout < 0 {
+		return v.errorf(fieldLine(node, "timeout"), "global", "timeout", "must be positive")
+	}
+	if g.Concurrency == 0 {
+		g.Concurrency = DefaultConcurrency
+	}
+	if g.Concurrency < 0 {
+		return v.errorf(fieldLine(node, "concurrency"), "global", "concurrency", "must be positive")
+	}
+	if g.APIVersion == "" {
+		g.APIVersion = DefaultAPIVersion
+	}
+	if err := checkAPIVersion(g.APIVersion); err != nil {
+		return v.errorf(fieldLine(node, "api_version"), "global", "api_version", "%v", err)
+	}
+	return nil
+}
+
+func checkAPIVersion(s string) error {
+	if s != "v0" && s != "v1" {
+		return fmt.Errorf("%q is not v0 or v1", s)
+	}
+	return nil
+}
+
+func (v *validator) credential(name string, c *Credential) error {
+	node := child(child(v.root, "credentials"), name)
+	what := fmt.Sprintf("credentials %q", name)
+	if c == nil {
+		return v.errorf(line(node), what, "", "empty credentials entry")
+	}
+	if c.Username == "" {
+		return v.errorf(line(node), what, "username", "missing")
+	}
+	switch {
+	case c.Password != "" && c.PasswordFile != "":
+		return v.errorf(fieldLine(node, "password_file"), what, "password_file", "set either password or password_file, not both")
+	case c.Password != "":
+		c.password = c.Password
+	case c.PasswordFile != "":
+		c.PasswordFile = promconfig.JoinDir(v.dir, c.PasswordFile)
+		p, err := readPasswordFile(c.PasswordFile)
+		if err != nil {
+			return v.errorf(fieldLine(node, "password_file"), what, "password_file", "%v", err)
+		}
+		c.password = p
+	default:
+		return v.errorf(line(node), what, "password", "missing: set password or password_file")
+	}
+	return nil
+}
+
+// readPasswordFile reads a password file, trimmed of one trailing newline.
+// Its errors name the file, never its content.
+func readPasswordFile(path string) (Secret, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password file: %w", err)
+	}
+	if st.IsDir() {
+		return "", fmt.Errorf("password file %s is a directory", path)
+	}
+	if st.Size() > 4096 {
+		return "", fmt.Errorf("password file %s is larger than 4096 bytes", path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read password file: %w", err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if s == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return Secret(s), nil
+}
+
+func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error {
+	what := fmt.Sprintf("device %q", d.Name)
+	if d.Name == "" {
+		what = fmt.Sprintf("device #%d", i+1)
+		return v.errorf(line(node), what, "name", "missing")
+	}
+	if !utf8.ValidString(d.Name) {
+		return v.errorf(fieldLine(node, "name"), what, "name", "not valid UTF-8")
+	}
+	u, err := ParseAddress(d.Address)
+	if err != nil {
+		return v.errorf(fieldLine(node, "address"), what, "address", "%v", err)
+	}
+	d.URL = u
+	credName := d.Credentials
+	if credName == "" {
+		credName = DefaultCredentials
+	}
+	c, ok := cfg.Credentials[credName]
+	if !ok {
+		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "no credentials named %q", credName)
+	}
+	d.Credential = c
+	if d.APIVersion == "" {
+		d.APIVersion = cfg.Global.APIVersion
+	}
+	if err := checkAPIVersion(d.APIVersion); err != nil {
+		return v.errorf(fieldLine(node, "api_version"), what, "api_version", "%v", err)
+	}
+	d.TLSConfig.SetDirectory(v.dir)
+	if _, err := promconfig.NewTLSConfig(&d.TLSConfig); err != nil {
+		return v.errorf(fieldLine(node, "tls_config"), what, "tls_config", "%v", err)
+	}
+	labelsNode := child(node, "labels")
+	for k, val := range d.Labels {
+		if err := checkLabel(k, val); err != nil {
+			return v.errorf(fieldLine(labelsNode, k), what, "labels", "%v", err)
+		}
+	}
+	return nil
+}
+
+func checkLabel(name, value string) error {
+	if !labelNameRE.MatchString(name) || strings.HasPrefix(name, "__") {
+		return fmt.Errorf("%q is not a valid label name", name)
+	}
+	for _, r := range ReservedLabels {
+		if name == r {
+			return fmt.Errorf("label %q is set by the exporter and cannot be configured", name)
+		}
+	}
+	if !utf8.ValidString(value) {
+		return fmt.Errorf("value of label %q is not valid UTF-8", name)
+	}
+	return nil
+}
+
+// docRoot returns the top-level mapping of a parsed document, or nil.
+func docRoot(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		return n.Content[0]
+	}
+	return nil
+}
+
+// child returns the value node under key in a mapping node, or nil.
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// mapItem returns item i of the sequence under key, or nil.
+func mapItem(n *yaml.Node, key string, i int) *yaml.Node {
+	s := child(n, key)
+	if s == nil || s.Kind != yaml.SequenceNode || i >= len(s.Content) {
+		return nil
+	}
+	return s.Content[i]
+}
+
+// fieldLine is the line of key in mapping n, else the line of n itself.
+func fieldLine(n *yaml.Node, key string) int {
+	if n != nil && n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i].Line
+			}
+		}
+	}
+	return line(n)
+}
+
+func line(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	return n.Line
+}

@@ -1,0 +1,200 @@
+// Package collector turns a fleet of BAS-IP devices into Prometheus metrics:
+// it owns the per-device state that lives across scrapes (clients with their
+// cached tokens, counters), polls devices concurrently within the scrape's
+// deadline, and serves /metrics and /probe.
+package collector
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/config"
+	promconfig "github.com/prometheus/common/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// Exporter holds the current fleet. Apply swaps in a new configuration;
+// scrapes in progress finish on the fleet they started with.
+type Exporter struct {
+	logger *slog.Logger
+	fleet  atomic.Pointer[fleet]
+	mu     sync.Mutex // serialises Apply
+}
+
+// fleet is one configuration's devices. It is never modified once built.
+type fleet struct {
+	cfg     *config.Config
+	devices []*device
+	byName  map[string]*device
+	byAddr  map[string]*device
+	descs   *descs
+	clients map[string]*http.Client // by TLS settings
+}
+
+// device is one configured device and the state it keeps across scrapes.
+type device struct {
+	name     string
+	cfg      *config.Device
+	labels   []string // device name, then the values of cfg.LabelNames
+	identity string   // what must stay equal for the cached token to stay valid
+	tlsKey   string
+	client   *basip.Client
+	state    *deviceState
+}
+
+// deviceState survives reloads as long as the device keeps its name.
+type deviceState struct {
+	authFailures atomic.Uint64
+	pollErrors   [7]atomic.Uint64 // by index in basip.Reasons
+	lastUp       atomic.Int32 // -1 before the first poll
+}
+
+var reasonIndex = func() map[basip.Reason]int {
+	m := make(map[basip.Reason]int, len(basip.Reasons))
+	for i, r := range basip.Reasons {
+		m[r] = i
+	}
+	return m
+}()
+
+// New returns an Exporter serving cfg.
+func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
+	e := &Exporter{logger: logger}
+	if err := e.Apply(cfg); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Config returns the configuration being served.
+func (e *Exporter) Config() *config.Config { return e.fleet.Load().cfg }
+
+// Apply makes cfg the configuration being served. Devices whose address,
+// API version, credentials and TLS settings are unchanged keep their cached
+// token; every device's login back-off is reset.
+func (e *Exporter) Apply(cfg *config.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old := e.fleet.Load()
+	f := &fleet{
+		cfg:     cfg,
+		devices: make([]*device, 0, len(cfg.Devices)),
+		byName:  make(map[string]*device, len(cfg.Devices)),
+		byAddr:  make(map[string]*device, len(cfg.Devices)),
+		descs:   newDescs(cfg.LabelNames),
+		clients: map[string]*http.Client{},
+	}
+	for _, dc := range cfg.Devices {
+		d, err := e.newDevice(old, f, cfg, dc)
+		if err != nil {
+			return err
+		}
+		f.devices = append(f.devices, d)
+		f.byName[d.name] = d
+		if _, dup := f.byAddr[dc.URL.String()]; !dup {
+			f.byAddr[dc.URL.String()] = d
+		}
+	}
+	e.fleet.Store(f)
+	if old != nil {
+		for key, hc := range old.clients {
+			if f.clients[key] != hc {
+				basip.CloseIdleConnections(hc)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Device) (*device, error) {
+	tlsKey, err := tlsIdentity(&dc.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("device %q: %w", dc.Name, err)
+	}
+	pass := dc.Credential.Secret().Reveal()
+	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
+	d := &device{
+		name:     dc.Name,
+		cfg:      dc,
+		labels:   labelValues(dc, cfg.LabelNames),
+		tlsKey:   tlsKey,
+		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey,
+	}
+	var prev *device
+	if old != nil {
+		prev = old.byName[dc.Name]
+	}
+	if prev != nil {
+		d.state = prev.state
+	} else {
+		d.state = &deviceState{}
+		d.state.lastUp.Store(-1)
+	}
+	if prev != nil && prev.identity == d.identity {
+		d.client = prev.client
+		d.client.ResetBackoff()
+		f.clients[tlsKey] = old.clients[tlsKey]
+		return d, nil
+	}
+	hc, ok := f.clients[tlsKey]
+	if !ok && old != nil {
+		hc, ok = old.clients[tlsKey]
+	}
+	if !ok {
+		tc, err := promconfig.NewTLSConfig(&dc.TLSConfig)
+		if err != nil {
+			return nil, fmt.Errorf("device %q: tls_config: %w", dc.Name, err)
+		}
+		hc = basip.NewHTTPClient(tc)
+	}
+	f.clients[tlsKey] = hc
+	d.client = basip.New(basip.Options{
+		BaseURL:    dc.URL,
+		APIVersion: dc.APIVersion,
+		Username:   dc.Credential.Username,
+		Password:   pass,
+		HTTP:       hc,
+	})
+	return d, nil
+}
+
+// tlsIdentity identifies a TLS setting including the content of the files
+// it names, so a reload that changes a CA file makes new connections.
+func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
+	b, err := yaml.Marshal(tc)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(b)
+	for _, f := range []string{tc.CAFile, tc.CertFile, tc.KeyFile} {
+		if f == "" {
+			continue
+		}
+		content, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("tls_config: %w", err)
+		}
+		h.Write(content)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func labelValues(dc *config.Device, names []string) []string {
+	v := make([]string, 0, 1+len(names))
+	v = append(v, dc.Name)
+	for _, n := range names {
+		v = append(v, dc.Labels[n])
+	}
+	return v
+}
+
+// Devices returns the number of configured devices.
+func (e *Exporter) Devices() int { return len(e.fleet.Load().devices) }

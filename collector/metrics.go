@@ -1,0 +1,133 @@
+package collector
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "basip"
+
+// Transports are the documented SIP transports, the states of
+// basip_sip_transport.
+var Transports = []string{"udp", "tcp", "tls"}
+
+// descs are the device series' descriptions for one set of constant label
+// names.
+type descs struct {
+	up, enabled, regInterval, callTimeout, transport, ringCode *prometheus.Desc
+	stunConfigured, info, authFailures, pollErrors, duration   *prometheus.Desc
+}
+
+func newDescs(labelNames []string) *descs {
+	base := append([]string{"device"}, labelNames...)
+	d := func(name, help string, extra ...string) *prometheus.Desc {
+		labels := append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
+		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
+	}
+	return &descs{
+		up:             d("up", "1 if the device's SIP settings were read this scrape, else 0."),
+		enabled:        d("sip_enabled", "1 if SIP is enabled on the device (field enable)."),
+		regInterval:    d("sip_registration_interval_seconds", "SIP registration interval (field registration_interval)."),
+		callTimeout:    d("sip_call_timeout_seconds", "Call timeout (field timeout)."),
+		transport:      d("sip_transport", "SIP transport as a state set: 1 for the device's transport; all 0 for an undocumented value.", "transport"),
+		ringCode:       d("sip_ring_code_enabled", "1 if the ring code is enabled (field is_enable_ring_code)."),
+		stunConfigured: d("sip_stun_configured", "1 if a STUN server address is set."),
+		info:           d("sip_info", "SIP settings as labels; always 1.", "proxy", "realm", "user", "user_id", "transport", "stun"),
+		authFailures:   d("auth_failures_total", "Logins the device rejected, and 401s that persisted right after a fresh login."),
+		pollErrors:     d("poll_errors_total", "Failed polls of the device by reason.", "reason"),
+		duration:       d("poll_duration_seconds", "How long this scrape's poll of the device took."),
+	}
+}
+
+// pollOutcome is what one poll of one device produced.
+type pollOutcome struct {
+	settings *basip.SIPSettings
+	err      error
+	duration time.Duration
+}
+
+// emit sends the series of one device for one poll.
+func emit(ch chan<- prometheus.Metric, ds *descs, d *device, o pollOutcome) {
+	labels := d.labels
+	gauge := func(desc *prometheus.Desc, v float64, extra ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, withLabels(labels, extra)...)
+	}
+	gauge(ds.up, boolValue(o.err == nil))
+	gauge(ds.duration, o.duration.Seconds())
+	ch <- prometheus.MustNewConstMetric(ds.authFailures, prometheus.CounterValue, float64(d.state.authFailures.Load()), labels...)
+	for i, r := range basip.Reasons {
+		if n := d.state.pollErrors[i].Load(); n > 0 {
+			ch <- prometheus.MustNewConstMetric(ds.pollErrors, prometheus.CounterValue, float64(n), withLabels(labels, []string{string(r)})...)
+		}
+	}
+	s := o.settings
+	if o.err != nil || s == nil {
+		return
+	}
+	if s.Enable != nil {
+		gauge(ds.enabled, boolValue(*s.Enable))
+	}
+	if s.RegistrationInterval != nil {
+		gauge(ds.regInterval, float64(*s.RegistrationInterval))
+	}
+	if s.Timeout != nil {
+		gauge(ds.callTimeout, float64(*s.Timeout))
+	}
+	if s.RingCode != nil {
+		gauge(ds.ringCode, boolValue(*s.RingCode))
+	}
+	transport := str(s.Transport)
+	if s.Transport != nil {
+		for _, t := range Transports {
+			gauge(ds.transport, boolValue(strings.EqualFold(transport, t)), t)
+		}
+	}
+	stun := s.STUNAddress()
+	if s.STUN != nil {
+		gauge(ds.stunConfigured, boolValue(stun != ""))
+	}
+	gauge(ds.info, 1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)), clean(transport), clean(stun))
+}
+
+func withLabels(base, extra []string) []string {
+	if len(extra) == 0 {
+		return base
+	}
+	return append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// clean makes a device string a valid label value: invalid UTF-8 is
+// replaced, and an absurdly long value is cut, so a device can never fail
+// the scrape.
+func clean(s string) string {
+	const maxLen = 256
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if len(s) > maxLen {
+		cut := maxLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut]
+	}
+	return s
+}

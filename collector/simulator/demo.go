@@ -1,0 +1,173 @@
+package simulator
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MonitorSettings is the SIP settings answer of an Android indoor monitor
+// (API v0): every documented field, the SIP password in clear.
+func MonitorSettings(user, transport string) map[string]any {
+	return map[string]any{
+		"enable":                true,
+		"proxy":                 "sip:pbx.example.com",
+		"realm":                 "example.com",
+		"user":                  user,
+		"password":              "s1p-" + user + "-pass",
+		"transport":             transport,
+		"user_id":               user,
+		"is_enable_ring_code":   false,
+		"timeout":               120,
+		"registration_interval": 300,
+		"stun":                  map[string]any{"ip": "", "port": 3478},
+	}
+}
+
+// PanelSettings is the SIP settings answer of a door panel (API v1): no
+// enable, timeout or ring code, the password masked as WebPass.
+func PanelSettings(user, transport string) map[string]any {
+	return map[string]any{
+		"proxy":                 "sip:pbx.example.com",
+		"realm":                 "example.com",
+		"user":                  user,
+		"password":              "WebPass",
+		"transport":             transport,
+		"user_id":               user,
+		"registration_interval": 120,
+		"stun":                  map[string]any{"ip": "stun.example.com", "port": 3478},
+	}
+}
+
+// Info is an /api/info answer.
+func Info(name, model, typ, firmware, apiVersion string) map[string]any {
+	return map[string]any{
+		"device_name":          name,
+		"device_model":         model,
+		"device_type":          typ,
+		"firmware_version":     firmware,
+		"framework_version":    "1.0.0",
+		"api_version":          apiVersion,
+		"device_serial_number": fmt.Sprintf("SN-%08X", hash(name)),
+	}
+}
+
+// Status is a sip/status answer.
+func Status(status string, lastAttempt int64) map[string]any {
+	s := map[string]any{"sip_status": status, "register_last_attempt": nil}
+	if lastAttempt > 0 {
+		s["register_last_attempt"] = lastAttempt
+	}
+	return s
+}
+
+func hash(s string) uint32 {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
+
+// Demo is the simulated fleet of --demo: a mix that makes every metric show.
+type Demo struct {
+	Servers []*Server
+	// Config is the exporter configuration for the fleet, in YAML.
+	Config []byte
+}
+
+// Demo credentials. They exist only in this process.
+const (
+	DemoUsername = "admin"
+	DemoPassword = "demo-Passw0rd"
+)
+
+type demoDevice struct {
+	name, api, extra string
+	tls              bool
+	setup            func(d *Device)
+}
+
+// StartDemo starts the demo fleet on 127.0.0.1. Close it when done.
+func StartDemo() (*Demo, error) {
+	now := time.Now().Add(-time.Minute).Unix()
+	devices := []demoDevice{
+		{name: "panel-entrance", api: "v1", extra: "    labels: {site: hq}\n", setup: func(d *Device) {
+			d.SetSettings(PanelSettings("100", "udp"))
+			d.SetStatus(Status("OK", now))
+			d.SetInfo(Info("Entrance", "AV-08FB", "panel", "3.9.1", "v1"))
+		}},
+		{name: "monitor-101", api: "v0", extra: "    labels: {site: hq}\n", setup: func(d *Device) {
+			s := MonitorSettings("101", "tcp")
+			s["stun"] = map[string]any{"ip": "stun.example.com", "port": 3478}
+			d.SetSettings(s)
+			d.SetInfo(Info("Flat 101", "AQ-07L", "monitor", "5.3.2", "v0"))
+		}},
+		{name: "monitor-102", api: "v0", setup: func(d *Device) {
+			s := MonitorSettings("102", "tls")
+			s["is_enable_ring_code"] = true
+			d.SetSettings(s)
+			d.SetStatus(Status("ERROR", now))
+			d.SetInfo(Info("Flat 102", "AQ-10", "monitor", "5.1.0", "v0"))
+		}},
+		{name: "monitor-103-sip-off", api: "v0", setup: func(d *Device) {
+			s := MonitorSettings("103", "udp")
+			s["enable"] = false
+			s["password"] = "123456"
+			d.SetSettings(s)
+			d.SetStatus(Status("OFFLINE", 0))
+			d.SetInfo(Info("Flat 103", "AQ-07L", "monitor", "5.3.2", "v0"))
+		}},
+		{name: "monitor-104-out-of-range", api: "v0", setup: func(d *Device) {
+			s := MonitorSettings("104", "wss")
+			s["registration_interval"] = 3600
+			s["timeout"] = 90
+			d.SetSettings(s)
+			d.SetStatus(Status("OK", now))
+			d.SetInfo(Info("Flat 104", "AQ-07L", "monitor", "5.0.4", "v0"))
+		}},
+		{name: "panel-wrong-password", api: "v1", extra: "    credentials: stale\n", setup: func(d *Device) {
+			d.SetSettings(PanelSettings("200", "udp"))
+			d.SetInfo(Info("Back door", "AV-03BD", "panel", "3.7.0", "v1"))
+		}},
+		{name: "panel-silent", api: "v1", setup: func(d *Device) {
+			d.SetSettings(PanelSettings("300", "udp"))
+			d.SetFault(FaultHang)
+		}},
+		{name: "panel-https", api: "v1", tls: true, extra: "    tls_config: {insecure_skip_verify: true}\n", setup: func(d *Device) {
+			d.SetSettings(PanelSettings("400", "tls"))
+			d.SetStatus(Status("OK", now))
+			d.SetInfo(Info("Garage", "AV-08FB", "panel", "3.9.1", "v1"))
+		}},
+	}
+	demo := &Demo{}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\ndevices:\n",
+		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd")
+	for _, dd := range devices {
+		d := &Device{Username: DemoUsername, Password: DemoPassword, APIVersion: dd.api}
+		dd.setup(d)
+		var s *Server
+		var err error
+		if dd.tls {
+			s, err = ServeTLS(d)
+		} else {
+			s, err = Serve(d)
+		}
+		if err != nil {
+			demo.Close()
+			return nil, err
+		}
+		demo.Servers = append(demo.Servers, s)
+		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n    api_version: %s\n%s", dd.name, s.URL, dd.api, dd.extra)
+	}
+	demo.Config = []byte(cfg.String())
+	return demo, nil
+}
+
+// Close stops every demo device.
+func (d *Demo) Close() {
+	for _, s := range d.Servers {
+		_ = s.Close()
+	}
+}

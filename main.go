@@ -1,0 +1,179 @@
+// Command basip_exporter exports the SIP configuration of BAS-IP intercoms
+// to Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+)
+
+const name = "basip_exporter"
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	var (
+		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
+		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit.").Bool()
+		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
+		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
+		webFlags      = webflag.AddFlags(kingpin.CommandLine, ":9875")
+		logConfig     = &promslog.Config{}
+	)
+	promslogflag.AddFlags(kingpin.CommandLine, logConfig)
+	kingpin.Version(version.Print(name))
+	kingpin.HelpFlag.Short('h')
+	kingpin.Parse()
+	logger := promslog.New(logConfig)
+
+	if *configCheck {
+		return check(*configFile)
+	}
+	load := func() (*config.Config, error) { return config.Load(*configFile) }
+	if *demo {
+		fleet, err := simulator.StartDemo()
+		if err != nil {
+			logger.Error("cannot start the demo fleet", "err", err)
+			return 1
+		}
+		defer fleet.Close()
+		load = func() (*config.Config, error) { return config.Parse(fleet.Config, "demo", ".") }
+	}
+	cfg, err := load()
+	if err != nil {
+		logger.Error("cannot load the configuration", "err", err)
+		return 1
+	}
+	exporter, err := collector.New(cfg, logger)
+	if err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	logger.Info("starting "+name, "version", version.Info(), "devices", exporter.Devices())
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		versioncollector.NewCollector(name),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "basip_exporter_devices", Help: "Configured devices."},
+			func() float64 { return float64(exporter.Devices()) }),
+	)
+	reloader := collector.NewReloader(load, exporter, reg, logger)
+	srv := &http.Server{
+		Handler:           routes(exporter, reloader, reg, *timeoutOffset, logger),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	if *demo {
+		logger.Info("demo fleet running; open the exporter in a browser", "url", demoURL(*webFlags.WebListenAddresses))
+	}
+	go handleSignals(srv, reloader, logger)
+	if err := web.ListenAndServe(srv, webFlags, logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// check implements --config.check.
+func check(path string) int {
+	if _, err := config.Load(path); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("ok")
+	return 0
+}
+
+func routes(e *collector.Exporter, r *collector.Reloader, self prometheus.Gatherer, offset time.Duration, logger *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	opts := collector.HandlerOpts{TimeoutOffset: offset}
+	mux.Handle("/metrics", e.MetricsHandler(self, opts))
+	mux.Handle("/probe", e.ProbeHandler(opts))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPost && req.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := r.Reload(); err != nil {
+			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "BAS-IP Exporter",
+		Description: "Prometheus exporter for the SIP configuration of BAS-IP intercoms",
+		Version:     version.Info(),
+		Form: web.LandingForm{
+			Action: "probe",
+			Inputs: []web.LandingFormInput{{Label: "Target", Type: "text", Name: "target", Placeholder: "device name or address"}},
+		},
+		Links: []web.LandingLinks{{Address: "metrics", Text: "Metrics", Description: "Every configured device"}},
+	})
+	if err != nil {
+		logger.Error("cannot build the landing page", "err", err)
+	} else {
+		mux.Handle("/", landing)
+	}
+	return mux
+}
+
+// handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or
+// SIGINT: scrapes in flight get a few seconds, then are cancelled.
+func handleSignals(srv *http.Server, r *collector.Reloader, logger *slog.Logger) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			_ = r.Reload()
+			continue
+		}
+		logger.Info("shutting down", "signal", s.String())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+		}
+		cancel()
+		return
+	}
+}
+
+func demoURL(addrs []string) string {
+	addr := ":9875"
+	if len(addrs) > 0 {
+		addr = addrs[0]
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
