@@ -53,7 +53,7 @@ type device struct {
 type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [7]atomic.Uint64 // by index in basip.Reasons
-	lastUp       atomic.Int32 // -1 before the first poll
+	lastUp       atomic.Int32     // -1 before the first poll
 }
 
 var reasonIndex = func() map[basip.Reason]int {
@@ -198,3 +198,12 @@ func labelValues(dc *config.Device, names []string) []string {
 
 // Devices returns the number of configured devices.
 func (e *Exporter) Devices() int { return len(e.fleet.Load().devices) }
+
+// Close drops the idle device connections. The Exporter stays usable.
+func (e *Exporter) Close() {
+	if f := e.fleet.Load(); f != nil {
+		for _, hc := range f.clients {
+			basip.CloseIdleConnections(hc)
+		}
+	}
+}

@@ -1,0 +1,265 @@
+package collector
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// collectorFor returns the collector one /metrics scrape of f would use.
+func collectorFor(f *testFleet) prometheus.Collector {
+	fl := f.exp.fleet.Load()
+	return &pollCollector{ctx: context.Background(), fleet: fl, devices: fl.devices, timeout: fl.cfg.Global.Timeout, logger: f.exp.logger}
+}
+
+func TestExposition(t *testing.T) {
+	mon := monitor("101", "tcp")
+	s := simulator.MonitorSettings("101", "tcp")
+	s["stun"] = map[string]any{"ip": "stun.example.com", "port": 3478}
+	mon.SetSettings(s)
+	f := startFleet(t, "",
+		devSpec{name: "monitor-101", dev: mon, extra: "    labels: {site: hq}\n"},
+		devSpec{name: "panel-1", dev: panel("100", "udp")},
+	)
+	expected := `
+# HELP basip_up 1 if the device's SIP settings were read this scrape, else 0.
+# TYPE basip_up gauge
+basip_up{device="monitor-101",site="hq"} 1
+basip_up{device="panel-1",site=""} 1
+# HELP basip_sip_enabled 1 if SIP is enabled on the device (field enable).
+# TYPE basip_sip_enabled gauge
+basip_sip_enabled{device="monitor-101",site="hq"} 1
+# HELP basip_sip_registration_interval_seconds SIP registration interval (field registration_interval).
+# TYPE basip_sip_registration_interval_seconds gauge
+basip_sip_registration_interval_seconds{device="monitor-101",site="hq"} 300
+basip_sip_registration_interval_seconds{device="panel-1",site=""} 120
+# HELP basip_sip_call_timeout_seconds Call timeout (field timeout).
+# TYPE basip_sip_call_timeout_seconds gauge
+basip_sip_call_timeout_seconds{device="monitor-101",site="hq"} 120
+# HELP basip_sip_transport SIP transport as a state set: 1 for the device's transport; all 0 for an undocumented value.
+# TYPE basip_sip_transport gauge
+basip_sip_transport{device="monitor-101",site="hq",transport="tcp"} 1
+basip_sip_transport{device="monitor-101",site="hq",transport="tls"} 0
+basip_sip_transport{device="monitor-101",site="hq",transport="udp"} 0
+basip_sip_transport{device="panel-1",site="",transport="tcp"} 0
+basip_sip_transport{device="panel-1",site="",transport="tls"} 0
+basip_sip_transport{device="panel-1",site="",transport="udp"} 1
+# HELP basip_sip_ring_code_enabled 1 if the ring code is enabled (field is_enable_ring_code).
+# TYPE basip_sip_ring_code_enabled gauge
+basip_sip_ring_code_enabled{device="monitor-101",site="hq"} 0
+# HELP basip_sip_stun_configured 1 if a STUN server address is set.
+# TYPE basip_sip_stun_configured gauge
+basip_sip_stun_configured{device="monitor-101",site="hq"} 1
+basip_sip_stun_configured{device="panel-1",site=""} 1
+# HELP basip_sip_info SIP settings as labels; always 1.
+# TYPE basip_sip_info gauge
+basip_sip_info{device="monitor-101",proxy="sip:pbx.example.com",realm="example.com",site="hq",stun="stun.example.com:3478",transport="tcp",user="101",user_id="101"} 1
+basip_sip_info{device="panel-1",proxy="sip:pbx.example.com",realm="example.com",site="",stun="stun.example.com:3478",transport="udp",user="100",user_id="100"} 1
+# HELP basip_auth_failures_total Logins the device rejected, and 401s that persisted right after a fresh login.
+# TYPE basip_auth_failures_total counter
+basip_auth_failures_total{device="monitor-101",site="hq"} 0
+basip_auth_failures_total{device="panel-1",site=""} 0
+`
+	c := collectorFor(f)
+	names := []string{"basip_up", "basip_sip_enabled", "basip_sip_registration_interval_seconds", "basip_sip_call_timeout_seconds",
+		"basip_sip_transport", "basip_sip_ring_code_enabled", "basip_sip_stun_configured", "basip_sip_info",
+		"basip_auth_failures_total", "basip_poll_errors_total"}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(expected), names...); err != nil {
+		t.Error(err)
+	}
+	problems, err := testutil.CollectAndLint(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestExpositionOfFailingDevice(t *testing.T) {
+	bad := panel("1", "udp")
+	bad.SetFault(simulator.FaultServerError)
+	f := startFleet(t, "", devSpec{name: "broken", dev: bad})
+	expected := `
+# HELP basip_up 1 if the device's SIP settings were read this scrape, else 0.
+# TYPE basip_up gauge
+basip_up{device="broken"} 0
+# HELP basip_poll_errors_total Failed polls of the device by reason.
+# TYPE basip_poll_errors_total counter
+basip_poll_errors_total{device="broken",reason="http_status"} 1
+`
+	if err := testutil.CollectAndCompare(collectorFor(f), strings.NewReader(expected), "basip_up", "basip_poll_errors_total", "basip_sip_info"); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestTokenReuseAcrossScrapes(t *testing.T) {
+	dev := panel("1", "udp")
+	f := startFleet(t, "", devSpec{name: "p", dev: dev})
+	for range 3 {
+		requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	}
+	if got := dev.Logins.Load(); got != 1 {
+		t.Errorf("logins = %d over 3 scrapes, want 1", got)
+	}
+	if got := dev.SettingsRequests(); got != 3 {
+		t.Errorf("settings requests = %d, want 3", got)
+	}
+	if got := dev.Connections.Load(); got != 1 {
+		t.Errorf("connections = %d over 3 scrapes, want 1 kept alive", got)
+	}
+}
+
+func TestReloginOn401(t *testing.T) {
+	dev := panel("1", "udp")
+	f := startFleet(t, "", devSpec{name: "p", dev: dev})
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	dev.ExpireTokens()
+	out := f.scrape(t)
+	requireLine(t, out, `basip_up{device="p"} 1`)
+	requireLine(t, out, `basip_auth_failures_total{device="p"} 0`)
+	if got := dev.Logins.Load(); got != 2 {
+		t.Errorf("logins = %d, want 2 (initial, and once after the 401)", got)
+	}
+	if got := dev.SettingsRequests(); got != 3 {
+		t.Errorf("settings requests = %d, want 3 (one, then the refused one and its retry)", got)
+	}
+}
+
+func TestPersistent401CountsAsAuthFailure(t *testing.T) {
+	dev := panel("1", "udp")
+	dev.SetFault(simulator.FaultUnauthorized)
+	f := startFleet(t, "", devSpec{name: "p", dev: dev})
+	out := f.scrape(t)
+	requireLine(t, out, `basip_up{device="p"} 0`)
+	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
+	requireLine(t, out, `basip_poll_errors_total{device="p",reason="auth"} 1`)
+	if got := dev.Logins.Load(); got != 1 {
+		t.Errorf("logins = %d, want 1", got)
+	}
+}
+
+func TestRejectedLoginIsNotRetried(t *testing.T) {
+	dev := panel("1", "udp")
+	dev.SetPassword("something-else")
+	f := startFleet(t, "", devSpec{name: "p", dev: dev})
+	out := f.scrape(t)
+	requireLine(t, out, `basip_up{device="p"} 0`)
+	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
+	if got := dev.Logins.Load(); got != 1 {
+		t.Fatalf("logins in the first scrape = %d, want 1", got)
+	}
+	// Backing off: the next scrapes send nothing and say why.
+	for range 2 {
+		out = f.scrape(t)
+	}
+	requireLine(t, out, `basip_up{device="p"} 0`)
+	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
+	requireLine(t, out, `basip_poll_errors_total{device="p",reason="auth"} 3`)
+	if got := dev.Requests.Load(); got != 1 {
+		t.Errorf("requests during the back-off = %d, want only the first login", got)
+	}
+}
+
+func TestDeadlineHoldsWithHangingDevice(t *testing.T) {
+	hang := panel("1", "udp")
+	hang.SetFault(simulator.FaultHang)
+	f := startFleet(t, "  timeout: 60s\n", devSpec{name: "hang", dev: hang}, devSpec{name: "ok", dev: panel("2", "udp")})
+	start := time.Now()
+	code, out := f.get(t, "/metrics", "1.5") // budget: 1.5s - 0.5s offset
+	took := time.Since(start)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	requireLine(t, out, `basip_up{device="hang"} 0`)
+	requireLine(t, out, `basip_up{device="ok"} 1`)
+	requireLine(t, out, `basip_poll_errors_total{device="hang",reason="timeout"} 1`)
+	// The device timeout is 60s; only the scrape's deadline can end the poll.
+	if took > 20*time.Second {
+		t.Errorf("scrape took %v; the 1s budget did not hold", took)
+	}
+}
+
+func TestSlowDeviceDoesNotDelayOthers(t *testing.T) {
+	specs := []devSpec{}
+	for _, n := range []string{"a", "b", "c"} {
+		specs = append(specs, devSpec{name: n, dev: panel("1", "udp")})
+	}
+	hang := panel("9", "udp")
+	hang.SetFault(simulator.FaultHang)
+	specs = append(specs, devSpec{name: "hang", dev: hang})
+	f := startFleet(t, "  timeout: 2s\n  concurrency: 2\n", specs...)
+	fl := f.exp.fleet.Load()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectorFor(f))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = fl
+	for _, mf := range mfs {
+		if mf.GetName() != "basip_poll_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			dev := m.GetLabel()[0].GetValue()
+			d := m.GetGauge().GetValue()
+			if dev == "hang" && d < 1.9 {
+				t.Errorf("hanging device's poll took %.2fs, want its 2s deadline", d)
+			}
+			if dev != "hang" && d > 1 {
+				t.Errorf("device %s took %.2fs: delayed by the hanging one", dev, d)
+			}
+		}
+	}
+}
+
+func TestProbe(t *testing.T) {
+	dev := panel("1", "udp")
+	other := panel("2", "udp")
+	f := startFleet(t, "", devSpec{name: "p", dev: dev}, devSpec{name: "q", dev: other})
+	code, out := f.get(t, "/probe?target=p", "")
+	if code != http.StatusOK {
+		t.Fatalf("probe by name: %d %s", code, out)
+	}
+	requireLine(t, out, `basip_up{device="p"} 1`)
+	if strings.Contains(out, `device="q"`) || strings.Contains(out, "basip_exporter_") || strings.Contains(out, "go_goroutines") {
+		t.Errorf("probe exposes more than its device:\n%s", out)
+	}
+	// By address, in another spelling of the same host:port.
+	addr := strings.TrimPrefix(f.servers["p"].URL, "http://")
+	code, out = f.get(t, "/probe?target="+addr, "")
+	if code != http.StatusOK {
+		t.Fatalf("probe by address: %d %s", code, out)
+	}
+	requireLine(t, out, `basip_up{device="p"} 1`)
+	if other.Requests.Load() != 0 {
+		t.Errorf("probing p polled q")
+	}
+}
+
+func TestProbeRefusesUnknownTargets(t *testing.T) {
+	known := panel("1", "udp")
+	stranger := panel("2", "udp") // served, not configured
+	srv, err := simulator.Serve(stranger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	f := startFleet(t, "", devSpec{name: "p", dev: known})
+	for _, target := range []string{"", "nope", srv.URL, strings.TrimPrefix(srv.URL, "http://"), "http://127.0.0.1:1/"} {
+		code, body := f.get(t, "/probe?target="+target, "")
+		if code != http.StatusBadRequest {
+			t.Errorf("target %q: status %d, want 400 (%s)", target, code, body)
+		}
+	}
+	if n := stranger.Requests.Load(); n != 0 {
+		t.Errorf("an unconfigured device received %d requests", n)
+	}
+}
