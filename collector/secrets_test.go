@@ -23,7 +23,7 @@ func secretForms(p string) []string {
 
 func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	const wrongPassword = otherPassword // configured for one device, refused by it
-	sipPassword := "s1p-101-pass"                // revealed by the monitor
+	sipPassword := "s1p-101-pass"       // revealed by the monitor
 
 	good := monitor("101", "tls")
 	wrong := panel("2", "udp")
