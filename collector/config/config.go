@@ -132,13 +132,33 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, &Error{File: file, Err: err}
+		return nil, decodeError(file, err)
 	}
 	v := validator{file: file, dir: dir, root: docRoot(&root)}
 	if err := v.validate(cfg); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...".
+func decodeError(file string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return &Error{File: file, Err: err}
+	}
+	lines := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		var n int
+		rest := e
+		if _, scanErr := fmt.Sscanf(e, "line %d:", &n); scanErr == nil {
+			_, rest, _ = strings.Cut(e, ": ")
+			lines = append(lines, fmt.Sprintf("%s:%d: %s", file, n, rest))
+			continue
+		}
+		lines = append(lines, file+": "+rest)
+	}
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 type validator struct {

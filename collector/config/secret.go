@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/json"
 	"log/slog"
 )
 
@@ -34,9 +33,9 @@ func (s Secret) MarshalYAML() (any, error) {
 // MarshalJSON implements json.Marshaler.
 func (s Secret) MarshalJSON() ([]byte, error) {
 	if s == "" {
-		return json.Marshal("")
+		return []byte(`""`), nil
 	}
-	return json.Marshal(redacted)
+	return []byte(`"` + redacted + `"`), nil
 }
 
 // MarshalText implements encoding.TextMarshaler.

@@ -1,0 +1,136 @@
+package basip
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/simulator"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func newClient(t *testing.T, rawURL, apiVersion, password string, now func() time.Time) *Client {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := NewHTTPClient(nil)
+	t.Cleanup(func() { CloseIdleConnections(hc) })
+	return New(Options{BaseURL: u, APIVersion: apiVersion, Username: "admin", Password: password, HTTP: hc, Now: now})
+}
+
+func TestLoginBackoffDoublesAndCaps(t *testing.T) {
+	dev := &simulator.Device{Username: "admin", Password: "right-Pass1", APIVersion: "v1"}
+	dev.SetSettings(simulator.PanelSettings("1", "udp"))
+	srv, err := simulator.Serve(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	c := newClient(t, srv.URL, "v1", "wrong-Pass1", clk.Now)
+	ctx := context.Background()
+
+	wantGaps := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
+	for i, gap := range wantGaps {
+		_, res, err := c.SIPSettings(ctx)
+		if ReasonOf(err) != ReasonAuth || res.AuthFailures != 1 {
+			t.Fatalf("attempt %d: err %v, auth failures %d", i, err, res.AuthFailures)
+		}
+		logins := dev.Logins.Load()
+		clk.Add(gap - time.Second)
+		if _, res, err := c.SIPSettings(ctx); ReasonOf(err) != ReasonAuth || res.Requests != 0 || res.AuthFailures != 0 {
+			t.Fatalf("attempt %d: inside the back-off: err %v, %d requests", i, err, res.Requests)
+		}
+		if dev.Logins.Load() != logins {
+			t.Fatalf("attempt %d: a login was sent %v into a %v back-off", i, gap-time.Second, gap)
+		}
+		clk.Add(time.Second)
+	}
+	// A reload resets the back-off; a fixed password ends it.
+	dev.SetPassword("wrong-Pass1")
+	clk.Add(-time.Second)
+	if _, _, err := c.SIPSettings(ctx); ReasonOf(err) != ReasonAuth {
+		t.Fatalf("expected to be still backing off, got %v", err)
+	}
+	c.ResetBackoff()
+	if _, _, err := c.SIPSettings(ctx); err != nil {
+		t.Fatalf("after ResetBackoff: %v", err)
+	}
+}
+
+func TestLoginSendsUpperCaseMD5(t *testing.T) {
+	var got url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v0/login" {
+			got = r.URL.Query()
+			_, _ = w.Write([]byte(`{"token":"t"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"enable":true}`))
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, "v0", "123456", nil)
+	if _, _, err := c.SIPSettings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got.Get("password") != "E10ADC3949BA59ABBE56E057F20F883E" || got.Get("username") != "admin" {
+		t.Errorf("login query %v", got)
+	}
+}
+
+func TestRetriesStopAtTheDeadline(t *testing.T) {
+	dev := &simulator.Device{Username: "admin", Password: "p-Pass1", APIVersion: "v1"}
+	dev.SetFault(simulator.FaultServerError)
+	srv, err := simulator.Serve(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := newClient(t, srv.URL, "v1", "p-Pass1", nil)
+	// A deadline shorter than a retry's wait leaves room for one attempt only.
+	ctx, cancel := context.WithTimeout(context.Background(), retryWaitMax)
+	defer cancel()
+	_, res, err := c.SIPSettings(ctx)
+	if ReasonOf(err) != ReasonHTTPStatus {
+		t.Fatalf("err %v", err)
+	}
+	if res.Requests != 1 {
+		t.Errorf("%d requests within a %v deadline, want 1", res.Requests, retryWaitMax)
+	}
+}
+
+func TestDecodeSIPSettings(t *testing.T) {
+	s, err := DecodeSIPSettings([]byte(`{"enable":false,"password":"secret-1","stun":{"ip":"::1","port":3478},"timeout":300}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *s.Enable || *s.Timeout != 300 || s.Password.Reveal() != "secret-1" || s.STUNAddress() != "[::1]:3478" || s.Proxy != nil {
+		t.Errorf("decoded %+v", s)
+	}
+	if _, err := DecodeSIPSettings([]byte(`{"timeout":"300"}`)); err == nil || errors.Is(err, context.Canceled) {
+		t.Errorf("wrong type accepted")
+	}
+}

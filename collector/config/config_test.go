@@ -1,0 +1,169 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const secretPw = "Otter-Pylon-6620"
+
+func TestParseDefaultsAndResolution(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(secretPw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := `
+credentials:
+  default:
+    username: admin
+    password_file: pw
+  monitors:
+    username: root
+    password: inline-Pass1
+devices:
+  - name: lobby-1
+    address: 192.0.2.10
+    labels: {site: hq}
+  - name: flat-2
+    address: https://Monitor.Example.com
+    credentials: monitors
+    api_version: v0
+    tls_config: {insecure_skip_verify: true}
+    labels: {building: b}
+`
+	cfg, err := Parse([]byte(y), "c.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Global.Timeout != DefaultTimeout || cfg.Global.Concurrency != DefaultConcurrency || cfg.Global.APIVersion != "v1" {
+		t.Errorf("defaults not applied: %+v", cfg.Global)
+	}
+	d0, d1 := cfg.Devices[0], cfg.Devices[1]
+	if d0.URL.String() != "http://192.0.2.10:80" || d1.URL.String() != "https://monitor.example.com:443" {
+		t.Errorf("addresses: %s %s", d0.URL, d1.URL)
+	}
+	if d0.APIVersion != "v1" || d1.APIVersion != "v0" {
+		t.Errorf("api versions: %s %s", d0.APIVersion, d1.APIVersion)
+	}
+	if got := d0.Credential.Secret().Reveal(); got != secretPw {
+		t.Errorf("password_file not read and trimmed: %q", got)
+	}
+	if d1.Credential.Username != "root" {
+		t.Errorf("credentials not resolved")
+	}
+	if strings.Join(cfg.LabelNames, ",") != "building,site" {
+		t.Errorf("label names %v", cfg.LabelNames)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	head := "credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\ndevices:\n"
+	cases := map[string]struct {
+		yaml string
+		want []string // substrings of the error
+	}{
+		"unknown key":         {head + "  - name: a\n    address: h\n    adress: x\n", []string{"c.yaml:8:", "adress"}},
+		"unknown global key":  {"global:\n  timeot: 1s\n" + head, []string{"c.yaml:2:", "timeot"}},
+		"duplicate name":      {head + "  - name: a\n    address: h\n  - name: a\n    address: g\n", []string{"c.yaml:8", `device "a"`, "name", "line 6"}},
+		"missing name":        {head + "  - address: h\n", []string{"c.yaml:6", "device #1", "name"}},
+		"missing credentials": {head + "  - name: a\n    address: h\n    credentials: nope\n", []string{"c.yaml:8", `device "a"`, "credentials", `"nope"`}},
+		"no default credentials": {"credentials:\n  x:\n    username: a\n    password: b\ndevices:\n  - name: a\n    address: h\n",
+			[]string{"c.yaml:6", `device "a"`, `no credentials named "default"`}},
+		"bad address":        {head + "  - name: a\n    address: ftp://h\n", []string{"c.yaml:7", `device "a"`, "address", "scheme"}},
+		"address with path":  {head + "  - name: a\n    address: http://h/api\n", []string{"address", "path"}},
+		"address with query": {head + "  - name: a\n    address: http://h/?password=" + secretPw + "\n", []string{"address", "query"}},
+		"address with user":  {head + "  - name: a\n    address: http://admin:" + secretPw + "@h\n", []string{"address"}},
+		"bad port":           {head + "  - name: a\n    address: h:99999\n", []string{"address", "port"}},
+		"empty address":      {head + "  - name: a\n", []string{"address", "empty"}},
+		"bad api version":    {head + "  - name: a\n    address: h\n    api_version: v2\n", []string{"c.yaml:8", "api_version", "v2"}},
+		"reserved label":     {head + "  - name: a\n    address: h\n    labels:\n      transport: x\n", []string{"c.yaml:9", "labels", "transport"}},
+		"invalid label name": {head + "  - name: a\n    address: h\n    labels:\n      \"a-b\": x\n", []string{"labels", "a-b"}},
+		"missing password":   {"credentials:\n  default:\n    username: admin\n", []string{"c.yaml:3", `credentials "default"`, "password"}},
+		"both passwords":     {"credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\n    password_file: x\n", []string{"password_file", "not both"}},
+		"missing password file": {"credentials:\n  default:\n    username: admin\n    password_file: /nonexistent/pw\n",
+			[]string{"c.yaml:4", "password_file", "/nonexistent/pw"}},
+		"empty password file":    {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
+		"password file is a dir": {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
+		"missing username":       {"credentials:\n  default:\n    password: " + secretPw + "\n", []string{"username"}},
+		"negative timeout":       {"global:\n  timeout: -1s\n", []string{"c.yaml:2", "timeout"}},
+		"bad duration":           {"global:\n  timeout: soon\n", []string{"c.yaml:2:", "soon"}},
+		"bad tls":                {head + "  - name: a\n    address: h\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"tls_config", "ca.pem"}},
+		"not yaml":               {"devices: [\n", []string{"c.yaml", "yaml"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(c.yaml), "c.yaml", dir)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), secretPw) {
+				t.Errorf("error contains the password: %q", err)
+			}
+		})
+	}
+}
+
+func TestParseAddress(t *testing.T) {
+	cases := map[string]string{
+		"192.0.2.10":                "http://192.0.2.10:80",
+		"192.0.2.10:8080":           "http://192.0.2.10:8080",
+		"HTTP://Panel.Example.COM/": "http://panel.example.com:80",
+		"https://10.0.0.1":          "https://10.0.0.1:443",
+		"https://10.0.0.1:443":      "https://10.0.0.1:443",
+		"::1":                       "http://[::1]:80",
+		"[::1]:8443":                "http://[::1]:8443",
+		"https://[fe80::1]":         "https://[fe80::1]:443",
+	}
+	for in, want := range cases {
+		u, err := ParseAddress(in)
+		if err != nil {
+			t.Errorf("%q: %v", in, err)
+			continue
+		}
+		if u.String() != want {
+			t.Errorf("%q -> %q, want %q", in, u, want)
+		}
+	}
+	for _, bad := range []string{"", "ftp://x", "http://", "http://x/y", "x:0", "x:abc", "http://u:p@x", "http://x#f", "a b"} {
+		if u, err := ParseAddress(bad); err == nil {
+			t.Errorf("%q accepted as %s", bad, u)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	c := Credential{Username: "admin", Password: Secret(secretPw)}
+	for _, s := range []string{c.Password.String(), c.Password.GoString()} {
+		if strings.Contains(s, secretPw) {
+			t.Errorf("printed: %s", s)
+		}
+	}
+	y, _ := c.Password.MarshalYAML()
+	j, _ := c.Password.MarshalJSON()
+	if y != "<secret>" || string(j) != `"<secret>"` {
+		t.Errorf("marshalled: %v %s", y, j)
+	}
+}
+
+func TestEmptyConfigIsValid(t *testing.T) {
+	cfg, err := Parse(nil, "c.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Devices) != 0 || cfg.Global.Timeout != 10*time.Second {
+		t.Errorf("%+v", cfg)
+	}
+}
