@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
@@ -54,6 +55,13 @@ type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [7]atomic.Uint64 // by index in basip.Reasons
 	lastUp       atomic.Int32     // -1 before the first poll
+	last         atomic.Pointer[lastPoll]
+}
+
+// lastPoll is the outcome of a device's latest poll, for the status pages.
+type lastPoll struct {
+	at time.Time
+	pollOutcome
 }
 
 var reasonIndex = func() map[basip.Reason]int {

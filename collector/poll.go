@@ -73,6 +73,7 @@ func (c *pollCollector) record(d *device, o pollOutcome) {
 	} else {
 		d.state.pollErrors[reasonIndex[basip.ReasonOf(o.err)]].Add(1)
 	}
+	d.state.last.Store(&lastPoll{at: time.Now(), pollOutcome: o})
 	prev := d.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:

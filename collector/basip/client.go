@@ -231,18 +231,34 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *Resul
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	counter := &attempts{}
-	resp, err := c.http.Do(req.WithContext(withAttempts(ctx, counter)))
+	start := time.Now()
+	code, body, gerr := c.do(req.WithContext(withAttempts(ctx, counter)), op)
 	res.Requests += counter.n
+	if t := traceFrom(ctx); t != nil {
+		tr := TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: counter.n, Duration: time.Since(start)}
+		if gerr != nil {
+			tr.Error = gerr.Error()
+		}
+		t.add(tr)
+	}
+	if gerr != nil {
+		return code, nil, gerr
+	}
+	return code, body, nil
+}
+
+func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *Error) {
+	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, transportError(op, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
 	if err != nil {
-		return 0, nil, transportError(op, err)
+		return resp.StatusCode, nil, transportError(op, err)
 	}
 	if len(body) > MaxBodySize {
-		return 0, nil, &Error{Reason: ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", MaxBodySize)}
+		return resp.StatusCode, nil, &Error{Reason: ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", MaxBodySize)}
 	}
 	return resp.StatusCode, body, nil
 }

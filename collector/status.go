@@ -1,0 +1,108 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// DeviceStatus is what the exporter last learned about a device, for the
+// landing page. It holds no secret.
+type DeviceStatus struct {
+	Name    string
+	Address string // normalised, scheme://host:port
+	// Polled is false until the device's first poll.
+	Polled       bool
+	Up           bool
+	LastPoll     time.Time
+	LastDuration time.Duration
+	// Reason and LastError say why the last poll failed; empty when it
+	// did not.
+	Reason    string
+	LastError string
+	// SIPEnabled is nil when the device did not send the field.
+	SIPEnabled *bool
+	Transport  string
+}
+
+// Statuses returns the state of every configured device, in configuration
+// order.
+func (e *Exporter) Statuses() []DeviceStatus {
+	f := e.fleet.Load()
+	out := make([]DeviceStatus, 0, len(f.devices))
+	for _, d := range f.devices {
+		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
+		if lp := d.state.last.Load(); lp != nil {
+			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
+			st.Up = lp.err == nil
+			if lp.err != nil {
+				st.Reason, st.LastError = string(basip.ReasonOf(lp.err)), lp.err.Error()
+			}
+			if s := lp.settings; s != nil {
+				st.SIPEnabled = s.Enable
+				st.Transport = clean(str(s.Transport))
+			}
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// DebugReport is one poll of one device, in detail, for the debug view.
+// The SIP password is kept in a type that prints as "<secret>", requests
+// are recorded without their query, and tokens are not recorded at all.
+type DebugReport struct {
+	Device   string
+	Address  string
+	Started  time.Time
+	Duration time.Duration
+	Requests []basip.TracedRequest
+	Error    string
+	Settings *basip.SIPSettings
+	// Series is the device's exposition for this poll, in the text format.
+	Series string
+}
+
+// ErrUnknownDevice is returned for a name that is not configured.
+var ErrUnknownDevice = errors.New("unknown device")
+
+// DebugPoll polls one configured device now and reports every step. The
+// poll counts like any other (counters, back-off, cached token).
+func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, error) {
+	f := e.fleet.Load()
+	d, ok := f.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownDevice, clean(name))
+	}
+	trace := &basip.Trace{}
+	rep := &DebugReport{Device: d.name, Address: d.cfg.URL.String(), Started: time.Now()}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&pollCollector{ctx: basip.WithTrace(ctx, trace), fleet: f, devices: []*device{d}, timeout: f.cfg.Global.Timeout, logger: e.logger})
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	rep.Duration = time.Since(rep.Started)
+	rep.Requests = trace.Requests()
+	if lp := d.state.last.Load(); lp != nil {
+		rep.Settings = lp.settings
+		if lp.err != nil {
+			rep.Error = lp.err.Error()
+		}
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return nil, err
+		}
+	}
+	rep.Series = b.String()
+	return rep, nil
+}

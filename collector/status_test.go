@@ -1,0 +1,68 @@
+package collector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestStatusesAndDebugPoll(t *testing.T) {
+	mon := monitor("101", "tls")
+	wrong := panel("2", "udp")
+	f := startFleet(t, "", devSpec{name: "m", dev: mon}, devSpec{name: "w", dev: wrong, extra: "    credentials: other\n"})
+	before := f.exp.Statuses()
+	if len(before) != 2 || before[0].Polled {
+		t.Fatalf("statuses before any poll: %+v", before)
+	}
+	f.scrape(t)
+	st := f.exp.Statuses()
+	if !st[0].Up || st[0].Transport != "tls" || st[0].SIPEnabled == nil || !*st[0].SIPEnabled {
+		t.Errorf("monitor status %+v", st[0])
+	}
+	if st[1].Up || st[1].Reason != "auth" || !strings.Contains(st[1].LastError, "rejected") {
+		t.Errorf("wrong-password status %+v", st[1])
+	}
+
+	mon.ExpireTokens()
+	rep, err := f.exp.DebugPoll(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The expired token is refused, a login follows, then the retry.
+	var steps []string
+	for _, r := range rep.Requests {
+		steps = append(steps, r.Path+" "+itoa(r.Status))
+	}
+	if got := strings.Join(steps, ", "); got != "/api/v0/device/sip/settings 401, /api/v0/login 200, /api/v0/device/sip/settings 200" {
+		t.Errorf("requests: %s", got)
+	}
+	if !strings.Contains(rep.Series, `basip_up{device="m"} 1`) {
+		t.Errorf("series:\n%s", rep.Series)
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(append(secretForms(testPassword), secretForms("s1p-101-pass")...), mon.Tokens()...) {
+		if strings.Contains(string(b), s) {
+			t.Errorf("debug report leaks a secret: %s", around(string(b), s))
+		}
+	}
+	var decoded struct{ Settings struct{ Password string } }
+	if err := json.Unmarshal(b, &decoded); err != nil {
+		t.Fatal(err)
+	}
+	if decoded.Settings.Password != "<secret>" {
+		t.Errorf("the SIP password is shown as %q, want <secret>", decoded.Settings.Password)
+	}
+	if _, err := f.exp.DebugPoll(context.Background(), "nope"); !errors.Is(err, ErrUnknownDevice) {
+		t.Errorf("unknown device: %v", err)
+	}
+}
+
+func itoa(n int) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}
