@@ -90,9 +90,9 @@ func TestExpositionOfFailingDevice(t *testing.T) {
 # HELP basip_up 1 if the device's SIP settings were read this scrape, else 0.
 # TYPE basip_up gauge
 basip_up{device="broken"} 0
-# HELP basip_poll_errors_total Failed polls of the device by reason.
+# HELP basip_poll_errors_total Failed requests to the device by endpoint (settings, status, info) and reason.
 # TYPE basip_poll_errors_total counter
-basip_poll_errors_total{device="broken",reason="http_status"} 1
+basip_poll_errors_total{device="broken",endpoint="settings",reason="http_status"} 1
 `
 	if err := testutil.CollectAndCompare(collectorFor(f), strings.NewReader(expected), "basip_up", "basip_poll_errors_total", "basip_sip_info"); err != nil {
 		t.Error(err)
@@ -139,7 +139,7 @@ func TestPersistent401CountsAsAuthFailure(t *testing.T) {
 	out := f.scrape(t)
 	requireLine(t, out, `basip_up{device="p"} 0`)
 	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
-	requireLine(t, out, `basip_poll_errors_total{device="p",reason="auth"} 1`)
+	requireLine(t, out, `basip_poll_errors_total{device="p",endpoint="settings",reason="auth"} 1`)
 	if got := dev.Logins.Load(); got != 1 {
 		t.Errorf("logins = %d, want 1", got)
 	}
@@ -161,7 +161,7 @@ func TestRejectedLoginIsNotRetried(t *testing.T) {
 	}
 	requireLine(t, out, `basip_up{device="p"} 0`)
 	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
-	requireLine(t, out, `basip_poll_errors_total{device="p",reason="auth"} 3`)
+	requireLine(t, out, `basip_poll_errors_total{device="p",endpoint="settings",reason="auth"} 3`)
 	if got := dev.Requests.Load(); got != 1 {
 		t.Errorf("requests during the back-off = %d, want only the first login", got)
 	}
@@ -179,7 +179,7 @@ func TestDeadlineHoldsWithHangingDevice(t *testing.T) {
 	}
 	requireLine(t, out, `basip_up{device="hang"} 0`)
 	requireLine(t, out, `basip_up{device="ok"} 1`)
-	requireLine(t, out, `basip_poll_errors_total{device="hang",reason="timeout"} 1`)
+	requireLine(t, out, `basip_poll_errors_total{device="hang",endpoint="settings",reason="timeout"} 1`)
 	// The device timeout is 60s; only the scrape's deadline can end the poll.
 	if took > 20*time.Second {
 		t.Errorf("scrape took %v; the 1s budget did not hold", took)

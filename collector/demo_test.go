@@ -45,15 +45,28 @@ func TestDemoFleetShowsEveryMetric(t *testing.T) {
 		`basip_sip_stun_configured{device="monitor-101",site="hq"} 1`,
 		`basip_up{device="panel-wrong-password",site=""} 0`,
 		`basip_auth_failures_total{device="panel-wrong-password",site=""} 1`,
-		`basip_poll_errors_total{device="panel-wrong-password",reason="auth",site=""} 1`,
+		`basip_poll_errors_total{device="panel-wrong-password",endpoint="settings",reason="auth",site=""} 1`,
 		`basip_up{device="panel-silent",site=""} 0`,
-		`basip_poll_errors_total{device="panel-silent",reason="timeout",site=""} 1`,
+		`basip_poll_errors_total{device="panel-silent",endpoint="settings",reason="timeout",site=""} 1`,
 		`basip_up{device="panel-https",site=""} 1`,
+		`basip_sip_registration_status{device="panel-entrance",site="hq",status="ok"} 1`,
+		`basip_sip_registration_status{device="monitor-102",site="",status="error"} 1`,
+		`basip_sip_registration_status{device="monitor-103-sip-off",site="",status="offline"} 1`,
+		`basip_sip_registered{device="monitor-102",site=""} 0`,
+		`basip_up{device="monitor-101",site="hq"} 1`, // has no status endpoint
 	} {
 		requireLine(t, out, line)
 	}
 	if !strings.Contains(out, `basip_sip_info{device="monitor-104-out-of-range",proxy="sip:pbx.example.com",realm="example.com",site="",stun="",transport="wss"`) {
 		t.Errorf("undocumented transport not in basip_sip_info:\n%s", grep(out, "basip_sip_info"))
+	}
+	if strings.Contains(out, `basip_sip_registered{device="monitor-101"`) {
+		t.Error("monitor-101 has no status endpoint but has basip_sip_registered")
+	}
+	for _, d := range []string{"panel-entrance", "monitor-101", "monitor-102", "monitor-103-sip-off", "monitor-104-out-of-range", "panel-wrong-password", "panel-https"} {
+		if !strings.Contains(out, `basip_device_info{api_version="v`) || !strings.Contains(grep(out, "basip_device_info{"), `device="`+d+`"`) {
+			t.Errorf("no basip_device_info for reachable device %s", d)
+		}
 	}
 	if !strings.Contains(out, "basip_poll_duration_seconds{") {
 		t.Error("no basip_poll_duration_seconds")

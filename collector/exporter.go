@@ -47,14 +47,15 @@ type device struct {
 	identity string   // what must stay equal for the cached token to stay valid
 	tlsKey   string
 	client   *basip.Client
+	cache    *endpointCache
 	state    *deviceState
 }
 
 // deviceState survives reloads as long as the device keeps its name.
 type deviceState struct {
 	authFailures atomic.Uint64
-	pollErrors   [7]atomic.Uint64 // by index in basip.Reasons
-	lastUp       atomic.Int32     // -1 before the first poll
+	pollErrors   [numEndpoints][7]atomic.Uint64 // by endpoint, then index in basip.Reasons
+	lastUp       atomic.Int32                   // -1 before the first poll
 	last         atomic.Pointer[lastPoll]
 }
 
@@ -62,6 +63,41 @@ type deviceState struct {
 type lastPoll struct {
 	at time.Time
 	pollOutcome
+}
+
+// Endpoints, the values of the endpoint label of basip_poll_errors_total.
+const (
+	epSettings = iota
+	epStatus
+	epInfo
+	numEndpoints
+)
+
+var endpointNames = [numEndpoints]string{config.CollectSettings, config.CollectStatus, config.CollectInfo}
+
+// unsupportedRecheck is how long an endpoint that answered 404 is left
+// alone before it is tried again.
+const unsupportedRecheck = time.Hour
+
+// endpointCache is what a device's answers let the exporter skip: its
+// /api/info answer, and endpoints it does not support. It is kept across
+// reloads while the device's identity (address, credentials, TLS) holds.
+type endpointCache struct {
+	info             atomic.Pointer[cachedInfo]
+	unsupportedUntil [numEndpoints]atomic.Int64 // Unix nanoseconds
+}
+
+type cachedInfo struct {
+	info *basip.Info
+	at   time.Time
+}
+
+func (c *endpointCache) supported(ep int, now time.Time) bool {
+	return now.UnixNano() >= c.unsupportedUntil[ep].Load()
+}
+
+func (c *endpointCache) markUnsupported(ep int, now time.Time) {
+	c.unsupportedUntil[ep].Store(now.Add(unsupportedRecheck).UnixNano())
 }
 
 var reasonIndex = func() map[basip.Reason]int {
@@ -146,7 +182,7 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 		d.state.lastUp.Store(-1)
 	}
 	if prev != nil && prev.identity == d.identity {
-		d.client = prev.client
+		d.client, d.cache = prev.client, prev.cache
 		d.client.ResetBackoff()
 		f.clients[tlsKey] = old.clients[tlsKey]
 		return d, nil
@@ -163,6 +199,7 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 		hc = basip.NewHTTPClient(tc)
 	}
 	f.clients[tlsKey] = hc
+	d.cache = &endpointCache{}
 	d.client = basip.New(basip.Options{
 		BaseURL:    dc.URL,
 		APIVersion: dc.APIVersion,

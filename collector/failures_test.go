@@ -44,7 +44,7 @@ func TestBadAnswers(t *testing.T) {
 				}
 			} else {
 				requireLine(t, out, `basip_up{device="d"} 0`)
-				requireLine(t, out, fmt.Sprintf(`basip_poll_errors_total{device="d",reason=%q} 1`, c.reason))
+				requireLine(t, out, fmt.Sprintf(`basip_poll_errors_total{device="d",endpoint="settings",reason=%q} 1`, c.reason))
 			}
 			problems, err := testutil.CollectAndLint(collectorFor(f))
 			if err != nil {
@@ -90,7 +90,7 @@ func TestFailureReasons(t *testing.T) {
 			f := startFleet(t, "  timeout: 1s\n", devSpec{name: "d", dev: dev})
 			out := f.scrape(t)
 			requireLine(t, out, `basip_up{device="d"} 0`)
-			requireLine(t, out, fmt.Sprintf(`basip_poll_errors_total{device="d",reason=%q} 1`, c.reason))
+			requireLine(t, out, fmt.Sprintf(`basip_poll_errors_total{device="d",endpoint="settings",reason=%q} 1`, c.reason))
 		})
 	}
 	if n := target.Requests.Load(); n != 0 {
@@ -113,7 +113,7 @@ func TestTLSVerification(t *testing.T) {
 		f := startFleet(t, "", devSpec{name: "d", dev: panel("1", "tls"), tls: true})
 		out := f.scrape(t)
 		requireLine(t, out, `basip_up{device="d"} 0`)
-		requireLine(t, out, `basip_poll_errors_total{device="d",reason="tls"} 1`)
+		requireLine(t, out, `basip_poll_errors_total{device="d",endpoint="settings",reason="tls"} 1`)
 	})
 	t.Run("insecure_skip_verify", func(t *testing.T) {
 		f := startFleet(t, "", devSpec{name: "d", dev: panel("1", "tls"), tls: true, extra: "    tls_config: {insecure_skip_verify: true}\n"})

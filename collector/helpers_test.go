@@ -73,14 +73,17 @@ func panel(user, transport string) *simulator.Device {
 }
 
 // startFleet serves the devices and an exporter over them. global is the
-// YAML under `global:` (indented by 2), may be empty.
+// YAML under `global:` (indented by 2), may be empty; unless it sets
+// `collect`, devices are polled for their settings only.
 func startFleet(t *testing.T, global string, specs ...devSpec) *testFleet {
 	t.Helper()
 	f := &testFleet{servers: map[string]*simulator.Server{}, logs: &syncBuffer{}}
 	var y strings.Builder
-	if global != "" {
-		y.WriteString("global:\n" + global)
+	if !strings.Contains(global, "collect:") {
+		// Most tests are about the settings request alone.
+		global += "  collect: [settings]\n"
 	}
+	y.WriteString("global:\n" + global)
 	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\ndevices:\n",
 		testUser, testPassword, testUser, otherPassword)
 	for _, s := range specs {

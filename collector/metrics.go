@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -15,11 +16,16 @@ const namespace = "basip"
 // basip_sip_transport.
 var Transports = []string{"udp", "tcp", "tls"}
 
+// RegistrationStatuses are the states of basip_sip_registration_status, the
+// device's sip_status in lower case.
+var RegistrationStatuses = []string{"ok", "error", "offline"}
+
 // descs are the device series' descriptions for one set of constant label
 // names.
 type descs struct {
 	up, enabled, regInterval, callTimeout, transport, ringCode *prometheus.Desc
 	stunConfigured, info, authFailures, pollErrors, duration   *prometheus.Desc
+	registered, regStatus, lastAttempt, deviceInfo             *prometheus.Desc
 }
 
 func newDescs(labelNames []string) *descs {
@@ -38,16 +44,37 @@ func newDescs(labelNames []string) *descs {
 		stunConfigured: d("sip_stun_configured", "1 if a STUN server address is set."),
 		info:           d("sip_info", "SIP settings as labels; always 1.", "proxy", "realm", "user", "user_id", "transport", "stun"),
 		authFailures:   d("auth_failures_total", "Logins the device rejected, and 401s that persisted right after a fresh login."),
-		pollErrors:     d("poll_errors_total", "Failed polls of the device by reason.", "reason"),
+		pollErrors:     d("poll_errors_total", "Failed requests to the device by endpoint (settings, status, info) and reason.", "endpoint", "reason"),
 		duration:       d("poll_duration_seconds", "How long this scrape's poll of the device took."),
+		registered:     d("sip_registered", "1 if the device reports its SIP registration as OK (sip_status), else 0."),
+		regStatus:      d("sip_registration_status", "SIP registration status as a state set over ok, error, offline.", "status"),
+		lastAttempt:    d("sip_last_registration_attempt_timestamp_seconds", "Unix time of the device's last SIP registration attempt."),
+		deviceInfo:     d("device_info", "Device model and firmware from /api/info; always 1.", "model", "type", "firmware", "api_version", "serial", "name"),
 	}
 }
 
-// pollOutcome is what one poll of one device produced.
+// pollOutcome is what one poll of one device produced. A nil result with
+// a nil error is an endpoint not polled (not collected, or unsupported).
 type pollOutcome struct {
-	settings *basip.SIPSettings
-	err      error
-	duration time.Duration
+	settings    *basip.SIPSettings
+	settingsErr error
+	status      *basip.SIPStatus
+	statusErr   error
+	info        *basip.Info
+	infoErr     error
+	duration    time.Duration
+}
+
+// upErr is the error that decides basip_up: the settings request's, or,
+// for a device not polled for its settings, the first other endpoint's.
+func (o *pollOutcome) upErr(d *config.Device) error {
+	switch {
+	case d.Collects(config.CollectSettings):
+		return o.settingsErr
+	case d.Collects(config.CollectStatus) && o.statusErr != nil:
+		return o.statusErr
+	}
+	return o.infoErr
 }
 
 // emit sends the series of one device for one poll.
@@ -56,16 +83,32 @@ func emit(ch chan<- prometheus.Metric, ds *descs, d *device, o pollOutcome) {
 	gauge := func(desc *prometheus.Desc, v float64, extra ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, withLabels(labels, extra)...)
 	}
-	gauge(ds.up, boolValue(o.err == nil))
+	gauge(ds.up, boolValue(o.upErr(d.cfg) == nil))
 	gauge(ds.duration, o.duration.Seconds())
 	ch <- prometheus.MustNewConstMetric(ds.authFailures, prometheus.CounterValue, float64(d.state.authFailures.Load()), labels...)
-	for i, r := range basip.Reasons {
-		if n := d.state.pollErrors[i].Load(); n > 0 {
-			ch <- prometheus.MustNewConstMetric(ds.pollErrors, prometheus.CounterValue, float64(n), withLabels(labels, []string{string(r)})...)
+	for ep, name := range endpointNames {
+		for i, r := range basip.Reasons {
+			if n := d.state.pollErrors[ep][i].Load(); n > 0 {
+				ch <- prometheus.MustNewConstMetric(ds.pollErrors, prometheus.CounterValue, float64(n), withLabels(labels, []string{name, string(r)})...)
+			}
 		}
 	}
+	if st := o.status; st != nil && st.Status != nil {
+		status := strings.ToLower(*st.Status)
+		gauge(ds.registered, boolValue(status == "ok"))
+		for _, s := range RegistrationStatuses {
+			gauge(ds.regStatus, boolValue(status == s), s)
+		}
+	}
+	if st := o.status; st != nil && st.LastAttempt != nil {
+		gauge(ds.lastAttempt, *st.LastAttempt)
+	}
+	if i := o.info; i != nil {
+		gauge(ds.deviceInfo, 1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
+			clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)))
+	}
 	s := o.settings
-	if o.err != nil || s == nil {
+	if o.settingsErr != nil || s == nil {
 		return
 	}
 	if s.Enable != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,7 +36,7 @@ func (c *pollCollector) Collect(ch chan<- prometheus.Metric) {
 		select {
 		case sem <- struct{}{}:
 		case <-c.ctx.Done():
-			o := pollOutcome{err: &basip.Error{Reason: basip.ReasonTimeout, Op: "poll", Err: errNotStarted}}
+			o := notStarted(d)
 			c.record(d, o)
 			emit(ch, c.fleet.descs, d, o)
 			continue
@@ -53,37 +54,123 @@ func (c *pollCollector) Collect(ch chan<- prometheus.Metric) {
 
 var errNotStarted = errors.New("scrape deadline passed before the device's turn came")
 
+// notStarted is the outcome of a device the scrape had no time for: every
+// endpoint it collects failed with reason timeout.
+func notStarted(d *device) pollOutcome {
+	err := &basip.Error{Reason: basip.ReasonTimeout, Op: "poll", Err: errNotStarted}
+	var o pollOutcome
+	if d.cfg.Collects(config.CollectSettings) {
+		o.settingsErr = err
+	}
+	if d.cfg.Collects(config.CollectStatus) {
+		o.statusErr = err
+	}
+	if d.cfg.Collects(config.CollectInfo) {
+		o.infoErr = err
+	}
+	return o
+}
+
 func (c *pollCollector) poll(d *device) pollOutcome {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	s, res, err := d.client.SIPSettings(ctx)
-	if res.AuthFailures > 0 {
-		d.state.authFailures.Add(uint64(res.AuthFailures))
+	var o pollOutcome
+	var wg sync.WaitGroup
+	collectInfo := d.cfg.Collects(config.CollectInfo)
+	if collectInfo {
+		if ci := d.cache.info.Load(); ci != nil && start.Sub(ci.at) < c.fleet.cfg.Global.InfoTTL {
+			o.info = ci.info
+		} else if d.cache.supported(epInfo, start) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				o.info, o.infoErr = c.pollInfo(ctx, d, start)
+			}()
+		} else if ci != nil {
+			o.info = ci.info
+		}
 	}
-	return pollOutcome{settings: s, err: err, duration: time.Since(start)}
+	collectStatus := d.cfg.Collects(config.CollectStatus) && d.cache.supported(epStatus, start)
+	// With a cached token the status request goes alongside the settings
+	// request; without one it waits, so that only one login is made.
+	statusAlongside := collectStatus && (d.client.HasToken() || !d.cfg.Collects(config.CollectSettings))
+	if statusAlongside {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.status, o.statusErr = c.pollStatus(ctx, d, start)
+		}()
+	}
+	if d.cfg.Collects(config.CollectSettings) {
+		s, res, err := d.client.SIPSettings(ctx)
+		d.state.authFailures.Add(uint64(res.AuthFailures))
+		o.settings, o.settingsErr = s, err
+		if collectStatus && !statusAlongside && basip.ReasonOf(err) != basip.ReasonAuth {
+			o.status, o.statusErr = c.pollStatus(ctx, d, start)
+		}
+	}
+	wg.Wait()
+	o.duration = time.Since(start)
+	return o
+}
+
+func (c *pollCollector) pollStatus(ctx context.Context, d *device, now time.Time) (*basip.SIPStatus, error) {
+	s, res, err := d.client.SIPStatus(ctx)
+	d.state.authFailures.Add(uint64(res.AuthFailures))
+	if errors.Is(err, basip.ErrNotSupported) {
+		d.cache.markUnsupported(epStatus, now)
+		return nil, nil
+	}
+	return s, err
+}
+
+func (c *pollCollector) pollInfo(ctx context.Context, d *device, now time.Time) (*basip.Info, error) {
+	info, _, err := d.client.Info(ctx)
+	switch {
+	case errors.Is(err, basip.ErrNotSupported):
+		d.cache.markUnsupported(epInfo, now)
+		return nil, nil
+	case err != nil:
+		if ci := d.cache.info.Load(); ci != nil {
+			return ci.info, err // keep showing what the device last said
+		}
+		return nil, err
+	}
+	d.cache.info.Store(&cachedInfo{info: info, at: now})
+	return info, nil
 }
 
 // record counts a failed poll and logs changes of the device's state:
 // Info and Warn only when it goes up or down, Debug for every poll.
 func (c *pollCollector) record(d *device, o pollOutcome) {
-	up := int32(0)
-	if o.err == nil {
-		up = 1
-	} else {
-		d.state.pollErrors[reasonIndex[basip.ReasonOf(o.err)]].Add(1)
+	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
+		if err != nil {
+			d.state.pollErrors[ep][reasonIndex[basip.ReasonOf(err)]].Add(1)
+		}
 	}
 	d.state.last.Store(&lastPoll{at: time.Now(), pollOutcome: o})
+	upErr := o.upErr(d.cfg)
+	up := int32(1)
+	if upErr != nil {
+		up = 0
+	}
 	prev := d.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:
-		c.logger.Warn("device down", "device", d.name, "reason", basip.ReasonOf(o.err), "err", o.err)
+		c.logger.Warn("device down", "device", d.name, "reason", basip.ReasonOf(upErr), "err", upErr)
 	case up == 1 && prev == 0:
 		c.logger.Info("device up again", "device", d.name)
 	}
-	if o.err != nil {
-		c.logger.Debug("poll failed", "device", d.name, "reason", basip.ReasonOf(o.err), "err", o.err, "duration", o.duration)
-	} else {
-		c.logger.Debug("poll ok", "device", d.name, "duration", o.duration)
+	if c.logger.Enabled(c.ctx, slog.LevelDebug) {
+		c.logger.Debug("poll", "device", d.name, "duration", o.duration,
+			"settings_err", errString(o.settingsErr), "status_err", errString(o.statusErr), "info_err", errString(o.infoErr))
 	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -108,8 +108,8 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		}
 	}
 	// The scrapes did go through the failure paths.
-	for _, reason := range []string{`device="wrong",reason="auth"`, `device="unauthorized",reason="auth"`, `device="redirect",reason="http_status"`,
-		`device="hang",reason="timeout"`, `device="failing",reason="http_status"`, `device="garbled",reason="decode"`, `device="tls",reason="tls"`} {
+	for _, reason := range []string{`device="wrong",endpoint="settings",reason="auth"`, `device="unauthorized",endpoint="settings",reason="auth"`, `device="redirect",endpoint="settings",reason="http_status"`,
+		`device="hang",endpoint="settings",reason="timeout"`, `device="failing",endpoint="settings",reason="http_status"`, `device="garbled",endpoint="settings",reason="decode"`, `device="tls",endpoint="settings",reason="tls"`} {
 		if !strings.Contains(all, reason) {
 			t.Errorf("no poll error %s: the path was not exercised", reason)
 		}

@@ -40,9 +40,10 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
 		if lp := d.state.last.Load(); lp != nil {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
-			st.Up = lp.err == nil
-			if lp.err != nil {
-				st.Reason, st.LastError = string(basip.ReasonOf(lp.err)), lp.err.Error()
+			if err := lp.upErr(d.cfg); err != nil {
+				st.Reason, st.LastError = string(basip.ReasonOf(err)), err.Error()
+			} else {
+				st.Up = true
 			}
 			if s := lp.settings; s != nil {
 				st.SIPEnabled = s.Enable
@@ -65,6 +66,8 @@ type DebugReport struct {
 	Requests []basip.TracedRequest
 	Error    string
 	Settings *basip.SIPSettings
+	Status   *basip.SIPStatus
+	Info     *basip.Info
 	// Series is the device's exposition for this poll, in the text format.
 	Series string
 }
@@ -91,9 +94,9 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
 	if lp := d.state.last.Load(); lp != nil {
-		rep.Settings = lp.settings
-		if lp.err != nil {
-			rep.Error = lp.err.Error()
+		rep.Settings, rep.Status, rep.Info = lp.settings, lp.status, lp.info
+		if err := lp.upErr(d.cfg); err != nil {
+			rep.Error = err.Error()
 		}
 	}
 	var b strings.Builder

@@ -34,6 +34,8 @@ type Error struct {
 	Reason Reason
 	Op     string // e.g. "GET /api/v1/device/sip/settings"
 	Err    error
+
+	status int // the HTTP status of a ReasonHTTPStatus error, when one came
 }
 
 func (e *Error) Error() string { return e.Op + ": " + e.Err.Error() }
@@ -91,5 +93,5 @@ func classify(err error) Reason {
 }
 
 func statusError(op string, code int) *Error {
-	return &Error{Reason: ReasonHTTPStatus, Op: op, Err: fmt.Errorf("unexpected HTTP status %d", code)}
+	return &Error{Reason: ReasonHTTPStatus, Op: op, Err: fmt.Errorf("unexpected HTTP status %d", code), status: code}
 }

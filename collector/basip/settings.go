@@ -54,7 +54,7 @@ func (p Password) MarshalJSON() ([]byte, error) { return []byte(`"<secret>"`), n
 func (p *Password) UnmarshalJSON(b []byte) error {
 	var s string
 	if err := json.Unmarshal(b, &s); err != nil {
-		return &json.UnmarshalTypeError{Value: "non-string", Type: reflect.TypeOf(""), Field: "password"}
+		return &json.UnmarshalTypeError{Value: "non-string", Type: reflectString, Field: "password"}
 	}
 	*p = Password(s)
 	return nil
@@ -64,12 +64,9 @@ func (p *Password) UnmarshalJSON(b []byte) error {
 // a body that is not a JSON object, or a field of the wrong type, is an
 // error.
 func DecodeSIPSettings(body []byte) (*SIPSettings, error) {
-	if err := expectObject(body); err != nil {
-		return nil, err
-	}
 	var s SIPSettings
-	if err := json.Unmarshal(body, &s); err != nil {
-		return nil, cleanJSONError(err)
+	if err := decodeObject(body, &s); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
@@ -90,15 +87,14 @@ func (s *SIPSettings) STUNAddress() string {
 	return fmt.Sprintf("%s:%d", host, *s.STUN.Port)
 }
 
+var reflectString = reflect.TypeOf("")
+
 func decodeToken(body []byte) (string, error) {
-	if err := expectObject(body); err != nil {
-		return "", err
-	}
 	var r struct {
 		Token string `json:"token"`
 	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return "", cleanJSONError(err)
+	if err := decodeObject(body, &r); err != nil {
+		return "", err
 	}
 	if r.Token == "" {
 		return "", errors.New("login answer has no token")

@@ -27,7 +27,18 @@ const (
 	DefaultConcurrency = 64
 	DefaultAPIVersion  = "v1"
 	DefaultCredentials = "default"
+	DefaultInfoTTL     = time.Hour
 )
+
+// Endpoints a device can be polled for, the values of `collect`.
+const (
+	CollectSettings = "settings"
+	CollectStatus   = "status"
+	CollectInfo     = "info"
+)
+
+// DefaultCollect is what a device is polled for when no `collect` says.
+var DefaultCollect = []string{CollectSettings, CollectStatus, CollectInfo}
 
 // ReservedLabels are the label names the exporter sets itself; a device's
 // constant labels may not use them.
@@ -55,6 +66,10 @@ type Global struct {
 	Timeout     time.Duration `yaml:"timeout"`
 	Concurrency int           `yaml:"concurrency"`
 	APIVersion  string        `yaml:"api_version"`
+	// Collect lists the endpoints polled: settings, status, info.
+	Collect []string `yaml:"collect"`
+	// InfoTTL is how long a device's /api/info answer is reused.
+	InfoTTL time.Duration `yaml:"info_ttl"`
 }
 
 // Credential is a named username and password used to log in to devices.
@@ -77,6 +92,8 @@ type Device struct {
 	APIVersion  string               `yaml:"api_version,omitempty"`
 	TLSConfig   promconfig.TLSConfig `yaml:"tls_config,omitempty"`
 	Labels      map[string]string    `yaml:"labels,omitempty"`
+	// Collect overrides global.collect for this device.
+	Collect []string `yaml:"collect,omitempty"`
 
 	// URL is the normalised address (scheme://host:port).
 	URL *url.URL `yaml:"-"`
@@ -232,7 +249,46 @@ func (v *validator) global(g *Global) error {
 	if err := checkAPIVersion(g.APIVersion); err != nil {
 		return v.errorf(fieldLine(node, "api_version"), "global", "api_version", "%v", err)
 	}
+	if g.Collect == nil {
+		g.Collect = DefaultCollect
+	}
+	if err := checkCollect(g.Collect); err != nil {
+		return v.errorf(fieldLine(node, "collect"), "global", "collect", "%v", err)
+	}
+	if g.InfoTTL == 0 {
+		g.InfoTTL = DefaultInfoTTL
+	}
+	if g.InfoTTL < 0 {
+		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
+	}
 	return nil
+}
+
+func checkCollect(c []string) error {
+	if len(c) == 0 {
+		return errors.New("names no endpoint; use any of settings, status, info")
+	}
+	seen := map[string]bool{}
+	for _, e := range c {
+		switch {
+		case e != CollectSettings && e != CollectStatus && e != CollectInfo:
+			return fmt.Errorf("%q is not one of settings, status, info", e)
+		case seen[e]:
+			return fmt.Errorf("%q is listed twice", e)
+		}
+		seen[e] = true
+	}
+	return nil
+}
+
+// Collects reports whether the device is polled for endpoint.
+func (d *Device) Collects(endpoint string) bool {
+	for _, e := range d.Collect {
+		if e == endpoint {
+			return true
+		}
+	}
+	return false
 }
 
 func checkAPIVersion(s string) error {
@@ -321,6 +377,12 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 	}
 	if err := checkAPIVersion(d.APIVersion); err != nil {
 		return v.errorf(fieldLine(node, "api_version"), what, "api_version", "%v", err)
+	}
+	if d.Collect == nil {
+		d.Collect = cfg.Global.Collect
+	}
+	if err := checkCollect(d.Collect); err != nil {
+		return v.errorf(fieldLine(node, "collect"), what, "collect", "%v", err)
 	}
 	d.TLSConfig.SetDirectory(v.dir)
 	if _, err := promconfig.NewTLSConfig(&d.TLSConfig); err != nil {
