@@ -14,24 +14,7 @@ import (
 // TestDemoFleetShowsEveryMetric runs the --demo fleet and checks that its mix
 // shows every device series and every failure the README promises.
 func TestDemoFleetShowsEveryMetric(t *testing.T) {
-	demo, err := simulator.StartDemo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer demo.Close()
-	cfg, err := config.Parse(demo.Config, "demo", ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer exp.Close()
-	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
-	defer srv.Close()
-	f := &testFleet{http: srv}
-	out := f.scrape(t)
+	out := scrapeDemo(t)
 	for _, line := range []string{
 		`basip_up{device="panel-entrance",site="hq"} 1`,
 		`basip_sip_transport{device="panel-entrance",site="hq",transport="udp"} 1`,
@@ -71,4 +54,27 @@ func TestDemoFleetShowsEveryMetric(t *testing.T) {
 	if !strings.Contains(out, "basip_poll_duration_seconds{") {
 		t.Error("no basip_poll_duration_seconds")
 	}
+}
+
+// scrapeDemo starts the --demo fleet, scrapes it once and returns the
+// exposition.
+func scrapeDemo(t *testing.T) string {
+	t.Helper()
+	demo, err := simulator.StartDemo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(demo.Close)
+	cfg, err := config.Parse(demo.Config, "demo", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(exp.Close)
+	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
+	t.Cleanup(srv.Close)
+	return (&testFleet{http: srv}).scrape(t)
 }

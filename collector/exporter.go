@@ -24,9 +24,10 @@ import (
 // Exporter holds the current fleet. Apply swaps in a new configuration;
 // scrapes in progress finish on the fleet they started with.
 type Exporter struct {
-	logger *slog.Logger
-	fleet  atomic.Pointer[fleet]
-	mu     sync.Mutex // serialises Apply
+	logger  *slog.Logger
+	started time.Time
+	fleet   atomic.Pointer[fleet]
+	mu      sync.Mutex // serialises Apply
 }
 
 // fleet is one configuration's devices. It is never modified once built.
@@ -37,6 +38,7 @@ type fleet struct {
 	byAddr  map[string]*device
 	descs   *descs
 	clients map[string]*http.Client // by TLS settings
+	started time.Time               // the exporter's start
 }
 
 // device is one configured device and the state it keeps across scrapes.
@@ -57,6 +59,14 @@ type deviceState struct {
 	pollErrors   [numEndpoints][7]atomic.Uint64 // by endpoint, then index in basip.Reasons
 	lastUp       atomic.Int32                   // -1 before the first poll
 	last         atomic.Pointer[lastPoll]
+	fingerprint  atomic.Pointer[fingerprint]
+}
+
+// fingerprint identifies the settings a device last answered with, and
+// since when.
+type fingerprint struct {
+	sum   [32]byte
+	since time.Time
 }
 
 // lastPoll is the outcome of a device's latest poll, for the status pages.
@@ -110,7 +120,7 @@ var reasonIndex = func() map[basip.Reason]int {
 
 // New returns an Exporter serving cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
-	e := &Exporter{logger: logger}
+	e := &Exporter{logger: logger, started: time.Now()}
 	if err := e.Apply(cfg); err != nil {
 		return nil, err
 	}
@@ -134,6 +144,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		byAddr:  make(map[string]*device, len(cfg.Devices)),
 		descs:   newDescs(cfg.LabelNames),
 		clients: map[string]*http.Client{},
+		started: e.started,
 	}
 	for _, dc := range cfg.Devices {
 		d, err := e.newDevice(old, f, cfg, dc)

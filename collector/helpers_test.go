@@ -31,6 +31,9 @@ type devSpec struct {
 	dev   *simulator.Device
 	tls   bool
 	extra string // more YAML keys of the device entry, each line indented by 4
+	// addr, when set, is configured as the device's address (API v1) and
+	// dev is not served: for raw servers and addresses nothing listens on.
+	addr string
 }
 
 // testFleet is a set of simulated devices on loopback and an exporter
@@ -77,6 +80,13 @@ func panel(user, transport string) *simulator.Device {
 // `collect`, devices are polled for their settings only.
 func startFleet(t *testing.T, global string, specs ...devSpec) *testFleet {
 	t.Helper()
+	return startFleetWith(t, "", global, specs...)
+}
+
+// startFleetWith is startFleet with more top-level YAML (policies, say)
+// placed before the devices.
+func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFleet {
+	t.Helper()
 	f := &testFleet{servers: map[string]*simulator.Server{}, logs: &syncBuffer{}}
 	var y strings.Builder
 	if !strings.Contains(global, "collect:") {
@@ -84,9 +94,13 @@ func startFleet(t *testing.T, global string, specs ...devSpec) *testFleet {
 		global += "  collect: [settings]\n"
 	}
 	y.WriteString("global:\n" + global)
-	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\ndevices:\n",
-		testUser, testPassword, testUser, otherPassword)
+	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\n%sdevices:\n",
+		testUser, testPassword, testUser, otherPassword, top)
 	for _, s := range specs {
+		if s.addr != "" {
+			fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: v1\n%s", s.name, s.addr, s.extra)
+			continue
+		}
 		var srv *simulator.Server
 		var err error
 		if s.tls {

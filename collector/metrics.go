@@ -7,6 +7,7 @@ import (
 
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -26,6 +27,7 @@ type descs struct {
 	up, enabled, regInterval, callTimeout, transport, ringCode *prometheus.Desc
 	stunConfigured, info, authFailures, pollErrors, duration   *prometheus.Desc
 	registered, regStatus, lastAttempt, deviceInfo             *prometheus.Desc
+	violation, compliant, schema, lastChange, weakPassword     *prometheus.Desc
 }
 
 func newDescs(labelNames []string) *descs {
@@ -50,6 +52,11 @@ func newDescs(labelNames []string) *descs {
 		regStatus:      d("sip_registration_status", "SIP registration status as a state set over ok, error, offline.", "status"),
 		lastAttempt:    d("sip_last_registration_attempt_timestamp_seconds", "Unix time of the device's last SIP registration attempt."),
 		deviceInfo:     d("device_info", "Device model and firmware from /api/info; always 1.", "model", "type", "firmware", "api_version", "serial", "name"),
+		violation:      d("sip_policy_violation", "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.", "policy", "rule"),
+		compliant:      d("sip_policy_compliant", "1 if no rule of the device's policy that could be evaluated is violated.", "policy"),
+		schema:         d("sip_schema_violation", "1 if a field the device sent is outside the vendor's documented constraints, else 0.", "field"),
+		lastChange:     d("sip_settings_last_change_timestamp_seconds", "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting)."),
+		weakPassword:   d("sip_password_weak", "1 if the SIP password the device reveals is a known default, equals the SIP user, or is shorter than 8 characters."),
 	}
 }
 
@@ -134,6 +141,27 @@ func emit(ch chan<- prometheus.Metric, ds *descs, d *device, o pollOutcome) {
 		gauge(ds.stunConfigured, boolValue(stun != ""))
 	}
 	gauge(ds.info, 1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)), clean(transport), clean(stun))
+	emitChecks(gauge, ds, d, s)
+}
+
+// emitChecks sends the series of the policy and schema checks.
+func emitChecks(gauge func(*prometheus.Desc, float64, ...string), ds *descs, d *device, s *basip.SIPSettings) {
+	if p := d.cfg.PolicyRef; p != nil {
+		results := policy.Evaluate(p, s)
+		for _, r := range results {
+			gauge(ds.violation, boolValue(r.Violated), p.Name, r.Name)
+		}
+		gauge(ds.compliant, boolValue(policy.Compliant(results)), p.Name)
+	}
+	for _, r := range policy.Schema(s) {
+		gauge(ds.schema, boolValue(r.Violated), r.Name)
+	}
+	if fp := d.state.fingerprint.Load(); fp != nil {
+		gauge(ds.lastChange, float64(fp.since.UnixNano())/1e9)
+	}
+	if weak, ok := policy.WeakPassword(s); ok {
+		gauge(ds.weakPassword, boolValue(weak))
+	}
 }
 
 func withLabels(base, extra []string) []string {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/policy"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -149,7 +150,11 @@ func (c *pollCollector) record(d *device, o pollOutcome) {
 			d.state.pollErrors[ep][reasonIndex[basip.ReasonOf(err)]].Add(1)
 		}
 	}
-	d.state.last.Store(&lastPoll{at: time.Now(), pollOutcome: o})
+	now := time.Now()
+	d.state.last.Store(&lastPoll{at: now, pollOutcome: o})
+	if o.settings != nil && o.settingsErr == nil {
+		c.noteSettings(d, o.settings, now)
+	}
 	upErr := o.upErr(d.cfg)
 	up := int32(1)
 	if upErr != nil {
@@ -165,6 +170,21 @@ func (c *pollCollector) record(d *device, o pollOutcome) {
 	if c.logger.Enabled(c.ctx, slog.LevelDebug) {
 		c.logger.Debug("poll", "device", d.name, "duration", o.duration,
 			"settings_err", errString(o.settingsErr), "status_err", errString(o.statusErr), "info_err", errString(o.infoErr))
+	}
+}
+
+// noteSettings keeps the fingerprint of the device's settings and since
+// when they hold. The first sighting dates from the exporter's start: the
+// settings may be older, but not known to be newer.
+func (c *pollCollector) noteSettings(d *device, s *basip.SIPSettings, now time.Time) {
+	sum := policy.Fingerprint(s)
+	prev := d.state.fingerprint.Load()
+	switch {
+	case prev == nil:
+		d.state.fingerprint.Store(&fingerprint{sum: sum, since: c.fleet.started})
+	case prev.sum != sum:
+		d.state.fingerprint.Store(&fingerprint{sum: sum, since: now})
+		c.logger.Info("SIP settings changed", "device", d.name)
 	}
 }
 

@@ -55,6 +55,7 @@ type Config struct {
 	Global      Global                 `yaml:"global"`
 	Credentials map[string]*Credential `yaml:"credentials"`
 	Devices     []*Device              `yaml:"devices"`
+	Policies    map[string]*Policy     `yaml:"policies,omitempty"`
 
 	// LabelNames is the sorted union of every device's constant label
 	// names; a device without one of them exports it empty.
@@ -94,11 +95,16 @@ type Device struct {
 	Labels      map[string]string    `yaml:"labels,omitempty"`
 	// Collect overrides global.collect for this device.
 	Collect []string `yaml:"collect,omitempty"`
+	// Policy names the policy checked; "none" for none. Devices that name
+	// none get the policy "default" when there is one.
+	Policy string `yaml:"policy,omitempty"`
 
 	// URL is the normalised address (scheme://host:port).
 	URL *url.URL `yaml:"-"`
 	// Credential is the resolved credential set.
 	Credential *Credential `yaml:"-"`
+	// PolicyRef is the resolved policy; nil when none applies.
+	PolicyRef *Policy `yaml:"-"`
 }
 
 // Error is a configuration error that names where it is.
@@ -149,7 +155,7 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(file, err)
+		return nil, decodeError(file, docRoot(&root), err)
 	}
 	v := validator{file: file, dir: dir, root: docRoot(&root)}
 	if err := v.validate(cfg); err != nil {
@@ -158,8 +164,9 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	return cfg, nil
 }
 
-// decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...".
-func decodeError(file string, err error) error {
+// decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...",
+// naming the device, policy or credentials entry the line belongs to.
+func decodeError(file string, root *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return &Error{File: file, Err: err}
@@ -170,12 +177,49 @@ func decodeError(file string, err error) error {
 		rest := e
 		if _, scanErr := fmt.Sscanf(e, "line %d:", &n); scanErr == nil {
 			_, rest, _ = strings.Cut(e, ": ")
+			if what := entryAt(root, n); what != "" {
+				rest = what + ": " + rest
+			}
 			lines = append(lines, fmt.Sprintf("%s:%d: %s", file, n, rest))
 			continue
 		}
 		lines = append(lines, file+": "+rest)
 	}
 	return errors.New(strings.Join(lines, "\n"))
+}
+
+// entryAt names the entry of the devices list, or of the policies or
+// credentials maps, that line falls in; empty elsewhere.
+func entryAt(root *yaml.Node, line int) string {
+	if root == nil || root.Kind != yaml.MappingNode {
+		return ""
+	}
+	what, start := "", 0
+	mark := func(l int, w string) {
+		if l <= line && l >= start {
+			what, start = w, l
+		}
+	}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		key, val := root.Content[i], root.Content[i+1]
+		mark(key.Line, "")
+		switch {
+		case key.Value == "devices" && val.Kind == yaml.SequenceNode:
+			for j, item := range val.Content {
+				name := fmt.Sprintf("device #%d", j+1)
+				if n := child(item, "name"); n != nil && n.Value != "" {
+					name = fmt.Sprintf("device %q", n.Value)
+				}
+				mark(item.Line, name)
+			}
+		case (key.Value == "policies" || key.Value == "credentials") && val.Kind == yaml.MappingNode:
+			kind := map[string]string{"policies": "policy", "credentials": "credentials"}[key.Value]
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				mark(val.Content[j].Line, fmt.Sprintf("%s %q", kind, val.Content[j].Value))
+			}
+		}
+	}
+	return what
 }
 
 type validator struct {
@@ -190,6 +234,9 @@ func (v *validator) errorf(line int, what, field string, format string, args ...
 
 func (v *validator) validate(cfg *Config) error {
 	if err := v.global(&cfg.Global); err != nil {
+		return err
+	}
+	if err := v.policies(cfg); err != nil {
 		return err
 	}
 	names := make([]string, 0, len(cfg.Credentials))
@@ -372,6 +419,9 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "no credentials named %q", credName)
 	}
 	d.Credential = c
+	if err := v.resolvePolicy(cfg, d, node, what); err != nil {
+		return err
+	}
 	if d.APIVersion == "" {
 		d.APIVersion = cfg.Global.APIVersion
 	}

@@ -167,3 +167,75 @@ func TestEmptyConfigIsValid(t *testing.T) {
 		t.Errorf("%+v", cfg)
 	}
 }
+
+func TestPolicies(t *testing.T) {
+	head := "credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\n"
+	y := head + `policies:
+  default:
+    enabled: true
+    transports: [tls]
+    registration_interval: {min: 60, max: 300}
+    call_timeouts: [120, 300]
+    proxy: '^sip:pbx\.example\.com$'
+    realm: '^example\.com$'
+    stun: required
+    ring_code: false
+  lobby:
+    transports: [tls, tcp]
+devices:
+  - name: a
+    address: h1
+  - name: b
+    address: h2
+    policy: lobby
+  - name: c
+    address: h3
+    policy: none
+`
+	cfg, err := Parse([]byte(y), "c.yaml", ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := cfg.Devices[0].PolicyRef; p == nil || p.Name != "default" || !p.ProxyRE.MatchString("sip:pbx.example.com") || *p.RegistrationInterval.Max != 300 {
+		t.Errorf("device a: policy %+v", p)
+	}
+	if p := cfg.Devices[1].PolicyRef; p == nil || p.Name != "lobby" || len(p.Transports) != 2 {
+		t.Errorf("device b: policy %+v", p)
+	}
+	if cfg.Devices[2].PolicyRef != nil {
+		t.Errorf("device c: policy none gave %+v", cfg.Devices[2].PolicyRef)
+	}
+	// Without a policy named default, a device that names none has none.
+	cfg, err = Parse([]byte(head+"devices:\n  - name: a\n    address: h\n"), "c.yaml", ".")
+	if err != nil || cfg.Devices[0].PolicyRef != nil {
+		t.Errorf("no default policy: %v %+v", err, cfg.Devices[0].PolicyRef)
+	}
+
+	bad := map[string]struct {
+		yaml string
+		want []string
+	}{
+		"bad regexp":      {"policies:\n  lobby:\n    proxy: '^sip:(pbx'\n", []string{"c.yaml:7", `policy "lobby"`, "proxy", "regular expression"}},
+		"unknown rule":    {"policies:\n  lobby:\n    transport: [tls]\n", []string{"c.yaml:7", `policy "lobby"`, "transport"}},
+		"bad transport":   {"policies:\n  lobby:\n    transports: [sctp]\n", []string{`policy "lobby"`, "transports", "sctp"}},
+		"bad stun":        {"policies:\n  lobby:\n    stun: maybe\n", []string{`policy "lobby"`, "stun", "maybe"}},
+		"inverted range":  {"policies:\n  lobby:\n    registration_interval: {min: 300, max: 60}\n", []string{`policy "lobby"`, "registration_interval"}},
+		"empty range":     {"policies:\n  lobby:\n    registration_interval: {}\n", []string{`policy "lobby"`, "registration_interval"}},
+		"policy none":     {"policies:\n  none:\n    stun: required\n", []string{`policy "none"`, "reserved"}},
+		"unknown policy":  {"devices:\n  - name: a\n    address: h\n    policy: lobby\n", []string{`device "a"`, "policy", `no policy named "lobby"`}},
+		"unknown dev key": {"devices:\n  - name: a\n    address: h\n    polcy: x\n", []string{"c.yaml:8", `device "a"`, "polcy"}},
+	}
+	for name, c := range bad {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(head+c.yaml), "c.yaml", ".")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

@@ -82,6 +82,28 @@ const (
 	DemoPassword = "demo-Passw0rd"
 )
 
+// demoPolicies are the demo fleet's intended SIP settings. Against them the
+// fleet carries exactly these violations: monitor-102 a wrong proxy and the
+// ring code on; monitor-103-sip-off SIP disabled (and the weak password
+// 123456); monitor-104-out-of-range an undocumented transport, a
+// registration interval and a call timeout out of range.
+const demoPolicies = `policies:
+  default:
+    enabled: true
+    transports: [udp, tcp, tls]
+    registration_interval: {min: 60, max: 600}
+    call_timeouts: [120, 300]
+    proxy: '^sip:pbx\.example\.com$'
+    realm: '^example\.com$'
+    ring_code: false
+  panels:
+    transports: [udp, tls]
+    registration_interval: {min: 60, max: 300}
+    proxy: '^sip:pbx\.example\.com$'
+    realm: '^example\.com$'
+    stun: required
+`
+
 type demoDevice struct {
 	name, api, extra string
 	tls              bool
@@ -92,7 +114,7 @@ type demoDevice struct {
 func StartDemo() (*Demo, error) {
 	now := time.Now().Add(-time.Minute).Unix()
 	devices := []demoDevice{
-		{name: "panel-entrance", api: "v1", extra: "    labels: {site: hq}\n", setup: func(d *Device) {
+		{name: "panel-entrance", api: "v1", extra: "    policy: panels\n    labels: {site: hq}\n", setup: func(d *Device) {
 			d.SetSettings(PanelSettings("100", "udp"))
 			d.SetStatus(Status("OK", now))
 			d.SetInfo(Info("Entrance", "AV-08FB", "panel", "3.9.1", "v1"))
@@ -106,6 +128,7 @@ func StartDemo() (*Demo, error) {
 		{name: "monitor-102", api: "v0", setup: func(d *Device) {
 			s := MonitorSettings("102", "tls")
 			s["is_enable_ring_code"] = true
+			s["proxy"] = "sip:old-pbx.example.com"
 			d.SetSettings(s)
 			d.SetStatus(Status("ERROR", now))
 			d.SetInfo(Info("Flat 102", "AQ-10", "monitor", "5.1.0", "v0"))
@@ -134,7 +157,7 @@ func StartDemo() (*Demo, error) {
 			d.SetSettings(PanelSettings("300", "udp"))
 			d.SetFault(FaultHang)
 		}},
-		{name: "panel-https", api: "v1", tls: true, extra: "    tls_config: {insecure_skip_verify: true}\n", setup: func(d *Device) {
+		{name: "panel-https", api: "v1", tls: true, extra: "    policy: panels\n    tls_config: {insecure_skip_verify: true}\n", setup: func(d *Device) {
 			d.SetSettings(PanelSettings("400", "tls"))
 			d.SetStatus(Status("OK", now))
 			d.SetInfo(Info("Garage", "AV-08FB", "panel", "3.9.1", "v1"))
@@ -142,8 +165,8 @@ func StartDemo() (*Demo, error) {
 	}
 	demo := &Demo{}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\ndevices:\n",
-		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd")
+	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\n%sdevices:\n",
+		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd", demoPolicies)
 	for _, dd := range devices {
 		d := &Device{Username: DemoUsername, Password: DemoPassword, APIVersion: dd.api}
 		dd.setup(d)

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"regexp/syntax"
+	"sort"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Policy names with a meaning of their own.
+const (
+	// DefaultPolicy applies to devices that name no policy.
+	DefaultPolicy = "default"
+	// NoPolicy, as a device's policy, turns policy checks off for it.
+	NoPolicy = "none"
+)
+
+// Policy is the operator's intended SIP configuration. Every rule is
+// optional; only the rules set are checked.
+type Policy struct {
+	Enabled              *bool    `yaml:"enabled,omitempty"`
+	Transports           []string `yaml:"transports,omitempty"`
+	RegistrationInterval *Range   `yaml:"registration_interval,omitempty"`
+	CallTimeouts         []int64  `yaml:"call_timeouts,omitempty"`
+	Proxy                string   `yaml:"proxy,omitempty"` // regular expression
+	Realm                string   `yaml:"realm,omitempty"` // regular expression
+	STUN                 string   `yaml:"stun,omitempty"`  // required | forbidden
+	RingCode             *bool    `yaml:"ring_code,omitempty"`
+
+	// Name is the policy's key in the file.
+	Name    string         `yaml:"-"`
+	ProxyRE *regexp.Regexp `yaml:"-"`
+	RealmRE *regexp.Regexp `yaml:"-"`
+}
+
+// Range is an inclusive range; either end may be left open.
+type Range struct {
+	Min *int64 `yaml:"min,omitempty"`
+	Max *int64 `yaml:"max,omitempty"`
+}
+
+// The values of a policy's stun rule.
+const (
+	STUNRequired  = "required"
+	STUNForbidden = "forbidden"
+)
+
+func (v *validator) policies(cfg *Config) error {
+	names := make([]string, 0, len(cfg.Policies))
+	for name := range cfg.Policies {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := v.policy(name, cfg.Policies[name]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (v *validator) policy(name string, p *Policy) error {
+	node := child(child(v.root, "policies"), name)
+	what := fmt.Sprintf("policy %q", name)
+	if name == NoPolicy {
+		return v.errorf(line(node), what, "", "%q is reserved: a device with policy %q is not checked", NoPolicy, NoPolicy)
+	}
+	if p == nil {
+		return v.errorf(line(node), what, "", "empty policy: set at least one rule")
+	}
+	p.Name = name
+	for _, t := range p.Transports {
+		if t != "udp" && t != "tcp" && t != "tls" {
+			return v.errorf(fieldLine(node, "transports"), what, "transports", "%q is not one of udp, tcp, tls", t)
+		}
+	}
+	if r := p.RegistrationInterval; r != nil {
+		if r.Min == nil && r.Max == nil {
+			return v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "set min, max or both")
+		}
+		if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
+			return v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "min %d is greater than max %d", *r.Min, *r.Max)
+		}
+	}
+	var err error
+	if p.ProxyRE, err = compile(p.Proxy); err != nil {
+		return v.errorf(fieldLine(node, "proxy"), what, "proxy", "%v", err)
+	}
+	if p.RealmRE, err = compile(p.Realm); err != nil {
+		return v.errorf(fieldLine(node, "realm"), what, "realm", "%v", err)
+	}
+	if p.STUN != "" && p.STUN != STUNRequired && p.STUN != STUNForbidden {
+		return v.errorf(fieldLine(node, "stun"), what, "stun", "%q is not required or forbidden", p.STUN)
+	}
+	return nil
+}
+
+func compile(expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("bad regular expression: %s", se.Code)
+		}
+		return nil, errors.New("bad regular expression")
+	}
+	return re, nil
+}
+
+// resolvePolicy sets d.PolicyRef from d.Policy.
+func (v *validator) resolvePolicy(cfg *Config, d *Device, node *yaml.Node, what string) error {
+	switch d.Policy {
+	case NoPolicy:
+		return nil
+	case "":
+		d.PolicyRef = cfg.Policies[DefaultPolicy]
+		return nil
+	}
+	p, ok := cfg.Policies[d.Policy]
+	if !ok {
+		return v.errorf(fieldLine(node, "policy"), what, "policy", "no policy named %q", d.Policy)
+	}
+	d.PolicyRef = p
+	return nil
+}

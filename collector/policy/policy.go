@@ -1,0 +1,187 @@
+// Package policy checks a device's SIP settings against the operator's
+// policy and against the constraints the vendor documents. Its functions
+// are pure: settings in, findings out.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/config"
+)
+
+// Result is the verdict on one rule or field.
+type Result struct {
+	// Name is the rule (a policy key) or the field checked.
+	Name     string
+	Violated bool
+}
+
+// The rule names, the `rule` label of basip_sip_policy_violation: the
+// policy's keys.
+const (
+	RuleEnabled              = "enabled"
+	RuleTransports           = "transports"
+	RuleRegistrationInterval = "registration_interval"
+	RuleCallTimeouts         = "call_timeouts"
+	RuleProxy                = "proxy"
+	RuleRealm                = "realm"
+	RuleSTUN                 = "stun"
+	RuleRingCode             = "ring_code"
+)
+
+// Evaluate checks s against p. It returns a result for every rule p sets
+// whose field the device sent; a rule on a field the device did not send is
+// not evaluated.
+func Evaluate(p *config.Policy, s *basip.SIPSettings) []Result {
+	var out []Result
+	add := func(rule string, violated bool) { out = append(out, Result{Name: rule, Violated: violated}) }
+	if p.Enabled != nil && s.Enable != nil {
+		add(RuleEnabled, *s.Enable != *p.Enabled)
+	}
+	if len(p.Transports) > 0 && s.Transport != nil {
+		add(RuleTransports, !slices.Contains(p.Transports, strings.ToLower(*s.Transport)))
+	}
+	if r := p.RegistrationInterval; r != nil && s.RegistrationInterval != nil {
+		v := *s.RegistrationInterval
+		add(RuleRegistrationInterval, (r.Min != nil && v < *r.Min) || (r.Max != nil && v > *r.Max))
+	}
+	if len(p.CallTimeouts) > 0 && s.Timeout != nil {
+		add(RuleCallTimeouts, !slices.Contains(p.CallTimeouts, *s.Timeout))
+	}
+	if p.ProxyRE != nil && s.Proxy != nil {
+		add(RuleProxy, !p.ProxyRE.MatchString(*s.Proxy))
+	}
+	if p.RealmRE != nil && s.Realm != nil {
+		add(RuleRealm, !p.RealmRE.MatchString(*s.Realm))
+	}
+	if p.STUN != "" && s.STUN != nil {
+		set := s.STUNAddress() != ""
+		add(RuleSTUN, set != (p.STUN == config.STUNRequired))
+	}
+	if p.RingCode != nil && s.RingCode != nil {
+		add(RuleRingCode, *s.RingCode != *p.RingCode)
+	}
+	return out
+}
+
+// Compliant reports whether no result is a violation.
+func Compliant(results []Result) bool {
+	for _, r := range results {
+		if r.Violated {
+			return false
+		}
+	}
+	return true
+}
+
+// The documented constraints of the settings answer.
+const (
+	minRegistrationInterval = 30
+	maxRegistrationInterval = 900
+)
+
+var documentedTimeouts = []int64{120, 300, 600, 1200, 1800}
+
+// sipCharset is the character set the vendor documents for user, user_id
+// and password: letters, digits, white space and ~`!@#$%^&;*()_-+={[}]|"<,>.?/
+const sipCharset = "~`!@#$%^&;*()_-+={[}]|\"<,>.?/"
+
+func inCharset(s string) bool {
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z':
+		case r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\f' || r == '\v':
+		case r < utf8.RuneSelf && strings.ContainsRune(sipCharset, r):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func lengthIn(s string, lo, hi int) bool {
+	n := utf8.RuneCountInString(s)
+	return n >= lo && n <= hi
+}
+
+// Schema checks every field the device sent that has a documented
+// constraint. The password is checked only where the device reveals it.
+func Schema(s *basip.SIPSettings) []Result {
+	var out []Result
+	add := func(field string, ok bool) { out = append(out, Result{Name: field, Violated: !ok}) }
+	if v := s.RegistrationInterval; v != nil {
+		add("registration_interval", *v >= minRegistrationInterval && *v <= maxRegistrationInterval)
+	}
+	if v := s.Timeout; v != nil {
+		add("timeout", slices.Contains(documentedTimeouts, *v))
+	}
+	if v := s.Transport; v != nil {
+		add("transport", *v == "udp" || *v == "tcp" || *v == "tls")
+	}
+	if v := s.User; v != nil {
+		add("user", lengthIn(*v, 1, 31) && inCharset(*v))
+	}
+	if v := s.UserID; v != nil {
+		add("user_id", lengthIn(*v, 0, 31) && inCharset(*v))
+	}
+	if p, ok := revealed(s); ok {
+		add("password", lengthIn(p, 6, 31) && inCharset(p))
+	}
+	return out
+}
+
+// knownDefaults are passwords shipped as defaults or found in the vendor's
+// examples, and the commonest weak ones.
+var knownDefaults = []string{
+	"123456", "123abc", "1234", "12345", "12345678", "123456789", "0000", "000000", "111111",
+	"admin", "password", "qwerty", "abc123", "sip", "basip", "bas-ip",
+}
+
+// WeakPassword reports whether the device reveals a SIP password that is a
+// known default, equals the SIP user, or is shorter than 8 characters. ok is
+// false when the device does not reveal it (masked as WebPass, or absent).
+func WeakPassword(s *basip.SIPSettings) (weak, ok bool) {
+	p, ok := revealed(s)
+	if !ok {
+		return false, false
+	}
+	switch {
+	case utf8.RuneCountInString(p) < 8:
+		return true, true
+	case s.User != nil && p == *s.User:
+		return true, true
+	}
+	for _, d := range knownDefaults {
+		if strings.EqualFold(p, d) {
+			return true, true
+		}
+	}
+	return false, true
+}
+
+func revealed(s *basip.SIPSettings) (string, bool) {
+	if s.Password == nil || s.Password.Reveal() == basip.MaskedPassword {
+		return "", false
+	}
+	return s.Password.Reveal(), true
+}
+
+// Fingerprint identifies the settings, the password included. It is a
+// SHA-256 over the whole answer and never leaves the process.
+func Fingerprint(s *basip.SIPSettings) [sha256.Size]byte {
+	b, _ := json.Marshal(s) // the password marshals redacted...
+	h := sha256.New()
+	h.Write(b)
+	h.Write([]byte{0})
+	if s.Password != nil { // ...so it is added on its own
+		h.Write([]byte(s.Password.Reveal()))
+	}
+	var sum [sha256.Size]byte
+	copy(sum[:], h.Sum(nil))
+	return sum
+}
