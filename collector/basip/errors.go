@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 )
 
 // Reason classifies why a poll failed; the values are the `reason` label of
@@ -81,6 +82,8 @@ func classify(err error) Reason {
 	switch {
 	case errors.Is(err, errRedirectOtherHost), errors.Is(err, errTooManyRedirects):
 		return ReasonHTTPStatus
+	case errors.Is(err, errResponseTooLarge):
+		return ReasonTooLarge
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return ReasonTimeout
 	case errors.As(err, &unknownAuth), errors.As(err, &hostErr), errors.As(err, &invalidErr),
@@ -91,6 +94,34 @@ func classify(err error) Reason {
 	}
 	return ReasonConnection
 }
+
+// redact replaces each secret in the error's message with <secret>, in
+// upper and lower case. A device that echoes the request (a TCP echo service
+// on its address, say) makes net/http quote the request line, login query
+// and all, in its error.
+func (e *Error) redact(secrets ...string) *Error {
+	msg := e.Err.Error()
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(strings.ReplaceAll(msg, s, "<secret>"), strings.ToLower(s), "<secret>")
+		}
+	}
+	if msg == e.Err.Error() {
+		return e
+	}
+	return &Error{Reason: e.Reason, Op: e.Op, Err: redactedError{msg: msg, err: e.Err}}
+}
+
+// redactedError is an error with a redacted message; errors.Is and As still
+// see the original.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (r redactedError) Error() string { return r.msg }
+
+func (r redactedError) Unwrap() error { return r.err }
 
 func statusError(op string, code int) *Error {
 	return &Error{Reason: ReasonHTTPStatus, Op: op, Err: fmt.Errorf("unexpected HTTP status %d", code), status: code}

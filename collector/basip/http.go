@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -24,24 +23,11 @@ const (
 // Its connections are kept alive and pooled across scrapes; it follows a
 // redirect only to the same host.
 func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
-	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	t := &http.Transport{
-		Proxy:                  nil, // devices are on the operator's network; an environment proxy would see their credentials
-		DialContext:            dialer.DialContext,
-		TLSClientConfig:        tlsConfig,
-		MaxIdleConns:           0, // no fleet-wide limit: one idle connection per device is the point
-		MaxIdleConnsPerHost:    2,
-		IdleConnTimeout:        5 * time.Minute,
-		TLSHandshakeTimeout:    10 * time.Second,
-		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 64 << 10,
-		ForceAttemptHTTP2:      false,
-	}
 	return &http.Client{
 		// keepIdle hides CloseIdleConnections: retryablehttp calls it after
 		// every failed request, which would drop the whole fleet's pool
 		// because of one bad device.
-		Transport:     keepIdle{t},
+		Transport:     keepIdle{newTransport(tlsConfig)},
 		CheckRedirect: checkRedirect,
 	}
 }
