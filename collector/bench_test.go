@@ -89,3 +89,28 @@ func BenchmarkFleetScrape(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProbe measures a steady-state /probe of one device, in the same
+// process as the simulated device.
+func BenchmarkProbe(b *testing.B) {
+	exp, _, _ := benchFleet(b, 1, "[settings]")
+	srv := httptest.NewServer(exp.ProbeHandler(HandlerOpts{}))
+	b.Cleanup(srv.Close)
+	url := srv.URL + "/probe?target=dev-00000"
+	get := func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatal(resp.Status)
+		}
+	}
+	get()
+	b.ReportAllocs()
+	for b.Loop() {
+		get()
+	}
+}

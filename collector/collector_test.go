@@ -1,8 +1,8 @@
 package collector
 
 import (
-	"context"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -10,12 +10,44 @@ import (
 	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// collectorFor returns the collector one /metrics scrape of f would use.
-func collectorFor(f *testFleet) prometheus.Collector {
-	fl := f.exp.fleet.Load()
-	return &pollCollector{ctx: context.Background(), fleet: fl, devices: fl.devices, timeout: fl.cfg.Global.Timeout, logger: f.exp.logger}
+// gathererFor returns a Gatherer that scrapes f's /metrics over HTTP and
+// parses the text, so tests assert on the exposition exactly as Prometheus
+// receives it.
+func gathererFor(t *testing.T, f *testFleet) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(f.scrape(t)))
+		if err != nil {
+			return nil, err
+		}
+		// Sorted as a registry would, which testutil's comparison expects.
+		out := make([]*dto.MetricFamily, 0, len(fams))
+		for _, mf := range fams {
+			sort.Slice(mf.Metric, func(i, j int) bool {
+				a, b := mf.Metric[i].GetLabel(), mf.Metric[j].GetLabel()
+				if len(a) != len(b) {
+					return len(a) < len(b)
+				}
+				return labelKey(mf.Metric[i]) < labelKey(mf.Metric[j])
+			})
+			out = append(out, mf)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+		return out, nil
+	})
+}
+
+func labelKey(m *dto.Metric) string {
+	var parts []string
+	for _, l := range m.GetLabel() {
+		parts = append(parts, l.GetValue())
+	}
+	return strings.Join(parts, "\x00")
 }
 
 func TestExposition(t *testing.T) {
@@ -31,14 +63,14 @@ func TestExposition(t *testing.T) {
 # HELP basip_up 1 if the device's SIP settings were read this scrape, else 0.
 # TYPE basip_up gauge
 basip_up{device="monitor-101",site="hq"} 1
-basip_up{device="panel-1",site=""} 1
+basip_up{device="panel-1"} 1
 # HELP basip_sip_enabled 1 if SIP is enabled on the device (field enable).
 # TYPE basip_sip_enabled gauge
 basip_sip_enabled{device="monitor-101",site="hq"} 1
 # HELP basip_sip_registration_interval_seconds SIP registration interval (field registration_interval).
 # TYPE basip_sip_registration_interval_seconds gauge
 basip_sip_registration_interval_seconds{device="monitor-101",site="hq"} 300
-basip_sip_registration_interval_seconds{device="panel-1",site=""} 120
+basip_sip_registration_interval_seconds{device="panel-1"} 120
 # HELP basip_sip_call_timeout_seconds Call timeout (field timeout).
 # TYPE basip_sip_call_timeout_seconds gauge
 basip_sip_call_timeout_seconds{device="monitor-101",site="hq"} 120
@@ -47,33 +79,33 @@ basip_sip_call_timeout_seconds{device="monitor-101",site="hq"} 120
 basip_sip_transport{device="monitor-101",site="hq",transport="tcp"} 1
 basip_sip_transport{device="monitor-101",site="hq",transport="tls"} 0
 basip_sip_transport{device="monitor-101",site="hq",transport="udp"} 0
-basip_sip_transport{device="panel-1",site="",transport="tcp"} 0
-basip_sip_transport{device="panel-1",site="",transport="tls"} 0
-basip_sip_transport{device="panel-1",site="",transport="udp"} 1
+basip_sip_transport{device="panel-1",transport="tcp"} 0
+basip_sip_transport{device="panel-1",transport="tls"} 0
+basip_sip_transport{device="panel-1",transport="udp"} 1
 # HELP basip_sip_ring_code_enabled 1 if the ring code is enabled (field is_enable_ring_code).
 # TYPE basip_sip_ring_code_enabled gauge
 basip_sip_ring_code_enabled{device="monitor-101",site="hq"} 0
 # HELP basip_sip_stun_configured 1 if a STUN server address is set.
 # TYPE basip_sip_stun_configured gauge
 basip_sip_stun_configured{device="monitor-101",site="hq"} 1
-basip_sip_stun_configured{device="panel-1",site=""} 1
+basip_sip_stun_configured{device="panel-1"} 1
 # HELP basip_sip_info SIP settings as labels; always 1.
 # TYPE basip_sip_info gauge
 basip_sip_info{device="monitor-101",proxy="sip:pbx.example.com",realm="example.com",site="hq",stun="stun.example.com:3478",transport="tcp",user="101",user_id="101"} 1
-basip_sip_info{device="panel-1",proxy="sip:pbx.example.com",realm="example.com",site="",stun="stun.example.com:3478",transport="udp",user="100",user_id="100"} 1
+basip_sip_info{device="panel-1",proxy="sip:pbx.example.com",realm="example.com",stun="stun.example.com:3478",transport="udp",user="100",user_id="100"} 1
 # HELP basip_auth_failures_total Logins the device rejected, and 401s that persisted right after a fresh login.
 # TYPE basip_auth_failures_total counter
 basip_auth_failures_total{device="monitor-101",site="hq"} 0
-basip_auth_failures_total{device="panel-1",site=""} 0
+basip_auth_failures_total{device="panel-1"} 0
 `
-	c := collectorFor(f)
+	c := gathererFor(t, f)
 	names := []string{"basip_up", "basip_sip_enabled", "basip_sip_registration_interval_seconds", "basip_sip_call_timeout_seconds",
 		"basip_sip_transport", "basip_sip_ring_code_enabled", "basip_sip_stun_configured", "basip_sip_info",
 		"basip_auth_failures_total", "basip_poll_errors_total"}
-	if err := testutil.CollectAndCompare(c, strings.NewReader(expected), names...); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(expected), names...); err != nil {
 		t.Error(err)
 	}
-	problems, err := testutil.CollectAndLint(c)
+	problems, err := testutil.GatherAndLint(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +126,7 @@ basip_up{device="broken"} 0
 # TYPE basip_poll_errors_total counter
 basip_poll_errors_total{device="broken",endpoint="settings",reason="http_status"} 1
 `
-	if err := testutil.CollectAndCompare(collectorFor(f), strings.NewReader(expected), "basip_up", "basip_poll_errors_total", "basip_sip_info"); err != nil {
+	if err := testutil.GatherAndCompare(gathererFor(t, f), strings.NewReader(expected), "basip_up", "basip_poll_errors_total", "basip_sip_info"); err != nil {
 		t.Error(err)
 	}
 }
@@ -196,9 +228,7 @@ func TestSlowDeviceDoesNotDelayOthers(t *testing.T) {
 	specs = append(specs, devSpec{name: "hang", dev: hang})
 	f := startFleet(t, "  timeout: 2s\n  concurrency: 2\n", specs...)
 	fl := f.exp.fleet.Load()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectorFor(f))
-	mfs, err := reg.Gather()
+	mfs, err := gathererFor(t, f).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,28 +19,28 @@ func TestDemoFleetShowsEveryMetric(t *testing.T) {
 		`basip_up{device="panel-entrance",site="hq"} 1`,
 		`basip_sip_transport{device="panel-entrance",site="hq",transport="udp"} 1`,
 		`basip_sip_transport{device="monitor-101",site="hq",transport="tcp"} 1`,
-		`basip_sip_transport{device="monitor-102",site="",transport="tls"} 1`,
-		`basip_sip_enabled{device="monitor-103-sip-off",site=""} 0`,
-		`basip_sip_registration_interval_seconds{device="monitor-104-out-of-range",site=""} 3600`,
-		`basip_sip_call_timeout_seconds{device="monitor-104-out-of-range",site=""} 90`,
-		`basip_sip_transport{device="monitor-104-out-of-range",site="",transport="udp"} 0`,
-		`basip_sip_ring_code_enabled{device="monitor-102",site=""} 1`,
+		`basip_sip_transport{device="monitor-102",transport="tls"} 1`,
+		`basip_sip_enabled{device="monitor-103-sip-off"} 0`,
+		`basip_sip_registration_interval_seconds{device="monitor-104-out-of-range"} 3600`,
+		`basip_sip_call_timeout_seconds{device="monitor-104-out-of-range"} 90`,
+		`basip_sip_transport{device="monitor-104-out-of-range",transport="udp"} 0`,
+		`basip_sip_ring_code_enabled{device="monitor-102"} 1`,
 		`basip_sip_stun_configured{device="monitor-101",site="hq"} 1`,
-		`basip_up{device="panel-wrong-password",site=""} 0`,
-		`basip_auth_failures_total{device="panel-wrong-password",site=""} 1`,
-		`basip_poll_errors_total{device="panel-wrong-password",endpoint="settings",reason="auth",site=""} 1`,
-		`basip_up{device="panel-silent",site=""} 0`,
-		`basip_poll_errors_total{device="panel-silent",endpoint="settings",reason="timeout",site=""} 1`,
-		`basip_up{device="panel-https",site=""} 1`,
+		`basip_up{device="panel-wrong-password"} 0`,
+		`basip_auth_failures_total{device="panel-wrong-password"} 1`,
+		`basip_poll_errors_total{device="panel-wrong-password",endpoint="settings",reason="auth"} 1`,
+		`basip_up{device="panel-silent"} 0`,
+		`basip_poll_errors_total{device="panel-silent",endpoint="settings",reason="timeout"} 1`,
+		`basip_up{device="panel-https"} 1`,
 		`basip_sip_registration_status{device="panel-entrance",site="hq",status="ok"} 1`,
-		`basip_sip_registration_status{device="monitor-102",site="",status="error"} 1`,
-		`basip_sip_registration_status{device="monitor-103-sip-off",site="",status="offline"} 1`,
-		`basip_sip_registered{device="monitor-102",site=""} 0`,
+		`basip_sip_registration_status{device="monitor-102",status="error"} 1`,
+		`basip_sip_registration_status{device="monitor-103-sip-off",status="offline"} 1`,
+		`basip_sip_registered{device="monitor-102"} 0`,
 		`basip_up{device="monitor-101",site="hq"} 1`, // has no status endpoint
 	} {
 		requireLine(t, out, line)
 	}
-	if !strings.Contains(out, `basip_sip_info{device="monitor-104-out-of-range",proxy="sip:pbx.example.com",realm="example.com",site="",stun="",transport="wss"`) {
+	if !strings.Contains(out, `basip_sip_info{device="monitor-104-out-of-range",proxy="sip:pbx.example.com",realm="example.com",stun="",transport="wss"`) {
 		t.Errorf("undocumented transport not in basip_sip_info:\n%s", grep(out, "basip_sip_info"))
 	}
 	if strings.Contains(out, `basip_sip_registered{device="monitor-101"`) {

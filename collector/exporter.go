@@ -36,21 +36,23 @@ type fleet struct {
 	devices []*device
 	byName  map[string]*device
 	byAddr  map[string]*device
-	descs   *descs
 	clients map[string]*http.Client // by TLS settings
 	started time.Time               // the exporter's start
+	// labelPlans orders each family's labels; see labelPlans.
+	labelPlans [][]int
 }
 
 // device is one configured device and the state it keeps across scrapes.
 type device struct {
-	name     string
-	cfg      *config.Device
-	labels   []string // device name, then the values of cfg.LabelNames
-	identity string   // what must stay equal for the cached token to stay valid
-	tlsKey   string
-	client   *basip.Client
-	cache    *endpointCache
-	state    *deviceState
+	name       string
+	cfg        *config.Device
+	labels     []string // device name, then the values of cfg.LabelNames
+	labelPairs []string // the same, rendered as name="value" for the exposition
+	identity   string   // what must stay equal for the cached token to stay valid
+	tlsKey     string
+	client     *basip.Client
+	cache      *endpointCache
+	state      *deviceState
 }
 
 // deviceState survives reloads as long as the device keeps its name.
@@ -58,7 +60,7 @@ type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [numEndpoints][7]atomic.Uint64 // by endpoint, then index in basip.Reasons
 	lastUp       atomic.Int32                   // -1 before the first poll
-	last         atomic.Pointer[lastPoll]
+	last         atomic.Pointer[pollOutcome]    // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
 }
 
@@ -67,12 +69,6 @@ type deviceState struct {
 type fingerprint struct {
 	sum   [32]byte
 	since time.Time
-}
-
-// lastPoll is the outcome of a device's latest poll, for the status pages.
-type lastPoll struct {
-	at time.Time
-	pollOutcome
 }
 
 // Endpoints, the values of the endpoint label of basip_poll_errors_total.
@@ -138,13 +134,13 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	defer e.mu.Unlock()
 	old := e.fleet.Load()
 	f := &fleet{
-		cfg:     cfg,
-		devices: make([]*device, 0, len(cfg.Devices)),
-		byName:  make(map[string]*device, len(cfg.Devices)),
-		byAddr:  make(map[string]*device, len(cfg.Devices)),
-		descs:   newDescs(cfg.LabelNames),
-		clients: map[string]*http.Client{},
-		started: e.started,
+		cfg:        cfg,
+		devices:    make([]*device, 0, len(cfg.Devices)),
+		byName:     make(map[string]*device, len(cfg.Devices)),
+		byAddr:     make(map[string]*device, len(cfg.Devices)),
+		clients:    map[string]*http.Client{},
+		started:    e.started,
+		labelPlans: labelPlans(cfg.LabelNames),
 	}
 	for _, dc := range cfg.Devices {
 		d, err := e.newDevice(old, f, cfg, dc)
@@ -182,6 +178,7 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 		tlsKey:   tlsKey,
 		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey,
 	}
+	d.labelPairs = labelPairs(append([]string{"device"}, cfg.LabelNames...), d.labels)
 	var prev *device
 	if old != nil {
 		prev = old.byName[dc.Name]

@@ -46,7 +46,7 @@ func TestBadAnswers(t *testing.T) {
 				requireLine(t, out, `basip_up{device="d"} 0`)
 				requireLine(t, out, fmt.Sprintf(`basip_poll_errors_total{device="d",endpoint="settings",reason=%q} 1`, c.reason))
 			}
-			problems, err := testutil.CollectAndLint(collectorFor(f))
+			problems, err := testutil.GatherAndLint(gathererFor(t, f))
 			if err != nil {
 				t.Fatal(err)
 			}

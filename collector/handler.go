@@ -1,15 +1,20 @@
 package collector
 
 import (
+	"bufio"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
@@ -55,12 +60,7 @@ type HandlerOpts struct {
 func (e *Exporter) MetricsHandler(self prometheus.Gatherer, opts HandlerOpts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := e.fleet.Load()
-		budget, ok := ScrapeBudget(r.Header.Get(ScrapeTimeoutHeader), opts.TimeoutOffset)
-		ctx, cancel := scrapeContext(r.Context(), budget, ok)
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(&pollCollector{ctx: ctx, fleet: f, devices: f.devices, timeout: deviceTimeout(f.cfg, budget, ok), logger: e.logger})
-		promhttp.HandlerFor(prometheus.Gatherers{self, reg}, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+		e.serve(w, r, f, f.devices, self, opts)
 	})
 }
 
@@ -70,19 +70,79 @@ func (e *Exporter) MetricsHandler(self prometheus.Gatherer, opts HandlerOpts) ht
 func (e *Exporter) ProbeHandler(opts HandlerOpts) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f := e.fleet.Load()
-		target := r.URL.Query().Get("target")
-		d, err := f.lookup(target)
+		d, err := f.lookup(r.URL.Query().Get("target"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		budget, ok := ScrapeBudget(r.Header.Get(ScrapeTimeoutHeader), opts.TimeoutOffset)
-		ctx, cancel := scrapeContext(r.Context(), budget, ok)
-		defer cancel()
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(&pollCollector{ctx: ctx, fleet: f, devices: []*device{d}, timeout: deviceTimeout(f.cfg, budget, ok), logger: e.logger})
-		promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}).ServeHTTP(w, r)
+		e.serve(w, r, f, []*device{d}, nil, opts)
 	})
+}
+
+// serve polls devices within the scrape's deadline and writes their series
+// after those of self, if any.
+func (e *Exporter) serve(w http.ResponseWriter, r *http.Request, f *fleet, devices []*device, self prometheus.Gatherer, opts HandlerOpts) {
+	budget, ok := ScrapeBudget(r.Header.Get(ScrapeTimeoutHeader), opts.TimeoutOffset)
+	ctx, cancel := scrapeContext(r.Context(), budget, ok)
+	defer cancel()
+	p := &poller{ctx: ctx, fleet: f, timeout: deviceTimeout(f.cfg, budget, ok), logger: e.logger}
+	outcomes := p.pollAll(devices)
+
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	w.Header().Set("Content-Type", string(format))
+	var out io.Writer = w
+	// A probe's answer is too small to be worth compressing.
+	if len(devices) > 1 && acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Add("Vary", "Accept-Encoding")
+		gz := gzipPool.Get().(*gzip.Writer)
+		gz.Reset(w)
+		defer func() {
+			_ = gz.Close()
+			gz.Reset(io.Discard)
+			gzipPool.Put(gz)
+		}()
+		out = gz
+	}
+	bw := bufferPool.Get().(*bufio.Writer)
+	bw.Reset(out)
+	defer func() {
+		bw.Reset(io.Discard)
+		bufferPool.Put(bw)
+	}()
+	if self != nil {
+		mfs, err := self.Gather()
+		if err != nil {
+			e.logger.Error("gathering the exporter's own metrics", "err", err)
+		}
+		enc := expfmt.NewEncoder(bw, format)
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				return
+			}
+		}
+	}
+	if err := writeDevices(bw, f, devices, outcomes); err != nil {
+		return // the client went away
+	}
+	_ = bw.Flush()
+}
+
+var bufferPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 32<<10) }}
+
+var gzipPool = sync.Pool{New: func() any {
+	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return gz
+}}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
 }
 
 func scrapeContext(parent context.Context, budget time.Duration, ok bool) (context.Context, context.CancelFunc) {

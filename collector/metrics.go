@@ -1,6 +1,10 @@
 package collector
 
 import (
+	"bufio"
+	"math"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -8,10 +12,14 @@ import (
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/policy"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-const namespace = "basip"
+// Device series are written straight to the text exposition format, family
+// by family. Building them as prometheus.Metric values and passing them
+// through a registry costs, at ten thousand devices, hundreds of thousands
+// of short-lived objects per scrape and a sort and consistency check of
+// each: most of the exporter's CPU. The exporter's own metrics still go
+// through client_golang's registry.
 
 // Transports are the documented SIP transports, the states of
 // basip_sip_transport.
@@ -21,43 +29,144 @@ var Transports = []string{"udp", "tcp", "tls"}
 // device's sip_status in lower case.
 var RegistrationStatuses = []string{"ok", "error", "offline"}
 
-// descs are the device series' descriptions for one set of constant label
-// names.
-type descs struct {
-	up, enabled, regInterval, callTimeout, transport, ringCode *prometheus.Desc
-	stunConfigured, info, authFailures, pollErrors, duration   *prometheus.Desc
-	registered, regStatus, lastAttempt, deviceInfo             *prometheus.Desc
-	violation, compliant, schema, lastChange, weakPassword     *prometheus.Desc
+// family is one metric family of the device series.
+type family struct {
+	name, help, typ string
+	extra           []string // label names after device and the configured labels
+	samples         func(w *sampleWriter, d *device, o *pollOutcome)
 }
 
-func newDescs(labelNames []string) *descs {
-	base := append([]string{"device"}, labelNames...)
-	d := func(name, help string, extra ...string) *prometheus.Desc {
-		labels := append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
-		return prometheus.NewDesc(prometheus.BuildFQName(namespace, "", name), help, labels, nil)
-	}
-	return &descs{
-		up:             d("up", "1 if the device's SIP settings were read this scrape, else 0."),
-		enabled:        d("sip_enabled", "1 if SIP is enabled on the device (field enable)."),
-		regInterval:    d("sip_registration_interval_seconds", "SIP registration interval (field registration_interval)."),
-		callTimeout:    d("sip_call_timeout_seconds", "Call timeout (field timeout)."),
-		transport:      d("sip_transport", "SIP transport as a state set: 1 for the device's transport; all 0 for an undocumented value.", "transport"),
-		ringCode:       d("sip_ring_code_enabled", "1 if the ring code is enabled (field is_enable_ring_code)."),
-		stunConfigured: d("sip_stun_configured", "1 if a STUN server address is set."),
-		info:           d("sip_info", "SIP settings as labels; always 1.", "proxy", "realm", "user", "user_id", "transport", "stun"),
-		authFailures:   d("auth_failures_total", "Logins the device rejected, and 401s that persisted right after a fresh login."),
-		pollErrors:     d("poll_errors_total", "Failed requests to the device by endpoint (settings, status, info) and reason.", "endpoint", "reason"),
-		duration:       d("poll_duration_seconds", "How long this scrape's poll of the device took."),
-		registered:     d("sip_registered", "1 if the device reports its SIP registration as OK (sip_status), else 0."),
-		regStatus:      d("sip_registration_status", "SIP registration status as a state set over ok, error, offline.", "status"),
-		lastAttempt:    d("sip_last_registration_attempt_timestamp_seconds", "Unix time of the device's last SIP registration attempt."),
-		deviceInfo:     d("device_info", "Device model and firmware from /api/info; always 1.", "model", "type", "firmware", "api_version", "serial", "name"),
-		violation:      d("sip_policy_violation", "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.", "policy", "rule"),
-		compliant:      d("sip_policy_compliant", "1 if no rule of the device's policy that could be evaluated is violated.", "policy"),
-		schema:         d("sip_schema_violation", "1 if a field the device sent is outside the vendor's documented constraints, else 0.", "field"),
-		lastChange:     d("sip_settings_last_change_timestamp_seconds", "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting)."),
-		weakPassword:   d("sip_password_weak", "1 if the SIP password the device reveals is a known default, equals the SIP user, or is shorter than 8 characters."),
-	}
+var families = []family{
+	{name: "basip_up", typ: "gauge", help: "1 if the device's SIP settings were read this scrape, else 0.",
+		samples: func(w *sampleWriter, d *device, o *pollOutcome) { w.bool(o.upErr(d.cfg) == nil) }},
+	{name: "basip_poll_duration_seconds", typ: "gauge", help: "How long this scrape's poll of the device took.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) { w.value(o.duration.Seconds()) }},
+	{name: "basip_auth_failures_total", typ: "counter", help: "Logins the device rejected, and 401s that persisted right after a fresh login.",
+		samples: func(w *sampleWriter, d *device, _ *pollOutcome) { w.value(float64(d.state.authFailures.Load())) }},
+	{name: "basip_poll_errors_total", typ: "counter", extra: []string{"endpoint", "reason"},
+		help: "Failed requests to the device by endpoint (settings, status, info) and reason.",
+		samples: func(w *sampleWriter, d *device, _ *pollOutcome) {
+			for ep, name := range endpointNames {
+				for i, r := range basip.Reasons {
+					if n := d.state.pollErrors[ep][i].Load(); n > 0 {
+						w.value(float64(n), name, string(r))
+					}
+				}
+			}
+		}},
+	{name: "basip_sip_enabled", typ: "gauge", help: "1 if SIP is enabled on the device (field enable).",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.Enable != nil {
+				w.bool(*s.Enable)
+			}
+		}},
+	{name: "basip_sip_registration_interval_seconds", typ: "gauge", help: "SIP registration interval (field registration_interval).",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.RegistrationInterval != nil {
+				w.value(float64(*s.RegistrationInterval))
+			}
+		}},
+	{name: "basip_sip_call_timeout_seconds", typ: "gauge", help: "Call timeout (field timeout).",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.Timeout != nil {
+				w.value(float64(*s.Timeout))
+			}
+		}},
+	{name: "basip_sip_transport", typ: "gauge", extra: []string{"transport"},
+		help: "SIP transport as a state set: 1 for the device's transport; all 0 for an undocumented value.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.Transport != nil {
+				for _, t := range Transports {
+					w.bool(strings.EqualFold(*s.Transport, t), t)
+				}
+			}
+		}},
+	{name: "basip_sip_ring_code_enabled", typ: "gauge", help: "1 if the ring code is enabled (field is_enable_ring_code).",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.RingCode != nil {
+				w.bool(*s.RingCode)
+			}
+		}},
+	{name: "basip_sip_stun_configured", typ: "gauge", help: "1 if a STUN server address is set.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && s.STUN != nil {
+				w.bool(s.STUNAddress() != "")
+			}
+		}},
+	{name: "basip_sip_info", typ: "gauge", extra: []string{"proxy", "realm", "user", "user_id", "transport", "stun"},
+		help: "SIP settings as labels; always 1.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if s := o.readSettings(); s != nil {
+				w.value(1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)),
+					clean(str(s.Transport)), clean(s.STUNAddress()))
+			}
+		}},
+	{name: "basip_sip_registered", typ: "gauge", help: "1 if the device reports its SIP registration as OK (sip_status), else 0.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if st := o.status; st != nil && st.Status != nil {
+				w.bool(strings.EqualFold(*st.Status, "ok"))
+			}
+		}},
+	{name: "basip_sip_registration_status", typ: "gauge", extra: []string{"status"},
+		help: "SIP registration status as a state set over ok, error, offline.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if st := o.status; st != nil && st.Status != nil {
+				for _, s := range RegistrationStatuses {
+					w.bool(strings.EqualFold(*st.Status, s), s)
+				}
+			}
+		}},
+	{name: "basip_sip_last_registration_attempt_timestamp_seconds", typ: "gauge", help: "Unix time of the device's last SIP registration attempt.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if st := o.status; st != nil && st.LastAttempt != nil {
+				w.value(*st.LastAttempt)
+			}
+		}},
+	{name: "basip_device_info", typ: "gauge", extra: []string{"model", "type", "firmware", "api_version", "serial", "name"},
+		help: "Device model and firmware from /api/info; always 1.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if i := o.info; i != nil {
+				w.value(1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
+					clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)))
+			}
+		}},
+	{name: "basip_sip_policy_violation", typ: "gauge", extra: []string{"policy", "rule"},
+		help: "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.",
+		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+			if p := d.cfg.PolicyRef; p != nil && o.readSettings() != nil {
+				o.policy.Each(policy.Rules, func(rule string, violated bool) { w.bool(violated, p.Name, rule) })
+			}
+		}},
+	{name: "basip_sip_policy_compliant", typ: "gauge", extra: []string{"policy"},
+		help: "1 if no rule of the device's policy that could be evaluated is violated.",
+		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+			if p := d.cfg.PolicyRef; p != nil && o.readSettings() != nil {
+				w.bool(o.policy.Compliant(), p.Name)
+			}
+		}},
+	{name: "basip_sip_schema_violation", typ: "gauge", extra: []string{"field"},
+		help: "1 if a field the device sent is outside the vendor's documented constraints, else 0.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if o.readSettings() != nil {
+				o.schema.Each(policy.Fields, func(field string, violated bool) { w.bool(violated, field) })
+			}
+		}},
+	{name: "basip_sip_settings_last_change_timestamp_seconds", typ: "gauge",
+		help: "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting).",
+		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+			if o.readSettings() != nil {
+				if fp := d.state.fingerprint.Load(); fp != nil {
+					w.value(float64(fp.since.UnixNano()) / 1e9)
+				}
+			}
+		}},
+	{name: "basip_sip_password_weak", typ: "gauge",
+		help: "1 if the SIP password the device reveals is a known default, equals the SIP user, or is shorter than 8 characters.",
+		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+			if o.readSettings() != nil && o.weakKnown {
+				w.bool(o.weak)
+			}
+		}},
 }
 
 // pollOutcome is what one poll of one device produced. A nil result with
@@ -70,6 +179,32 @@ type pollOutcome struct {
 	info        *basip.Info
 	infoErr     error
 	duration    time.Duration
+	at          time.Time // when the poll ended
+
+	// Checks of the settings, made once per poll.
+	policy, schema  policy.Results
+	weak, weakKnown bool
+}
+
+// readSettings is the settings this poll read, or nil.
+func (o *pollOutcome) readSettings() *basip.SIPSettings {
+	if o.settingsErr != nil {
+		return nil
+	}
+	return o.settings
+}
+
+// check runs the policy and schema checks on the settings read.
+func (o *pollOutcome) check(d *config.Device) {
+	s := o.readSettings()
+	if s == nil {
+		return
+	}
+	if d.PolicyRef != nil {
+		o.policy = policy.Evaluate(d.PolicyRef, s)
+	}
+	o.schema = policy.Schema(s)
+	o.weak, o.weakKnown = policy.WeakPassword(s)
 }
 
 // upErr is the error that decides basip_up: the settings request's, or,
@@ -84,98 +219,165 @@ func (o *pollOutcome) upErr(d *config.Device) error {
 	return o.infoErr
 }
 
-// emit sends the series of one device for one poll.
-func emit(ch chan<- prometheus.Metric, ds *descs, d *device, o pollOutcome) {
-	labels := d.labels
-	gauge := func(desc *prometheus.Desc, v float64, extra ...string) {
-		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, withLabels(labels, extra)...)
-	}
-	gauge(ds.up, boolValue(o.upErr(d.cfg) == nil))
-	gauge(ds.duration, o.duration.Seconds())
-	ch <- prometheus.MustNewConstMetric(ds.authFailures, prometheus.CounterValue, float64(d.state.authFailures.Load()), labels...)
-	for ep, name := range endpointNames {
-		for i, r := range basip.Reasons {
-			if n := d.state.pollErrors[ep][i].Load(); n > 0 {
-				ch <- prometheus.MustNewConstMetric(ds.pollErrors, prometheus.CounterValue, float64(n), withLabels(labels, []string{name, string(r)})...)
-			}
+// writeDevices writes the device series of a poll in the text format, with
+// each sample's labels sorted by name. outcomes[i] belongs to devices[i].
+func writeDevices(bw *bufio.Writer, f *fleet, devices []*device, outcomes []pollOutcome) error {
+	sw := &sampleWriter{w: bw}
+	for fi := range families {
+		sw.family = &families[fi]
+		sw.plan = f.labelPlans[fi]
+		sw.headerDone = false
+		for i, d := range devices {
+			sw.device = d
+			sw.family.samples(sw, d, &outcomes[i])
 		}
 	}
-	if st := o.status; st != nil && st.Status != nil {
-		status := strings.ToLower(*st.Status)
-		gauge(ds.registered, boolValue(status == "ok"))
-		for _, s := range RegistrationStatuses {
-			gauge(ds.regStatus, boolValue(status == s), s)
-		}
-	}
-	if st := o.status; st != nil && st.LastAttempt != nil {
-		gauge(ds.lastAttempt, *st.LastAttempt)
-	}
-	if i := o.info; i != nil {
-		gauge(ds.deviceInfo, 1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
-			clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)))
-	}
-	s := o.settings
-	if o.settingsErr != nil || s == nil {
-		return
-	}
-	if s.Enable != nil {
-		gauge(ds.enabled, boolValue(*s.Enable))
-	}
-	if s.RegistrationInterval != nil {
-		gauge(ds.regInterval, float64(*s.RegistrationInterval))
-	}
-	if s.Timeout != nil {
-		gauge(ds.callTimeout, float64(*s.Timeout))
-	}
-	if s.RingCode != nil {
-		gauge(ds.ringCode, boolValue(*s.RingCode))
-	}
-	transport := str(s.Transport)
-	if s.Transport != nil {
-		for _, t := range Transports {
-			gauge(ds.transport, boolValue(strings.EqualFold(transport, t)), t)
-		}
-	}
-	stun := s.STUNAddress()
-	if s.STUN != nil {
-		gauge(ds.stunConfigured, boolValue(stun != ""))
-	}
-	gauge(ds.info, 1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)), clean(transport), clean(stun))
-	emitChecks(gauge, ds, d, s)
+	return sw.err
 }
 
-// emitChecks sends the series of the policy and schema checks.
-func emitChecks(gauge func(*prometheus.Desc, float64, ...string), ds *descs, d *device, s *basip.SIPSettings) {
-	if p := d.cfg.PolicyRef; p != nil {
-		results := policy.Evaluate(p, s)
-		for _, r := range results {
-			gauge(ds.violation, boolValue(r.Violated), p.Name, r.Name)
+// labelPlans gives, for each family, the order in which to write a
+// sample's labels so that they come out sorted by name: an index >= 0 is
+// one of the device's constant labels (device first, then
+// config.LabelNames), an index < 0 is the family's extra label -index-1.
+func labelPlans(configured []string) [][]int {
+	base := append([]string{"device"}, configured...)
+	plans := make([][]int, len(families))
+	for fi, f := range families {
+		type entry struct {
+			name string
+			idx  int
 		}
-		gauge(ds.compliant, boolValue(policy.Compliant(results)), p.Name)
+		var all []entry
+		for i, n := range base {
+			all = append(all, entry{n, i})
+		}
+		for j, n := range f.extra {
+			all = append(all, entry{n, -j - 1})
+		}
+		sort.Slice(all, func(a, b int) bool { return all[a].name < all[b].name })
+		for _, e := range all {
+			plans[fi] = append(plans[fi], e.idx)
+		}
 	}
-	for _, r := range policy.Schema(s) {
-		gauge(ds.schema, boolValue(r.Violated), r.Name)
-	}
-	if fp := d.state.fingerprint.Load(); fp != nil {
-		gauge(ds.lastChange, float64(fp.since.UnixNano())/1e9)
-	}
-	if weak, ok := policy.WeakPassword(s); ok {
-		gauge(ds.weakPassword, boolValue(weak))
-	}
+	return plans
 }
 
-func withLabels(base, extra []string) []string {
-	if len(extra) == 0 {
-		return base
-	}
-	return append(append(make([]string, 0, len(base)+len(extra)), base...), extra...)
+// sampleWriter appends samples of one family to the exposition; the
+// family's HELP and TYPE lines go out with its first sample, so a family
+// without samples is left out.
+type sampleWriter struct {
+	w          *bufio.Writer
+	family     *family
+	plan       []int
+	device     *device
+	headerDone bool
+	buf        []byte
+	err        error
 }
 
-func boolValue(b bool) float64 {
+func (w *sampleWriter) bool(b bool, extra ...string) {
 	if b {
-		return 1
+		w.value(1, extra...)
+	} else {
+		w.value(0, extra...)
 	}
-	return 0
+}
+
+func (w *sampleWriter) value(v float64, extra ...string) {
+	f := w.family
+	b := w.buf[:0]
+	if !w.headerDone {
+		w.headerDone = true
+		b = append(b, "# HELP "...)
+		b = append(b, f.name...)
+		b = append(b, ' ')
+		b = append(b, f.help...)
+		b = append(b, "\n# TYPE "...)
+		b = append(b, f.name...)
+		b = append(b, ' ')
+		b = append(b, f.typ...)
+		b = append(b, '\n')
+	}
+	b = append(b, f.name...)
+	b = append(b, '{')
+	first := true
+	for _, idx := range w.plan {
+		if idx >= 0 {
+			pair := w.device.labelPairs[idx]
+			if pair == "" { // an empty value is an absent label
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, pair...)
+		} else {
+			if !first {
+				b = append(b, ',')
+			}
+			b = append(b, f.extra[-idx-1]...)
+			b = append(b, '=', '"')
+			b = appendEscaped(b, extra[-idx-1])
+			b = append(b, '"')
+		}
+		first = false
+	}
+	b = append(b, '}', ' ')
+	b = appendFloat(b, v)
+	b = append(b, '\n')
+	w.buf = b
+	if _, err := w.w.Write(b); err != nil && w.err == nil {
+		w.err = err
+	}
+}
+
+// labelPairs renders a device's constant labels, device first, as
+// name="value" pairs; an empty value, which Prometheus treats as absent,
+// gives an empty pair.
+func labelPairs(names, values []string) []string {
+	pairs := make([]string, len(names))
+	for i, n := range names {
+		if values[i] == "" {
+			continue
+		}
+		b := append([]byte(n), '=', '"')
+		b = appendEscaped(b, values[i])
+		pairs[i] = string(append(b, '"'))
+	}
+	return pairs
+}
+
+// appendEscaped escapes a label value for the text format.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\\':
+			b = append(b, '\\', '\\')
+		case '"':
+			b = append(b, '\\', '"')
+		case '\n':
+			b = append(b, '\\', 'n')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
+}
+
+func appendFloat(b []byte, v float64) []byte {
+	switch {
+	case v == 1:
+		return append(b, '1')
+	case v == 0:
+		return append(b, '0')
+	case math.IsNaN(v):
+		return append(b, "NaN"...)
+	case math.IsInf(v, 1):
+		return append(b, "+Inf"...)
+	case math.IsInf(v, -1):
+		return append(b, "-Inf"...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 func str(p *string) string {

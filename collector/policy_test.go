@@ -69,7 +69,7 @@ basip_sip_schema_violation{device="mon",field="user_id"} 0
 basip_sip_password_weak{device="free"} 1
 basip_sip_password_weak{device="mon"} 0
 `
-	if err := testutil.CollectAndCompare(collectorFor(f), strings.NewReader(expected),
+	if err := testutil.GatherAndCompare(gathererFor(t, f), strings.NewReader(expected),
 		"basip_sip_policy_violation", "basip_sip_policy_compliant", "basip_sip_schema_violation", "basip_sip_password_weak"); err != nil {
 		t.Error(err)
 	}
@@ -132,16 +132,16 @@ func TestDemoFleetViolations(t *testing.T) {
 	}
 	sort.Strings(firing)
 	want := []string{
-		`basip_sip_password_weak{device="monitor-103-sip-off",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="proxy",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="ring_code",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-103-sip-off",policy="default",rule="enabled",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="call_timeouts",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="registration_interval",site=""} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="transports",site=""} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="registration_interval",site=""} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="timeout",site=""} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="transport",site=""} 1`,
+		`basip_sip_password_weak{device="monitor-103-sip-off"} 1`,
+		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="proxy"} 1`,
+		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="ring_code"} 1`,
+		`basip_sip_policy_violation{device="monitor-103-sip-off",policy="default",rule="enabled"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="call_timeouts"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="registration_interval"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="transports"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="registration_interval"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="timeout"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="transport"} 1`,
 	}
 	if strings.Join(firing, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(firing, "\n"), strings.Join(want, "\n"))
@@ -149,8 +149,8 @@ func TestDemoFleetViolations(t *testing.T) {
 	for _, l := range []string{
 		`basip_sip_policy_compliant{device="panel-entrance",policy="panels",site="hq"} 1`,
 		`basip_sip_policy_compliant{device="monitor-101",policy="default",site="hq"} 1`,
-		`basip_sip_policy_compliant{device="panel-https",policy="panels",site=""} 1`,
-		`basip_sip_policy_compliant{device="monitor-102",policy="default",site=""} 0`,
+		`basip_sip_policy_compliant{device="panel-https",policy="panels"} 1`,
+		`basip_sip_policy_compliant{device="monitor-102",policy="default"} 0`,
 	} {
 		requireLine(t, out, l)
 	}

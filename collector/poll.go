@@ -10,47 +10,42 @@ import (
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/policy"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
-// pollCollector polls a set of devices when collected. It lives for one
-// scrape: ctx carries the scrape's deadline.
-type pollCollector struct {
+// poller polls a set of devices for one scrape: ctx carries the scrape's
+// deadline.
+type poller struct {
 	ctx     context.Context
 	fleet   *fleet
-	devices []*device
 	timeout time.Duration // per device, further capped by ctx
 	logger  *slog.Logger
 }
 
-// Describe sends nothing: the collector is unchecked, its series depend on
-// what the devices answer.
-func (c *pollCollector) Describe(chan<- *prometheus.Desc) {}
-
-// Collect polls the devices, at most global.concurrency at once, and sends
-// their series. A device still waiting for its turn when the scrape's
-// deadline passes is reported down with reason timeout, without a request.
-func (c *pollCollector) Collect(ch chan<- prometheus.Metric) {
+// pollAll polls the devices, at most global.concurrency at once, and
+// returns their outcomes in the same order. A device still waiting for its
+// turn when the scrape's deadline passes is reported down with reason
+// timeout, without a request.
+func (c *poller) pollAll(devices []*device) []pollOutcome {
+	outcomes := make([]pollOutcome, len(devices))
 	sem := make(chan struct{}, max(1, c.fleet.cfg.Global.Concurrency))
 	var wg sync.WaitGroup
-	for _, d := range c.devices {
+	for i, d := range devices {
 		select {
 		case sem <- struct{}{}:
 		case <-c.ctx.Done():
-			o := notStarted(d)
-			c.record(d, o)
-			emit(ch, c.fleet.descs, d, o)
+			outcomes[i] = notStarted(d)
+			c.record(d, &outcomes[i])
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o := c.poll(d)
-			c.record(d, o)
-			emit(ch, c.fleet.descs, d, o)
+			outcomes[i] = c.poll(d)
+			c.record(d, &outcomes[i])
 		}()
 	}
 	wg.Wait()
+	return outcomes
 }
 
 var errNotStarted = errors.New("scrape deadline passed before the device's turn came")
@@ -72,7 +67,7 @@ func notStarted(d *device) pollOutcome {
 	return o
 }
 
-func (c *pollCollector) poll(d *device) pollOutcome {
+func (c *poller) poll(d *device) pollOutcome {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
@@ -116,7 +111,7 @@ func (c *pollCollector) poll(d *device) pollOutcome {
 	return o
 }
 
-func (c *pollCollector) pollStatus(ctx context.Context, d *device, now time.Time) (*basip.SIPStatus, error) {
+func (c *poller) pollStatus(ctx context.Context, d *device, now time.Time) (*basip.SIPStatus, error) {
 	s, res, err := d.client.SIPStatus(ctx)
 	d.state.authFailures.Add(uint64(res.AuthFailures))
 	if errors.Is(err, basip.ErrNotSupported) {
@@ -126,7 +121,7 @@ func (c *pollCollector) pollStatus(ctx context.Context, d *device, now time.Time
 	return s, err
 }
 
-func (c *pollCollector) pollInfo(ctx context.Context, d *device, now time.Time) (*basip.Info, error) {
+func (c *poller) pollInfo(ctx context.Context, d *device, now time.Time) (*basip.Info, error) {
 	info, _, err := d.client.Info(ctx)
 	switch {
 	case errors.Is(err, basip.ErrNotSupported):
@@ -142,16 +137,19 @@ func (c *pollCollector) pollInfo(ctx context.Context, d *device, now time.Time) 
 	return info, nil
 }
 
-// record counts a failed poll and logs changes of the device's state:
-// Info and Warn only when it goes up or down, Debug for every poll.
-func (c *pollCollector) record(d *device, o pollOutcome) {
+// record counts a failed poll, checks the settings read, keeps the outcome
+// for the status page and logs changes of the device's state: Info and Warn
+// only when it goes up or down, Debug for every poll.
+func (c *poller) record(d *device, o *pollOutcome) {
+	o.check(d.cfg)
 	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
 		if err != nil {
 			d.state.pollErrors[ep][reasonIndex[basip.ReasonOf(err)]].Add(1)
 		}
 	}
 	now := time.Now()
-	d.state.last.Store(&lastPoll{at: now, pollOutcome: o})
+	o.at = now
+	d.state.last.Store(o)
 	if o.settings != nil && o.settingsErr == nil {
 		c.noteSettings(d, o.settings, now)
 	}
@@ -176,7 +174,7 @@ func (c *pollCollector) record(d *device, o pollOutcome) {
 // noteSettings keeps the fingerprint of the device's settings and since
 // when they hold. The first sighting dates from the exporter's start: the
 // settings may be older, but not known to be newer.
-func (c *pollCollector) noteSettings(d *device, s *basip.SIPSettings, now time.Time) {
+func (c *poller) noteSettings(d *device, s *basip.SIPSettings, now time.Time) {
 	sum := policy.Fingerprint(s)
 	prev := d.state.fingerprint.Load()
 	switch {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -8,8 +9,6 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/basip"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/common/expfmt"
 )
 
 // DeviceStatus is what the exporter last learned about a device, for the
@@ -85,26 +84,22 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	trace := &basip.Trace{}
 	rep := &DebugReport{Device: d.name, Address: d.cfg.URL.String(), Started: time.Now()}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&pollCollector{ctx: basip.WithTrace(ctx, trace), fleet: f, devices: []*device{d}, timeout: f.cfg.Global.Timeout, logger: e.logger})
-	mfs, err := reg.Gather()
-	if err != nil {
-		return nil, err
-	}
+	p := &poller{ctx: basip.WithTrace(ctx, trace), fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
+	outcomes := p.pollAll([]*device{d})
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
-	if lp := d.state.last.Load(); lp != nil {
-		rep.Settings, rep.Status, rep.Info = lp.settings, lp.status, lp.info
-		if err := lp.upErr(d.cfg); err != nil {
-			rep.Error = err.Error()
-		}
+	o := &outcomes[0]
+	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
+	if err := o.upErr(d.cfg); err != nil {
+		rep.Error = err.Error()
 	}
 	var b strings.Builder
-	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return nil, err
-		}
+	bw := bufio.NewWriter(&b)
+	if err := writeDevices(bw, f, []*device{d}, outcomes); err != nil {
+		return nil, err
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, err
 	}
 	rep.Series = b.String()
 	return rep, nil

@@ -24,7 +24,7 @@ import (
 // Defaults applied to keys the file leaves out.
 const (
 	DefaultTimeout     = 10 * time.Second
-	DefaultConcurrency = 64
+	DefaultConcurrency = 256
 	DefaultAPIVersion  = "v1"
 	DefaultCredentials = "default"
 	DefaultInfoTTL     = time.Hour
@@ -164,6 +164,14 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	return cfg, nil
 }
 
+// typeErrorValue is the value yaml.v3 quotes in a type error ("cannot
+// unmarshal !!str `hunter2` into ..."). It may be a password written in the
+// wrong place, so it is dropped: the line says where.
+var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
+
+// maxDecodeErrors is how many of yaml.v3's errors decodeError reports.
+const maxDecodeErrors = 10
+
 // decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...",
 // naming the device, policy or credentials entry the line belongs to.
 func decodeError(file string, root *yaml.Node, err error) error {
@@ -172,7 +180,12 @@ func decodeError(file string, root *yaml.Node, err error) error {
 		return &Error{File: file, Err: err}
 	}
 	lines := make([]string, 0, len(te.Errors))
-	for _, e := range te.Errors {
+	for i, e := range te.Errors {
+		if i == maxDecodeErrors { // each costs a walk of the document
+			lines = append(lines, fmt.Sprintf("%s: and %d more errors", file, len(te.Errors)-i))
+			break
+		}
+		e = typeErrorValue.ReplaceAllString(e, "$1 into ")
 		var n int
 		rest := e
 		if _, scanErr := fmt.Sscanf(e, "line %d:", &n); scanErr == nil {
@@ -381,6 +394,9 @@ func readPasswordFile(path string) (Secret, error) {
 	}
 	if st.IsDir() {
 		return "", fmt.Errorf("password file %s is a directory", path)
+	}
+	if !st.Mode().IsRegular() { // /dev/zero would never end, a FIFO block
+		return "", fmt.Errorf("password file %s is not a regular file", path)
 	}
 	if st.Size() > 4096 {
 		return "", fmt.Errorf("password file %s is larger than 4096 bytes", path)

@@ -10,7 +10,8 @@
 // Optional: BASIP_LOAD_LATENCY (default 20ms), BASIP_LOAD_SCRAPES (steady
 // scrapes, default 5), BASIP_LOAD_COLLECT (default "[settings]"),
 // BASIP_LOAD_CONCURRENCY (default: the exporter's), BASIP_LOAD_PROBES
-// (probes measured, default 2000).
+// (probes measured, default 2000), BASIP_LOAD_PROBE_PARALLEL (probes in
+// flight at once, default 32).
 package loadtest
 
 import (
@@ -29,6 +30,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -211,15 +213,37 @@ func TestLoad(t *testing.T) {
 		total.wall += r.wall
 		total.cpu += r.cpu
 	}
+	// What the exporter costs doing nothing, to tell it from the probes' cost.
+	idle0 := cpuTime(t, exp.Process.Pid)
+	time.Sleep(5 * time.Second)
+	idlePerSecond := float64(cpuTime(t, exp.Process.Pid)-idle0) / 5
+	t.Logf("idle exporter CPU: %.1f ms per second", idlePerSecond/1e6)
+
+	// Probes as Prometheus sends them with /sd: many targets at once.
 	probes := envInt("BASIP_LOAD_PROBES", 2000)
+	parallel := envInt("BASIP_LOAD_PROBE_PARALLEL", 32)
+	probeStart := time.Now()
 	cpu0 := cpuTime(t, exp.Process.Pid)
-	for i := range probes {
-		body, _ := scrape(t, fmt.Sprintf("http://%s/probe?target=dev-%05d", addr, i%n))
-		if countUp(body) != 1 {
-			t.Fatalf("probe of dev-%05d: not up:\n%s", i%n, body)
-		}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)) - 1; i < probes; i = int(next.Add(1)) - 1 {
+				body, err := fetch(fmt.Sprintf("http://%s/probe?target=dev-%05d", addr, i%n))
+				if err != nil || countUp(body) != 1 {
+					t.Errorf("probe of dev-%05d: %v\n%s", i%n, err, body)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 	probeCPU := cpuTime(t, exp.Process.Pid) - cpu0
+	probeWall := time.Since(probeStart)
+	t.Logf("%d probes, %d at a time, in %v: exporter CPU %v, of which idle %v",
+		probes, parallel, probeWall.Round(time.Millisecond), probeCPU, time.Duration(idlePerSecond*probeWall.Seconds()).Round(time.Millisecond))
 	rss := peakRSS(t, exp.Process.Pid)
 	t.Logf("RESULT devices=%d collect=%s latency=%s: mean steady scrape wall %v, exporter CPU %.0f us per device poll, %.0f us per probe, peak RSS %.1f MiB",
 		n, collect, latency, (total.wall / time.Duration(scrapes)).Round(time.Millisecond),
@@ -325,6 +349,23 @@ func scrape(t *testing.T, url string) (string, int64) {
 		t.Fatal(err)
 	}
 	return string(b), int64(len(raw))
+}
+
+// fetch gets url's body.
+func fetch(url string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), scrapeWait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return string(b), err
 }
 
 func countUp(body string) int {

@@ -14,12 +14,32 @@ import (
 	"github.com/basip/basip_exporter/collector/config"
 )
 
-// Result is the verdict on one rule or field.
-type Result struct {
-	// Name is the rule (a policy key) or the field checked.
-	Name     string
-	Violated bool
+// Results are the verdicts on a set of rules (or fields), as bits: bit i
+// stands for Rules[i] (or Fields[i]). A check not made has its Checked bit
+// clear. Being two integers, results cost no allocation per device.
+type Results struct {
+	Checked, Violated uint16
 }
+
+func (r *Results) set(i int, violated bool) {
+	r.Checked |= 1 << i
+	if violated {
+		r.Violated |= 1 << i
+	}
+}
+
+// Each calls f for every check made, in the order of names (Rules or
+// Fields).
+func (r Results) Each(names []string, f func(name string, violated bool)) {
+	for i, n := range names {
+		if r.Checked&(1<<i) != 0 {
+			f(n, r.Violated&(1<<i) != 0)
+		}
+	}
+}
+
+// Compliant reports whether no check is violated.
+func (r Results) Compliant() bool { return r.Violated == 0 }
 
 // The rule names, the `rule` label of basip_sip_policy_violation: the
 // policy's keys.
@@ -34,49 +54,44 @@ const (
 	RuleRingCode             = "ring_code"
 )
 
-// Evaluate checks s against p. It returns a result for every rule p sets
-// whose field the device sent; a rule on a field the device did not send is
-// not evaluated.
-func Evaluate(p *config.Policy, s *basip.SIPSettings) []Result {
-	var out []Result
-	add := func(rule string, violated bool) { out = append(out, Result{Name: rule, Violated: violated}) }
+// Rules are the rule names in the order of Results' bits.
+var Rules = []string{RuleEnabled, RuleTransports, RuleRegistrationInterval, RuleCallTimeouts, RuleProxy, RuleRealm, RuleSTUN, RuleRingCode}
+
+// Fields are the settings fields with a documented constraint, the `field`
+// label of basip_sip_schema_violation, in the order of Results' bits.
+var Fields = []string{"registration_interval", "timeout", "transport", "user", "user_id", "password"}
+
+// Evaluate checks s against p. It checks every rule p sets whose field the
+// device sent; a rule on a field the device did not send is not evaluated.
+func Evaluate(p *config.Policy, s *basip.SIPSettings) Results {
+	var r Results
 	if p.Enabled != nil && s.Enable != nil {
-		add(RuleEnabled, *s.Enable != *p.Enabled)
+		r.set(0, *s.Enable != *p.Enabled)
 	}
 	if len(p.Transports) > 0 && s.Transport != nil {
-		add(RuleTransports, !slices.Contains(p.Transports, strings.ToLower(*s.Transport)))
+		r.set(1, !slices.Contains(p.Transports, strings.ToLower(*s.Transport)))
 	}
-	if r := p.RegistrationInterval; r != nil && s.RegistrationInterval != nil {
+	if rng := p.RegistrationInterval; rng != nil && s.RegistrationInterval != nil {
 		v := *s.RegistrationInterval
-		add(RuleRegistrationInterval, (r.Min != nil && v < *r.Min) || (r.Max != nil && v > *r.Max))
+		r.set(2, (rng.Min != nil && v < *rng.Min) || (rng.Max != nil && v > *rng.Max))
 	}
 	if len(p.CallTimeouts) > 0 && s.Timeout != nil {
-		add(RuleCallTimeouts, !slices.Contains(p.CallTimeouts, *s.Timeout))
+		r.set(3, !slices.Contains(p.CallTimeouts, *s.Timeout))
 	}
 	if p.ProxyRE != nil && s.Proxy != nil {
-		add(RuleProxy, !p.ProxyRE.MatchString(*s.Proxy))
+		r.set(4, !p.ProxyRE.MatchString(*s.Proxy))
 	}
 	if p.RealmRE != nil && s.Realm != nil {
-		add(RuleRealm, !p.RealmRE.MatchString(*s.Realm))
+		r.set(5, !p.RealmRE.MatchString(*s.Realm))
 	}
 	if p.STUN != "" && s.STUN != nil {
 		set := s.STUNAddress() != ""
-		add(RuleSTUN, set != (p.STUN == config.STUNRequired))
+		r.set(6, set != (p.STUN == config.STUNRequired))
 	}
 	if p.RingCode != nil && s.RingCode != nil {
-		add(RuleRingCode, *s.RingCode != *p.RingCode)
+		r.set(7, *s.RingCode != *p.RingCode)
 	}
-	return out
-}
-
-// Compliant reports whether no result is a violation.
-func Compliant(results []Result) bool {
-	for _, r := range results {
-		if r.Violated {
-			return false
-		}
-	}
-	return true
+	return r
 }
 
 // The documented constraints of the settings answer.
@@ -111,28 +126,27 @@ func lengthIn(s string, lo, hi int) bool {
 
 // Schema checks every field the device sent that has a documented
 // constraint. The password is checked only where the device reveals it.
-func Schema(s *basip.SIPSettings) []Result {
-	var out []Result
-	add := func(field string, ok bool) { out = append(out, Result{Name: field, Violated: !ok}) }
+func Schema(s *basip.SIPSettings) Results {
+	var r Results
 	if v := s.RegistrationInterval; v != nil {
-		add("registration_interval", *v >= minRegistrationInterval && *v <= maxRegistrationInterval)
+		r.set(0, *v < minRegistrationInterval || *v > maxRegistrationInterval)
 	}
 	if v := s.Timeout; v != nil {
-		add("timeout", slices.Contains(documentedTimeouts, *v))
+		r.set(1, !slices.Contains(documentedTimeouts, *v))
 	}
 	if v := s.Transport; v != nil {
-		add("transport", *v == "udp" || *v == "tcp" || *v == "tls")
+		r.set(2, *v != "udp" && *v != "tcp" && *v != "tls")
 	}
 	if v := s.User; v != nil {
-		add("user", lengthIn(*v, 1, 31) && inCharset(*v))
+		r.set(3, !lengthIn(*v, 1, 31) || !inCharset(*v))
 	}
 	if v := s.UserID; v != nil {
-		add("user_id", lengthIn(*v, 0, 31) && inCharset(*v))
+		r.set(4, !lengthIn(*v, 0, 31) || !inCharset(*v))
 	}
 	if p, ok := revealed(s); ok {
-		add("password", lengthIn(p, 6, 31) && inCharset(p))
+		r.set(5, !lengthIn(p, 6, 31) || !inCharset(p))
 	}
-	return out
+	return r
 }
 
 // knownDefaults are passwords shipped as defaults or found in the vendor's

@@ -28,11 +28,11 @@ func loadPolicy(t *testing.T, rules string) *config.Policy {
 	return cfg.Policies["p"]
 }
 
-func format(rs []Result) string {
+func format(rs Results, names []string) string {
 	var parts []string
-	for _, r := range rs {
-		parts = append(parts, fmt.Sprintf("%s=%v", r.Name, r.Violated))
-	}
+	rs.Each(names, func(name string, violated bool) {
+		parts = append(parts, fmt.Sprintf("%s=%v", name, violated))
+	})
 	return strings.Join(parts, " ")
 }
 
@@ -66,17 +66,17 @@ func TestEvaluate(t *testing.T) {
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
 			got := Evaluate(p, settings(t, c.settings))
-			if format(got) != c.want {
-				t.Errorf("got  %s\nwant %s", format(got), c.want)
+			if format(got, Rules) != c.want {
+				t.Errorf("got  %s\nwant %s", format(got, Rules), c.want)
 			}
-			if Compliant(got) != !strings.Contains(c.want, "=true") {
-				t.Errorf("Compliant = %v", Compliant(got))
+			if got.Compliant() != !strings.Contains(c.want, "=true") {
+				t.Errorf("Compliant = %v", got.Compliant())
 			}
 		})
 	}
 	// Only the rules a policy sets are checked.
 	only := loadPolicy(t, "    transports: [tls, tcp]\n    stun: forbidden\n")
-	if got := format(Evaluate(only, settings(t, `{"enable":false,"transport":"tcp","stun":{"ip":"s","port":1}}`))); got != "transports=false stun=true" {
+	if got := format(Evaluate(only, settings(t, `{"enable":false,"transport":"tcp","stun":{"ip":"s","port":1}}`)), Rules); got != "transports=false stun=true" {
 		t.Errorf("partial policy: %s", got)
 	}
 }
@@ -99,7 +99,7 @@ func TestSchema(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := format(Schema(settings(t, c.settings))); got != c.want {
+			if got := format(Schema(settings(t, c.settings)), Fields); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
