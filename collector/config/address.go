@@ -66,8 +66,16 @@ func ParseAddress(s string) (*url.URL, error) {
 			port = "443"
 		}
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
 		return nil, fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
-	return &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, port)}, nil
+	// strconv.Itoa: "080" and "80" are the same port.
+	out := &url.URL{Scheme: scheme, Host: net.JoinHostPort(host, strconv.Itoa(n))}
+	// The normal form must parse back to itself; a host that does not
+	// survive printing (an IPv6 zone of stray bytes, say) is refused.
+	if back, err := url.Parse(out.String()); err != nil || back.Host != out.Host {
+		return nil, fmt.Errorf("cannot parse %q: unusable host", s)
+	}
+	return out, nil
 }

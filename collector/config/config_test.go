@@ -90,13 +90,24 @@ func TestParseErrors(t *testing.T) {
 		"both passwords":     {"credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\n    password_file: x\n", []string{"password_file", "not both"}},
 		"missing password file": {"credentials:\n  default:\n    username: admin\n    password_file: /nonexistent/pw\n",
 			[]string{"c.yaml:4", "password_file", "/nonexistent/pw"}},
-		"empty password file":    {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
-		"password file is a dir": {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
-		"missing username":       {"credentials:\n  default:\n    password: " + secretPw + "\n", []string{"username"}},
-		"negative timeout":       {"global:\n  timeout: -1s\n", []string{"c.yaml:2", "timeout"}},
-		"bad duration":           {"global:\n  timeout: soon\n", []string{"c.yaml:2:", "soon"}},
-		"bad tls":                {head + "  - name: a\n    address: h\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"tls_config", "ca.pem"}},
-		"not yaml":               {"devices: [\n", []string{"c.yaml", "yaml"}},
+		"empty password file":         {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
+		"password file is a dir":      {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
+		"missing username":            {"credentials:\n  default:\n    password: " + secretPw + "\n", []string{"username"}},
+		"negative timeout":            {"global:\n  timeout: -1s\n", []string{"c.yaml:2", "timeout"}},
+		"bad duration":                {"global:\n  timeout: soon\n", []string{"c.yaml:2:", "time.Duration"}},
+		"bad tls":                     {head + "  - name: a\n    address: h\n    tls_config: {ca_file: /nonexistent/ca.pem}\n", []string{"tls_config", "ca.pem"}},
+		"not yaml":                    {"devices: [\n", []string{"c.yaml", "yaml"}},
+		"name not UTF-8":              {head + "  - name: !!binary Yf8=\n    address: h\n", []string{"c.yaml:6", "name", "UTF-8"}},
+		"empty device entry":          {head + "  -\n", []string{"c.yaml:6", "device #1", "empty"}},
+		"empty credentials":           {"credentials:\n  default:\n", []string{"c.yaml", `credentials "default"`}},
+		"negative concurrency":        {"global:\n  concurrency: -1\n", []string{"c.yaml:2", "concurrency"}},
+		"bad global api version":      {"global:\n  api_version: v9\n", []string{"c.yaml:2", "api_version", "v9"}},
+		"reserved label prefix":       {head + "  - name: a\n    address: h\n    labels:\n      __name__: x\n", []string{"c.yaml:9", "labels", "__name__"}},
+		"label value not UTF-8":       {head + "  - name: a\n    address: h\n    labels:\n      site: !!binary Yf8=\n", []string{"c.yaml:9", "labels", "UTF-8"}},
+		"credentials as a string":     {"credentials:\n  default: " + secretPw + "\n", []string{"c.yaml:2", `credentials "default"`, "cannot unmarshal !!str into"}},
+		"short password as the entry": {"credentials:\n  default: pw-12\n", []string{"c.yaml:2", "cannot unmarshal !!str into"}},
+		"password as a list":          {"credentials:\n  default:\n    username: admin\n    password: [" + secretPw + "]\n", []string{"c.yaml:4", "cannot unmarshal"}},
+		"address as a map":            {head + "  - name: a\n    address: {host: h}\n", []string{"c.yaml:7", `device "a"`, "cannot unmarshal"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -126,6 +137,7 @@ func TestParseAddress(t *testing.T) {
 		"::1":                       "http://[::1]:80",
 		"[::1]:8443":                "http://[::1]:8443",
 		"https://[fe80::1]":         "https://[fe80::1]:443",
+		"HTTPS://H:0443":            "https://h:443",
 	}
 	for in, want := range cases {
 		u, err := ParseAddress(in)
