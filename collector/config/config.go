@@ -56,6 +56,9 @@ type Config struct {
 	Credentials map[string]*Credential `yaml:"credentials"`
 	Devices     []*Device              `yaml:"devices"`
 	Policies    map[string]*Policy     `yaml:"policies,omitempty"`
+	// DeviceFiles are globs of files, each a YAML list of devices in the
+	// schema of Devices; relative to the configuration file.
+	DeviceFiles []string `yaml:"device_files,omitempty"`
 
 	// LabelNames is the sorted union of every device's constant label
 	// names; a device without one of them exports it empty.
@@ -204,6 +207,9 @@ func decodeError(file string, root *yaml.Node, err error) error {
 // entryAt names the entry of the devices list, or of the policies or
 // credentials maps, that line falls in; empty elsewhere.
 func entryAt(root *yaml.Node, line int) string {
+	if root != nil && root.Kind == yaml.SequenceNode { // a device file
+		root = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Value: "devices", Line: root.Line}, root}}
+	}
 	if root == nil || root.Kind != yaml.MappingNode {
 		return ""
 	}
@@ -235,6 +241,41 @@ func entryAt(root *yaml.Node, line int) string {
 	return what
 }
 
+// loadDeviceFile reads one of device_files: a YAML list of devices. It
+// returns a validator whose errors name that file.
+func loadDeviceFile(path string) ([]*Device, *validator, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, &Error{File: path, Err: fmt.Errorf("read device file: %w", err)}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, &Error{File: path, Err: err}
+	}
+	fv := &validator{file: path, dir: filepath.Dir(path), root: docRoot(&root)}
+	if fv.root == nil {
+		return nil, fv, nil
+	}
+	if fv.root.Kind != yaml.SequenceNode {
+		return nil, nil, &Error{File: path, Line: fv.root.Line, Err: errors.New("a device file must be a YAML list of devices")}
+	}
+	var devices []*Device
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&devices); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, decodeError(path, fv.root, err)
+	}
+	return devices, fv, nil
+}
+
+// seqItem returns item i of a sequence node, or nil.
+func seqItem(n *yaml.Node, i int) *yaml.Node {
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return nil
+	}
+	return n.Content[i]
+}
+
 type validator struct {
 	file string
 	dir  string
@@ -262,23 +303,48 @@ func (v *validator) validate(cfg *Config) error {
 			return err
 		}
 	}
-	seen := make(map[string]int, len(cfg.Devices))
+	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
 	labels := map[string]struct{}{}
-	for i, d := range cfg.Devices {
-		node := mapItem(v.root, "devices", i)
+	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
 		if d == nil {
 			return v.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry")
 		}
+		where := fmt.Sprintf("%s:%d", v.file, fieldLine(node, "name"))
 		if prev, dup := seen[d.Name]; dup && d.Name != "" {
 			return v.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
-				"duplicate device name (first defined on line %d)", prev)
+				"duplicate device name (first defined at %s)", prev)
 		}
-		seen[d.Name] = fieldLine(node, "name")
+		seen[d.Name] = where
 		if err := v.device(cfg, i, d, node); err != nil {
 			return err
 		}
 		for k := range d.Labels {
 			labels[k] = struct{}{}
+		}
+		return nil
+	}
+	for i, d := range cfg.Devices {
+		if err := check(v, i, d, mapItem(v.root, "devices", i)); err != nil {
+			return err
+		}
+	}
+	for _, pattern := range cfg.DeviceFiles {
+		paths, err := filepath.Glob(promconfig.JoinDir(v.dir, pattern))
+		if err != nil {
+			return v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err)
+		}
+		sort.Strings(paths)
+		for _, path := range paths {
+			devices, fv, err := loadDeviceFile(path)
+			if err != nil {
+				return err
+			}
+			for i, d := range devices {
+				if err := check(fv, i, d, seqItem(fv.root, i)); err != nil {
+					return err
+				}
+			}
+			cfg.Devices = append(cfg.Devices, devices...)
 		}
 	}
 	cfg.LabelNames = make([]string, 0, len(labels))

@@ -72,7 +72,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		"unknown key":         {head + "  - name: a\n    address: h\n    adress: x\n", []string{"c.yaml:8:", "adress"}},
 		"unknown global key":  {"global:\n  timeot: 1s\n" + head, []string{"c.yaml:2:", "timeot"}},
-		"duplicate name":      {head + "  - name: a\n    address: h\n  - name: a\n    address: g\n", []string{"c.yaml:8", `device "a"`, "name", "line 6"}},
+		"duplicate name":      {head + "  - name: a\n    address: h\n  - name: a\n    address: g\n", []string{"c.yaml:8", `device "a"`, "name", "c.yaml:6"}},
 		"missing name":        {head + "  - address: h\n", []string{"c.yaml:6", "device #1", "name"}},
 		"missing credentials": {head + "  - name: a\n    address: h\n    credentials: nope\n", []string{"c.yaml:8", `device "a"`, "credentials", `"nope"`}},
 		"no default credentials": {"credentials:\n  x:\n    username: a\n    password: b\ndevices:\n  - name: a\n    address: h\n",
@@ -240,6 +240,67 @@ devices:
 	for name, c := range bad {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(head+c.yaml), "c.yaml", ".")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDeviceFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	head := "credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\n"
+	write("fleet/a.yaml", "- name: a-1\n  address: 192.0.2.1\n  labels: {site: a}\n- name: a-2\n  address: 192.0.2.2\n")
+	write("fleet/b.yaml", "- name: b-1\n  address: 192.0.2.3\n  api_version: v0\n")
+	write("fleet/empty.yaml", "")
+	cfg, err := Parse([]byte(head+"device_files: ['fleet/*.yaml']\ndevices:\n  - name: main-1\n    address: 192.0.2.9\n"), filepath.Join(dir, "c.yaml"), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range cfg.Devices {
+		names = append(names, d.Name)
+	}
+	if got := strings.Join(names, ","); got != "main-1,a-1,a-2,b-1" {
+		t.Errorf("devices %s", got)
+	}
+	if cfg.Devices[3].APIVersion != "v0" || cfg.Devices[1].URL.String() != "http://192.0.2.1:80" || strings.Join(cfg.LabelNames, ",") != "site" {
+		t.Errorf("device files not validated like devices: %+v", cfg.Devices[3])
+	}
+
+	cases := map[string]struct {
+		files map[string]string
+		want  []string
+	}{
+		"duplicate across files": {map[string]string{"dup/a.yaml": "- name: x\n  address: h1\n", "dup/b.yaml": "- name: y\n  address: h2\n- name: x\n  address: h3\n"},
+			[]string{"dup/b.yaml:3", `device "x"`, "duplicate", "dup/a.yaml:1"}},
+		"unknown key": {map[string]string{"dup/a.yaml": "- name: x\n  adress: h1\n"}, []string{"dup/a.yaml:2", `device "x"`, "adress"}},
+		"bad address": {map[string]string{"dup/a.yaml": "- name: x\n  address: ftp://h\n"}, []string{"dup/a.yaml:2", `device "x"`, "address"}},
+		"not a list":  {map[string]string{"dup/a.yaml": "name: x\n"}, []string{"dup/a.yaml:1", "list of devices"}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			os.RemoveAll(filepath.Join(dir, "dup"))
+			for f, content := range c.files {
+				write(f, content)
+			}
+			_, err := Parse([]byte(head+"device_files: ['dup/*.yaml']\n"), filepath.Join(dir, "c.yaml"), dir)
 			if err == nil {
 				t.Fatal("accepted")
 			}
