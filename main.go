@@ -111,6 +111,7 @@ func routes(e *collector.Exporter, r *collector.Reloader, self prometheus.Gather
 	opts := collector.HandlerOpts{TimeoutOffset: offset}
 	mux.Handle("/metrics", e.MetricsHandler(self, opts))
 	mux.Handle("/probe", e.ProbeHandler(opts))
+	mux.Handle("/sd", e.SDHandler())
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, req *http.Request) {
