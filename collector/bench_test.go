@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log/slog"
@@ -113,4 +114,24 @@ func BenchmarkProbe(b *testing.B) {
 	for b.Loop() {
 		get()
 	}
+}
+
+// BenchmarkWriteDevices measures the exposition alone: the series of 1000
+// devices whose poll outcomes are at hand, written in the text format.
+func BenchmarkWriteDevices(b *testing.B) {
+	exp, srv, _ := benchFleet(b, 1000, "[settings, status, info]")
+	scrapeOnce(b, srv.URL)
+	f := exp.fleet.Load()
+	outcomes := make([]pollOutcome, len(f.devices))
+	for i, d := range f.devices {
+		outcomes[i] = *d.state.last.Load()
+	}
+	bw := bufio.NewWriterSize(io.Discard, 32<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := writeDevices(bw, f, f.devices, outcomes); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/device")
 }

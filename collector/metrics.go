@@ -90,7 +90,7 @@ var families = []family{
 	{name: "basip_sip_stun_configured", typ: "gauge", help: "1 if a STUN server address is set.",
 		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.STUN != nil {
-				w.bool(s.STUNAddress() != "")
+				w.bool(o.stun != "")
 			}
 		}},
 	{name: "basip_sip_info", typ: "gauge", extra: []string{"proxy", "realm", "user", "user_id", "transport", "stun"},
@@ -98,7 +98,7 @@ var families = []family{
 		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
 			if s := o.readSettings(); s != nil {
 				w.value(1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)),
-					clean(str(s.Transport)), clean(s.STUNAddress()))
+					clean(str(s.Transport)), clean(o.stun))
 			}
 		}},
 	{name: "basip_sip_registered", typ: "gauge", help: "1 if the device reports its SIP registration as OK (sip_status), else 0.",
@@ -134,7 +134,11 @@ var families = []family{
 		help: "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.",
 		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
 			if p := d.cfg.PolicyRef; p != nil && o.readSettings() != nil {
-				o.policy.Each(policy.Rules, func(rule string, violated bool) { w.bool(violated, p.Name, rule) })
+				for i, rule := range policy.Rules {
+					if checked, violated := o.policy.Get(i); checked {
+						w.bool(violated, p.Name, rule)
+					}
+				}
 			}
 		}},
 	{name: "basip_sip_policy_compliant", typ: "gauge", extra: []string{"policy"},
@@ -148,7 +152,11 @@ var families = []family{
 		help: "1 if a field the device sent is outside the vendor's documented constraints, else 0.",
 		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
 			if o.readSettings() != nil {
-				o.schema.Each(policy.Fields, func(field string, violated bool) { w.bool(violated, field) })
+				for i, field := range policy.Fields {
+					if checked, violated := o.schema.Get(i); checked {
+						w.bool(violated, field)
+					}
+				}
 			}
 		}},
 	{name: "basip_sip_settings_last_change_timestamp_seconds", typ: "gauge",
@@ -181,9 +189,10 @@ type pollOutcome struct {
 	duration    time.Duration
 	at          time.Time // when the poll ended
 
-	// Checks of the settings, made once per poll.
+	// Derived from the settings once per poll.
 	policy, schema  policy.Results
 	weak, weakKnown bool
+	stun            string // STUN server as host:port
 }
 
 // readSettings is the settings this poll read, or nil.
@@ -204,6 +213,7 @@ func (o *pollOutcome) check(d *config.Device) {
 		o.policy = policy.Evaluate(d.PolicyRef, s)
 	}
 	o.schema = policy.Schema(s)
+	o.stun = s.STUNAddress()
 	o.weak, o.weakKnown = policy.WeakPassword(s)
 }
 

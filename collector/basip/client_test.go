@@ -134,3 +134,14 @@ func TestDecodeSIPSettings(t *testing.T) {
 		t.Errorf("wrong type accepted")
 	}
 }
+
+// BenchmarkDecodeSIPSettings measures decoding a monitor's settings answer.
+func BenchmarkDecodeSIPSettings(b *testing.B) {
+	body := []byte(`{"enable":true,"proxy":"sip:pbx.example.com","realm":"example.com","user":"101","password":"s1p-101-pass","transport":"tls","user_id":"101","is_enable_ring_code":false,"timeout":120,"registration_interval":300,"stun":{"ip":"stun.example.com","port":3478}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeSIPSettings(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -38,6 +38,11 @@ func (r Results) Each(names []string, f func(name string, violated bool)) {
 	}
 }
 
+// Get reports whether check i was made and whether it is violated.
+func (r Results) Get(i int) (checked, violated bool) {
+	return r.Checked&(1<<i) != 0, r.Violated&(1<<i) != 0
+}
+
 // Compliant reports whether no check is violated.
 func (r Results) Compliant() bool { return r.Violated == 0 }
 
@@ -85,7 +90,7 @@ func Evaluate(p *config.Policy, s *basip.SIPSettings) Results {
 		r.set(5, !p.RealmRE.MatchString(*s.Realm))
 	}
 	if p.STUN != "" && s.STUN != nil {
-		set := s.STUNAddress() != ""
+		set := s.STUN.IP != nil && *s.STUN.IP != ""
 		r.set(6, set != (p.STUN == config.STUNRequired))
 	}
 	if p.RingCode != nil && s.RingCode != nil {
