@@ -18,6 +18,7 @@ import (
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/simulator"
+	pages "github.com/basip/basip_exporter/collector/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -126,21 +127,11 @@ func routes(e *collector.Exporter, r *collector.Reloader, self prometheus.Gather
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	landing, err := web.NewLandingPage(web.LandingConfig{
+	pages.New(e, pages.Options{
 		Name:        "BAS-IP Exporter",
 		Description: "Prometheus exporter for the SIP configuration of BAS-IP intercoms",
 		Version:     version.Info(),
-		Form: web.LandingForm{
-			Action: "probe",
-			Inputs: []web.LandingFormInput{{Label: "Target", Type: "text", Name: "target", Placeholder: "device name or address"}},
-		},
-		Links: []web.LandingLinks{{Address: "metrics", Text: "Metrics", Description: "Every configured device"}},
-	})
-	if err != nil {
-		logger.Error("cannot build the landing page", "err", err)
-	} else {
-		mux.Handle("/", landing)
-	}
+	}).Register(mux) // "/", "/debug", "/config"
 	return mux
 }
 

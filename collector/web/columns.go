@@ -1,0 +1,141 @@
+package web
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/basip/basip_exporter/collector"
+)
+
+// column is one column of the landing page's device table. A column whose
+// cells are empty for every device is left out, so a column for something
+// only some configurations have shows only where it means something.
+//
+// Adding a column is one line here. Policy compliance, for instance, once
+// DeviceStatus carries it as a *bool:
+//
+//	{"policy", "Policy", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.PolicyCompliant, "compliant", "violated") }},
+type column struct {
+	Key    string // the cells' data-col attribute
+	Header string
+	Cell   func(s collector.DeviceStatus, now time.Time) cell
+}
+
+var columns = []column{
+	{"device", "Device", deviceCell},
+	{"state", "State", stateCell},
+	{"sip", "SIP", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.SIPEnabled, "enabled", "disabled") }},
+	{"transport", "Transport", transportCell},
+	{"error", "Last error", errorCell},
+	{"last_poll", "Last poll", lastPollCell},
+}
+
+// cell is one table cell. An empty Text shows as a dash.
+type cell struct {
+	Text  string
+	Href  string // makes Text a link
+	Class string // good, bad, warn or empty
+	Note  string // a second, smaller line
+	Title string // tooltip
+}
+
+func (c cell) empty() bool { return c.Text == "" && c.Note == "" }
+
+func state(s collector.DeviceStatus) string {
+	switch {
+	case !s.Polled:
+		return "pending"
+	case s.Up:
+		return "up"
+	}
+	return "down"
+}
+
+func deviceCell(s collector.DeviceStatus, _ time.Time) cell {
+	return cell{
+		Text:  s.Name,
+		Href:  "debug?device=" + url.QueryEscape(s.Name),
+		Note:  s.Address,
+		Title: "Poll this device now and show every request",
+	}
+}
+
+func stateCell(s collector.DeviceStatus, _ time.Time) cell {
+	switch state(s) {
+	case "up":
+		return cell{Text: "up", Class: "good"}
+	case "down":
+		return cell{Text: "down", Class: "bad"}
+	}
+	return cell{Text: "not polled yet", Title: "The table fills in when /metrics or /probe is scraped"}
+}
+
+// boolCell shows a *bool: yes, no, or empty when nil.
+func boolCell(b *bool, yes, no string) cell {
+	switch {
+	case b == nil:
+		return cell{}
+	case *b:
+		return cell{Text: yes, Class: "good"}
+	}
+	return cell{Text: no, Class: "bad"}
+}
+
+func transportCell(s collector.DeviceStatus, _ time.Time) cell {
+	switch s.Transport {
+	case "":
+		return cell{}
+	case "udp", "tcp", "tls":
+		return cell{Text: s.Transport}
+	}
+	return cell{Text: s.Transport, Class: "warn", Title: "Not one of the documented transports udp, tcp, tls"}
+}
+
+// reasonWords says what a poll error's reason means.
+var reasonWords = map[string]string{
+	"auth":        "Login rejected: wrong user name or password",
+	"timeout":     "No answer within the deadline",
+	"connection":  "Cannot connect to the device",
+	"tls":         "TLS handshake or certificate failed",
+	"http_status": "Unexpected HTTP status",
+	"decode":      "Answer not understood",
+	"too_large":   "Answer larger than 1 MiB",
+}
+
+func errorCell(s collector.DeviceStatus, _ time.Time) cell {
+	if s.Reason == "" && s.LastError == "" {
+		return cell{}
+	}
+	words, ok := reasonWords[s.Reason]
+	if !ok {
+		words = s.Reason
+	}
+	return cell{Text: words, Note: s.LastError, Class: "bad", Title: "reason=" + s.Reason}
+}
+
+func lastPollCell(s collector.DeviceStatus, now time.Time) cell {
+	if !s.Polled {
+		return cell{}
+	}
+	return cell{
+		Text:  ago(now.Sub(s.LastPoll)),
+		Note:  "at " + s.LastPoll.UTC().Format("15:04:05") + " UTC, took " + seconds(s.LastDuration),
+		Title: s.LastPoll.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+// ago says how long ago something was, to the second.
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds ago", int(d/time.Minute), int(d%time.Minute/time.Second))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+}

@@ -1,0 +1,292 @@
+// Package web serves the exporter's own pages: the landing page with the
+// state of every device, a debug view of one poll of one device, and the
+// loaded configuration with its secrets redacted.
+//
+// The pages are plain HTML from html/template, styled like exporter-toolkit's
+// landing page, with no script. Links are relative, so the pages work behind
+// a reverse proxy that serves the exporter under a path prefix.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/config"
+	"go.yaml.in/yaml/v3"
+)
+
+// Source is what the pages show; *collector.Exporter is one.
+type Source interface {
+	Statuses() []collector.DeviceStatus
+	DebugPoll(ctx context.Context, name string) (*collector.DebugReport, error)
+	Config() *config.Config
+}
+
+// Options describe the exporter on its pages.
+type Options struct {
+	Name        string // page title and header, e.g. "BAS-IP Exporter"
+	Description string
+	Version     string
+	// HeaderColor is the header's background; Prometheus orange when empty.
+	HeaderColor string
+}
+
+// Pages serves the landing page, the debug view and the configuration.
+type Pages struct {
+	src  Source
+	opts Options
+	now  func() time.Time
+}
+
+//go:embed templates/*.html templates/*.css
+var files embed.FS
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"seconds": seconds,
+	"inc":     func(i int) int { return i + 1 },
+}).ParseFS(files, "templates/*.html", "templates/*.css"))
+
+// New returns the pages of src.
+func New(src Source, opts Options) *Pages {
+	if opts.HeaderColor == "" {
+		opts.HeaderColor = "#e6522c"
+	}
+	return &Pages{src: src, opts: opts, now: time.Now}
+}
+
+// Register adds the pages to mux: "/" (the landing page; other paths under
+// it are 404), "/debug" and "/config".
+func (p *Pages) Register(mux *http.ServeMux) {
+	mux.Handle("/", p.Landing())
+	mux.Handle("/debug", p.Debug())
+	mux.Handle("/config", p.Config())
+}
+
+// page is what every template gets.
+type page struct {
+	Options
+	Title string
+	Data  any
+}
+
+func (p *Pages) render(w http.ResponseWriter, name, title string, data any) {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, page{Options: p.opts, Title: title, Data: data}); err != nil {
+		http.Error(w, "cannot render the page: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	noCache(w)
+	_, _ = w.Write(buf.Bytes())
+}
+
+func noCache(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+}
+
+func onlyGet(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	return false
+}
+
+// landing is the data of the landing page.
+type landing struct {
+	Columns []column
+	Rows    []row
+	Up      int
+	Down    int
+	Pending int
+}
+
+type row struct {
+	Name  string
+	State string // up, down, pending
+	Cells []keyedCell
+}
+
+type keyedCell struct {
+	Key  string
+	Cell cell
+}
+
+// Landing serves the landing page at "/" and 404 for any other path.
+func (p *Pages) Landing() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		if !onlyGet(w, r) {
+			return
+		}
+		p.render(w, "landing.html", p.opts.Name, p.landing())
+	})
+}
+
+func (p *Pages) landing() landing {
+	statuses := p.src.Statuses()
+	now := p.now()
+	cells := make([][]cell, len(statuses))
+	used := make([]bool, len(columns))
+	for i, s := range statuses {
+		cells[i] = make([]cell, len(columns))
+		for j, c := range columns {
+			cells[i][j] = c.Cell(s, now)
+			if !cells[i][j].empty() {
+				used[j] = true
+			}
+		}
+	}
+	var l landing
+	for j, c := range columns {
+		if used[j] {
+			l.Columns = append(l.Columns, c)
+		}
+	}
+	for i, s := range statuses {
+		r := row{Name: s.Name, State: state(s)}
+		for j := range columns {
+			if used[j] {
+				r.Cells = append(r.Cells, keyedCell{Key: columns[j].Key, Cell: cells[i][j]})
+			}
+		}
+		switch r.State {
+		case "up":
+			l.Up++
+		case "down":
+			l.Down++
+		default:
+			l.Pending++
+		}
+		l.Rows = append(l.Rows, r)
+	}
+	return l
+}
+
+// debugView is the data of the debug page.
+type debugView struct {
+	Report  *collector.DebugReport
+	Answers []answer
+}
+
+// answer is one decoded answer of the device, as indented JSON; the SIP
+// password marshals as <secret>. JSON is empty when the answer was not read.
+type answer struct {
+	ID, Title, JSON string
+}
+
+func decodedAnswers(rep *collector.DebugReport) ([]answer, error) {
+	answers := []answer{
+		{ID: "settings", Title: "SIP settings"},
+		{ID: "status", Title: "SIP status"},
+		{ID: "info", Title: "Device info"},
+	}
+	values := []any{rep.Settings, rep.Status, rep.Info}
+	for i, v := range values {
+		if reflect.ValueOf(v).IsNil() {
+			continue
+		}
+		var b strings.Builder
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // html/template escapes; keep <secret> readable
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(v); err != nil {
+			return nil, fmt.Errorf("cannot show the %s: %w", answers[i].Title, err)
+		}
+		answers[i].JSON = strings.TrimSuffix(b.String(), "\n")
+	}
+	return answers, nil
+}
+
+// Debug serves /debug?device=NAME: it polls the device now and shows every
+// step. Request paths carry no query, tokens are not recorded, and the SIP
+// password is shown as <secret>.
+func (p *Pages) Debug() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !onlyGet(w, r) {
+			return
+		}
+		name := r.URL.Query().Get("device")
+		if name == "" {
+			http.Error(w, "missing parameter: device", http.StatusBadRequest)
+			return
+		}
+		rep, err := p.src.DebugPoll(r.Context(), name)
+		switch {
+		case errors.Is(err, collector.ErrUnknownDevice):
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		case err != nil:
+			http.Error(w, "debug poll failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		answers, err := decodedAnswers(rep)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		v := debugView{Report: rep, Answers: answers}
+		p.render(w, "debug.html", "Debug poll of "+rep.Device, v)
+	})
+}
+
+// Config serves /config: the configuration being served, as YAML, with every
+// secret shown as <secret>.
+func (p *Pages) Config() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !onlyGet(w, r) {
+			return
+		}
+		b, err := MarshalConfig(p.src.Config())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		noCache(w)
+		_, _ = w.Write(b)
+	})
+}
+
+// MarshalConfig renders cfg as YAML. Secrets (config.Secret, and
+// prometheus/common's config.Secret in tls_config) marshal as <secret>.
+func MarshalConfig(cfg *config.Config) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(cfg); err != nil {
+		return nil, fmt.Errorf("cannot marshal the configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("cannot marshal the configuration: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// seconds formats a duration for people: 0.4ms, 12ms, 1.50s, 2m3s.
+func seconds(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+	return d.Round(time.Second).String()
+}

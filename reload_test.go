@@ -1,0 +1,170 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/simulator"
+)
+
+// writeFile replaces a file the way a secret rotation does: a new file
+// renamed over the old one.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sample returns the value of the series line that starts with series, or
+// "" when there is none.
+func sample(exposition, series string) string {
+	for _, line := range strings.Split(exposition, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			return rest
+		}
+	}
+	return ""
+}
+
+const (
+	firstPassword  = "Cobalt-Meadow-3141"
+	secondPassword = "Granite-Harbor-2718"
+)
+
+// TestReloadRereadsRotatedPassword rotates a device's password, then the
+// password file, and checks that a SIGHUP to the running binary brings the
+// device back; then that bad configurations are refused, by SIGHUP and by
+// POST /-/reload (500 with the reason), while the old one keeps serving.
+func TestReloadRereadsRotatedPassword(t *testing.T) {
+	t.Parallel()
+	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
+	door.SetSettings(simulator.PanelSettings("100", "udp"))
+	srv, err := simulator.Serve(door)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	dir := t.TempDir()
+	cfgPath, pwPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "password")
+	good := "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
+	writeFile(t, cfgPath, good)
+	writeFile(t, pwPath, firstPassword+"\n")
+
+	p := startExporter(t, "--config.file="+cfgPath)
+	c := loopbackClient(nil)
+	base := "http://" + p.addr
+	scrape := func() string {
+		t.Helper()
+		code, body := fetch(t, c, http.MethodGet, base+"/metrics", "", "")
+		if code != 200 {
+			t.Fatalf("/metrics: %d\n%s", code, body)
+		}
+		return body
+	}
+	up := func(want string) {
+		t.Helper()
+		m := scrape()
+		if got := sample(m, `basip_up{device="door"}`); got != want {
+			t.Fatalf("basip_up = %q, want %s\n%s", got, want, m)
+		}
+	}
+	sighup := func(wantMsg string) map[string]any {
+		t.Helper()
+		n := p.logCount()
+		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		l := p.waitLogAfter(n, 10*time.Second, func(l map[string]any) bool {
+			msg, _ := l["msg"].(string)
+			return strings.HasPrefix(msg, "config reload")
+		})
+		if l == nil || l["msg"] != wantMsg {
+			t.Fatalf("after SIGHUP: log %v, want %q", l, wantMsg)
+		}
+		return l
+	}
+
+	up("1")
+	door.SetPassword(secondPassword)
+	up("0")
+	if m := scrape(); sample(m, `basip_auth_failures_total{device="door"}`) == "0" {
+		t.Errorf("the rejected login is not counted:\n%s", m)
+	}
+	writeFile(t, pwPath, secondPassword+"\n")
+	up("0") // the new password is not read until a reload
+	sighup("config reloaded")
+	up("1")
+	if m := scrape(); sample(m, "basip_exporter_config_last_reload_successful") != "1" {
+		t.Errorf("reload not reported as successful:\n%s", m)
+	}
+
+	// A configuration with an unknown key: POST /-/reload answers 500 with
+	// the reason, the old configuration keeps serving.
+	writeFile(t, cfgPath, good+"    colour: red\n")
+	code, body := fetch(t, c, http.MethodPost, base+"/-/reload", "", "")
+	if code != http.StatusInternalServerError || !regexp.MustCompile(`config\.yaml:\d+: .*colour`).MatchString(body) {
+		t.Errorf("POST /-/reload of a bad config = %d %q, want 500 naming the file, line and key", code, body)
+	}
+	m := scrape()
+	if sample(m, "basip_exporter_config_last_reload_successful") != "0" || sample(m, `basip_up{device="door"}`) != "1" || sample(m, "basip_exporter_devices") != "1" {
+		t.Errorf("after a refused reload:\n%s", grepLines(m, "basip_up", "basip_exporter_"))
+	}
+
+	// An empty password file, by SIGHUP: refused, logged, still serving.
+	writeFile(t, cfgPath, good)
+	writeFile(t, pwPath, "")
+	l := sighup("config reload failed; keeping the previous configuration")
+	if e, _ := l["err"].(string); !strings.Contains(e, "password file") || !strings.Contains(e, "empty") {
+		t.Errorf("the failed reload logs %q", e)
+	}
+	up("1")
+
+	// Fixed, with a second device: accepted.
+	writeFile(t, pwPath, secondPassword+"\n")
+	writeFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv.URL+"\n")
+	if code, body := fetch(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
+		t.Fatalf("POST /-/reload = %d %q", code, body)
+	}
+	m = scrape()
+	if sample(m, "basip_exporter_config_last_reload_successful") != "1" || sample(m, "basip_exporter_devices") != "2" || sample(m, `basip_up{device="door-2"}`) != "1" {
+		t.Errorf("after a good reload:\n%s", grepLines(m, "basip_up", "basip_exporter_"))
+	}
+	if code, _ := fetch(t, c, http.MethodGet, base+"/-/reload", "", ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d, want 405", code)
+	}
+
+	// SIGTERM: a clean exit, promptly.
+	if code, took := p.stop(10 * time.Second); code != 0 || took > 6*time.Second {
+		t.Errorf("SIGTERM: exit code %d after %v", code, took)
+	}
+	for _, s := range []string{firstPassword, secondPassword} {
+		if strings.Contains(p.output(), s) {
+			t.Errorf("a password appears in the logs")
+		}
+	}
+}
+
+func grepLines(s string, prefixes ...string) string {
+	var out []string
+	for _, line := range strings.Split(s, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				out = append(out, line)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}

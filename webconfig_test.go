@@ -1,0 +1,155 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/simulator"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// serverCert writes a self-signed certificate for 127.0.0.1 and its key
+// into dir and returns the certificate.
+func serverCert(t *testing.T, dir string) *x509.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "basip_exporter test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// TestWebConfigTLSAndBasicAuth runs the binary with --web.config.file
+// (TLS and basic auth) and checks every endpoint with a real TLS client:
+// no, wrong and right credentials, plain HTTP, an untrusted certificate.
+func TestWebConfigTLSAndBasicAuth(t *testing.T) {
+	t.Parallel()
+	const user, pass = "prometheus", "Scrape-Me-8080"
+	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
+	door.SetSettings(simulator.PanelSettings("100", "udp"))
+	srv, err := simulator.Serve(door)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	dir := t.TempDir()
+	cert := serverCert(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	webCfg := "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
+	writeFile(t, filepath.Join(dir, "web.yml"), webCfg)
+	writeFile(t, filepath.Join(dir, "config.yaml"), "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: door\n    address: "+srv.URL+"\n")
+
+	p := startExporter(t, "--config.file="+filepath.Join(dir, "config.yaml"), "--web.config.file="+filepath.Join(dir, "web.yml"))
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	c := loopbackClient(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	base := "https://" + p.addr
+
+	endpoints := []struct {
+		method, path string
+		code         int    // with the right credentials
+		body         string // that the answer contains
+	}{
+		{"GET", "/", 200, "door"},
+		{"GET", "/metrics", 200, `basip_up{device="door"} 1`},
+		{"GET", "/probe?target=door", 200, `basip_up{device="door"} 1`},
+		{"GET", "/probe?target=192.0.2.1", 400, "unknown target"},
+		{"GET", "/-/healthy", 200, "Healthy"},
+		{"GET", "/-/ready", 200, "Ready"},
+		{"POST", "/-/reload", 200, "ok"},
+		{"GET", "/config", 200, "password: <secret>"},
+		{"GET", "/debug?device=door", 200, "/api/v1/device/sip/settings"},
+		{"GET", "/nope", 404, ""},
+	}
+	for _, e := range endpoints {
+		for _, cred := range []struct{ user, pass string }{{"", ""}, {user, "wrong"}, {"someone", pass}, {user, pass + "x"}, {strings.ToUpper(user), pass}} {
+			code, body := fetch(t, c, e.method, base+e.path, cred.user, cred.pass)
+			if code != http.StatusUnauthorized {
+				t.Errorf("%s %s as %q/%q = %d, want 401\n%.200s", e.method, e.path, cred.user, cred.pass, code, body)
+			}
+			if strings.Contains(body, "basip_") || (e.body != "" && strings.Contains(body, e.body)) {
+				t.Errorf("%s %s without the right credentials shows content", e.method, e.path)
+			}
+		}
+		code, body := fetch(t, c, e.method, base+e.path, user, pass)
+		if code != e.code || !strings.Contains(body, e.body) {
+			t.Errorf("%s %s with the right credentials = %d, want %d with %q\n%.300s", e.method, e.path, code, e.code, e.body, body)
+		}
+	}
+	if code, body := fetch(t, c, "GET", base+"/config", user, pass); strings.Contains(body, firstPassword) {
+		t.Errorf("/config (%d) shows the device password", code)
+	}
+
+	// The 401 asks for basic auth.
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("401 without WWW-Authenticate: Basic: %q", resp.Header.Get("WWW-Authenticate"))
+	}
+
+	// Plain HTTP gets no content.
+	code, body, err := tryFetch(loopbackClient(nil), "GET", "http://"+p.addr+"/metrics", user, pass)
+	if err == nil && (code == 200 || strings.Contains(body, "basip_")) {
+		t.Errorf("plain HTTP to the TLS port = %d\n%.200s", code, body)
+	}
+	// A client that does not trust the certificate refuses it.
+	_, _, err = tryFetch(loopbackClient(&tls.Config{MinVersion: tls.VersionTLS12}), "GET", base+"/-/healthy", user, pass)
+	var unknown x509.UnknownAuthorityError
+	if !errors.As(err, &unknown) {
+		t.Errorf("a client without the CA: %v, want an unknown authority error", err)
+	}
+	if strings.Contains(p.output(), pass) || strings.Contains(p.output(), firstPassword) {
+		t.Error("a password appears in the logs")
+	}
+}
