@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/policy"
 )
 
 // DeviceStatus is what the exporter last learned about a device, for the
@@ -28,6 +29,12 @@ type DeviceStatus struct {
 	// SIPEnabled is nil when the device did not send the field.
 	SIPEnabled *bool
 	Transport  string
+	// Policy names the device's policy, empty for none; PolicyCompliant is
+	// nil until the settings have been checked against it.
+	Policy          string
+	PolicyCompliant *bool
+	// Violations lists the policy rules the device violates.
+	Violations []string
 }
 
 // Statuses returns the state of every configured device, in configuration
@@ -37,6 +44,9 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	out := make([]DeviceStatus, 0, len(f.devices))
 	for _, d := range f.devices {
 		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
+		if d.cfg.PolicyRef != nil {
+			st.Policy = d.cfg.PolicyRef.Name
+		}
 		if lp := d.state.last.Load(); lp != nil {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
@@ -44,9 +54,18 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			} else {
 				st.Up = true
 			}
-			if s := lp.settings; s != nil {
+			if s := lp.readSettings(); s != nil {
 				st.SIPEnabled = s.Enable
 				st.Transport = clean(str(s.Transport))
+				if d.cfg.PolicyRef != nil {
+					compliant := lp.policy.Compliant()
+					st.PolicyCompliant = &compliant
+					for i, rule := range policy.Rules {
+						if _, violated := lp.policy.Get(i); violated {
+							st.Violations = append(st.Violations, rule)
+						}
+					}
+				}
 			}
 		}
 		out = append(out, st)

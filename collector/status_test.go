@@ -66,3 +66,22 @@ func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
 }
+
+func TestStatusesCarryPolicyCompliance(t *testing.T) {
+	f := startFleetWith(t, testPolicies, "",
+		devSpec{name: "mon", dev: monitor("101", "tcp")},
+		devSpec{name: "lobby", dev: panel("1", "tcp"), extra: "    policy: lobby\n"},
+		devSpec{name: "free", dev: panel("2", "udp"), extra: "    policy: none\n"},
+	)
+	f.scrape(t)
+	st := f.exp.Statuses()
+	if st[0].Policy != "default" || st[0].PolicyCompliant == nil || *st[0].PolicyCompliant || strings.Join(st[0].Violations, ",") != "transports,stun" {
+		t.Errorf("mon: %+v", st[0])
+	}
+	if st[1].Policy != "lobby" || st[1].PolicyCompliant == nil || !*st[1].PolicyCompliant || len(st[1].Violations) != 0 {
+		t.Errorf("lobby: %+v", st[1])
+	}
+	if st[2].Policy != "" || st[2].PolicyCompliant != nil {
+		t.Errorf("free: %+v", st[2])
+	}
+}

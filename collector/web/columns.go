@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
@@ -12,10 +13,7 @@ import (
 // cells are empty for every device is left out, so a column for something
 // only some configurations have shows only where it means something.
 //
-// Adding a column is one line here. Policy compliance, for instance, once
-// DeviceStatus carries it as a *bool:
-//
-//	{"policy", "Policy", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.PolicyCompliant, "compliant", "violated") }},
+// Adding a column is one line here.
 type column struct {
 	Key    string // the cells' data-col attribute
 	Header string
@@ -27,6 +25,7 @@ var columns = []column{
 	{"state", "State", stateCell},
 	{"sip", "SIP", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.SIPEnabled, "enabled", "disabled") }},
 	{"transport", "Transport", transportCell},
+	{"policy", "Policy", policyCell},
 	{"error", "Last error", errorCell},
 	{"last_poll", "Last poll", lastPollCell},
 }
@@ -138,4 +137,18 @@ func ago(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm ago", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
 	return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+}
+
+// policyCell shows compliance with the device's policy and the rules it
+// violates.
+func policyCell(s collector.DeviceStatus, _ time.Time) cell {
+	c := boolCell(s.PolicyCompliant, "compliant", "violated")
+	if c.empty() {
+		return c
+	}
+	c.Note = s.Policy
+	if len(s.Violations) > 0 {
+		c.Note = s.Policy + ": " + strings.Join(s.Violations, ", ")
+	}
+	return c
 }
