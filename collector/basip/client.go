@@ -233,6 +233,9 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *Resul
 	counter := &attempts{}
 	start := time.Now()
 	code, body, gerr := c.do(req.WithContext(withAttempts(ctx, counter)), op)
+	if gerr != nil {
+		gerr = gerr.redact(c.passMD5, token)
+	}
 	res.Requests += counter.n
 	if t := traceFrom(ctx); t != nil {
 		tr := TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: counter.n, Duration: time.Since(start)}

@@ -169,8 +169,9 @@ func (t *transport) CloseIdleConnections() {
 // waits on it in the background.
 func (t *transport) exchange(conn net.Conn, key string, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	if d, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(d)
+	deadline, hasDeadline := ctx.Deadline()
+	if hasDeadline {
+		_ = conn.SetDeadline(deadline)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error) (*http.Response, error) {
@@ -178,6 +179,12 @@ func (t *transport) exchange(conn net.Conn, key string, req *http.Request) (*htt
 		_ = conn.Close()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		// The connection's deadline can pass just before the context's,
+		// cutting a header line short: "malformed MIME header" is then a
+		// timeout.
+		if hasDeadline && !time.Now().Before(deadline) {
+			return nil, context.DeadlineExceeded
 		}
 		return nil, err
 	}

@@ -5,11 +5,14 @@
 package simulator
 
 import (
+	"bytes"
 	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +39,23 @@ const (
 	FaultTrickle
 	// FaultCloseMidBody announces a longer body than it sends, then closes.
 	FaultCloseMidBody
+	// FaultTrickleHeaders accepts logins, then writes the status line and
+	// headers of the settings answer one byte per TrickleDelay on the raw
+	// connection.
+	FaultTrickleHeaders
+	// FaultHugeBody accepts logins, then answers the settings request with
+	// HugeBodySize bytes (64 MiB by default), streamed without holding them
+	// in memory.
+	FaultHugeBody
+	// FaultRedirectSettings accepts logins, then redirects the settings
+	// request (which carries the token) to RedirectTo.
+	FaultRedirectSettings
+	// FaultRawLogin answers the login with RawLogin as is, status 200.
+	FaultRawLogin
 )
+
+// DefaultHugeBodySize is the body FaultHugeBody sends unless told otherwise.
+const DefaultHugeBodySize = 64 << 20
 
 // Device is one simulated intercom. Set its fields before serving it; use
 // the setters to change it while it serves.
@@ -57,7 +76,11 @@ type Device struct {
 	raw          []byte
 	redirectTo   string
 	trickleDelay time.Duration
+	hugeSize     int64
+	hugeChunked  bool
+	rawLogin     []byte
 	tokens       map[string]time.Time
+	issued       []string
 
 	// Counters of what the device saw.
 	Logins         atomic.Int64 // login requests, accepted or not
@@ -74,6 +97,18 @@ func (d *Device) SetSettings(s map[string]any) {
 	d.mu.Lock()
 	d.settings = s
 	d.mu.Unlock()
+}
+
+// Settings returns a copy of the SIP settings object the device serves, to
+// change and set back with SetSettings.
+func (d *Device) Settings() map[string]any {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]any, len(d.settings))
+	for k, v := range d.settings {
+		out[k] = v
+	}
+	return out
 }
 
 // SetStatus replaces the SIP status object; nil makes the endpoint 404.
@@ -118,6 +153,21 @@ func (d *Device) SetTrickleDelay(t time.Duration) {
 	d.mu.Unlock()
 }
 
+// SetHugeBody sets the size of the FaultHugeBody answer and whether it is
+// sent chunked (no Content-Length) instead of with a Content-Length.
+func (d *Device) SetHugeBody(size int64, chunked bool) {
+	d.mu.Lock()
+	d.hugeSize, d.hugeChunked = size, chunked
+	d.mu.Unlock()
+}
+
+// SetRawLogin sets the body FaultRawLogin serves.
+func (d *Device) SetRawLogin(b []byte) {
+	d.mu.Lock()
+	d.rawLogin = b
+	d.mu.Unlock()
+}
+
 // SetPassword changes the password the device accepts and forgets every
 // token it issued.
 func (d *Device) SetPassword(p string) {
@@ -154,6 +204,14 @@ func (d *Device) Tokens() []string {
 	return out
 }
 
+// IssuedTokens returns every token the device ever issued, expired and
+// forgotten ones included.
+func (d *Device) IssuedTokens() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.issued...)
+}
+
 // ServeHTTP implements http.Handler.
 func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Requests.Add(1)
@@ -184,6 +242,14 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.infoReqs.Add(1)
 		d.serveObject(w, func() map[string]any { return d.info })
 	case prefix + "/login":
+		if fault == FaultRawLogin {
+			d.Logins.Add(1)
+			d.mu.Lock()
+			raw := d.rawLogin
+			d.mu.Unlock()
+			writeBody(w, http.StatusOK, raw)
+			return
+		}
 		d.login(w, r)
 	case prefix + "/device/sip/settings":
 		d.settingsReqs.Add(1)
@@ -222,6 +288,7 @@ func (d *Device) login(w http.ResponseWriter, r *http.Request) {
 			ttl = 2 * time.Hour
 		}
 		d.tokens[token] = time.Now().Add(ttl)
+		d.issued = append(d.issued, token)
 	}
 	d.mu.Unlock()
 	if !ok {
@@ -267,9 +334,16 @@ func (d *Device) serveObject(w http.ResponseWriter, get func() map[string]any) {
 func (d *Device) serveSettings(w http.ResponseWriter, r *http.Request, fault Fault) {
 	d.mu.Lock()
 	body, _ := json.Marshal(d.settings)
-	raw, delay := d.raw, d.trickleDelay
+	raw, delay, redirect := d.raw, d.trickleDelay, d.redirectTo
+	hugeSize, hugeChunked := d.hugeSize, d.hugeChunked
 	d.mu.Unlock()
 	switch fault {
+	case FaultRedirectSettings:
+		http.Redirect(w, r, redirect+r.URL.RequestURI(), http.StatusFound)
+	case FaultHugeBody:
+		serveHuge(w, r, hugeSize, hugeChunked)
+	case FaultTrickleHeaders:
+		trickleHeaders(w, r, body, delay)
 	case FaultRawSettings:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
@@ -299,6 +373,53 @@ func (d *Device) serveSettings(w http.ResponseWriter, r *http.Request, fault Fau
 	default:
 		writeBody(w, http.StatusOK, body)
 	}
+}
+
+// serveHuge streams size bytes of JSON-looking filler from one small buffer.
+func serveHuge(w http.ResponseWriter, r *http.Request, size int64, chunked bool) {
+	if size <= 0 {
+		size = DefaultHugeBodySize
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !chunked {
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	}
+	w.WriteHeader(http.StatusOK)
+	chunk := bytes.Repeat([]byte(`{"proxy":"sip:x","user":"1"},`), 1024)
+	for size > 0 {
+		if r.Context().Err() != nil {
+			return
+		}
+		n := min(int64(len(chunk)), size)
+		if _, err := w.Write(chunk[:n]); err != nil {
+			return
+		}
+		size -= n
+	}
+}
+
+// trickleHeaders takes over the connection and writes a complete HTTP
+// answer, status line and headers one byte per delay, then the body. It
+// stops when the client goes away or the server closes.
+func trickleHeaders(w http.ResponseWriter, r *http.Request, body []byte, delay time.Duration) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	head := fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Padding: %s\r\nContent-Length: %d\r\n\r\n",
+		strings.Repeat("x", 64), len(body))
+	for i := 0; i < len(head); i++ {
+		if _, err := conn.Write([]byte{head[i]}); err != nil {
+			return
+		}
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	_, _ = conn.Write(body)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

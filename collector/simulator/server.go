@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -26,24 +27,48 @@ type Server struct {
 	// CertPEM is the self-signed certificate of an HTTPS server.
 	CertPEM []byte
 
-	srv *http.Server
-	ln  net.Listener
+	srv      *http.Server
+	ln       net.Listener
+	stop     context.CancelFunc // ends the requests in flight
+	handlers tracker
+}
+
+// CertOptions shape the certificate of ServeTLSWith.
+type CertOptions struct {
+	// Hosts are the DNS names and IP addresses the certificate is valid
+	// for; 127.0.0.1, ::1 and localhost when empty.
+	Hosts []string
+	// NotAfter is when the certificate expires, a year from now when zero.
+	// A time in the past makes an expired certificate.
+	NotAfter time.Time
 }
 
 // Serve starts serving d over plain HTTP on 127.0.0.1 at a free port.
-func Serve(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", false) }
+func Serve(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", nil) }
 
 // ServeTLS starts serving d over HTTPS with a fresh self-signed certificate.
-func ServeTLS(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", true) }
+func ServeTLS(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", &CertOptions{}) }
 
-func serve(d *Device, addr string, useTLS bool) (*Server, error) {
+// ServeTLSWith starts serving d over HTTPS with a fresh self-signed
+// certificate shaped by o: for other hosts, or expired.
+func ServeTLSWith(d *Device, o CertOptions) (*Server, error) { return serve(d, "127.0.0.1:0", &o) }
+
+func serve(d *Device, addr string, certOpts *CertOptions) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Device: d, ln: ln, URL: "http://" + ln.Addr().String()}
+	base, stop := context.WithCancel(context.Background())
+	s := &Server{Device: d, ln: ln, URL: "http://" + ln.Addr().String(), stop: stop}
 	s.srv = &http.Server{
-		Handler:           d,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.handlers.add() {
+				return
+			}
+			defer s.handlers.done()
+			d.ServeHTTP(w, r)
+		}),
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
@@ -52,10 +77,11 @@ func serve(d *Device, addr string, useTLS bool) (*Server, error) {
 		},
 		ErrorLog: discardLogger(),
 	}
-	if useTLS {
-		cert, certPEM, err := selfSigned()
+	if certOpts != nil {
+		cert, certPEM, err := selfSigned(*certOpts)
 		if err != nil {
 			ln.Close()
+			stop()
 			return nil, err
 		}
 		s.CertPEM = certPEM
@@ -69,33 +95,88 @@ func serve(d *Device, addr string, useTLS bool) (*Server, error) {
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Close stops the server and drops its connections.
+// Close stops the server, drops its connections and waits (briefly) for
+// the requests in flight, hanging and trickling ones included, to end.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	s.stop()
+	err := s.srv.Shutdown(ctx)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return s.srv.Close()
+	err = s.srv.Close()
+	s.handlers.wait(2 * time.Second)
+	return err
 }
 
-// selfSigned makes a certificate for 127.0.0.1, ::1 and localhost.
-func selfSigned() (tls.Certificate, []byte, error) {
+// tracker counts running handlers so Close can wait for them.
+type tracker struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (t *tracker) add() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	return true
+}
+
+func (t *tracker) done() { t.wg.Done() }
+
+// wait refuses new handlers and waits up to d for the running ones.
+func (t *tracker) wait(d time.Duration) {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { t.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-time.After(d):
+	}
+}
+
+// selfSigned makes a self-signed CA certificate for o.Hosts (127.0.0.1, ::1
+// and localhost by default).
+func selfSigned(o CertOptions) (tls.Certificate, []byte, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
+	notAfter := o.NotAfter
+	if notAfter.IsZero() {
+		notAfter = time.Now().Add(365 * 24 * time.Hour)
+	}
+	notBefore := time.Now().Add(-time.Hour)
+	if notAfter.Before(notBefore) {
+		notBefore = notAfter.Add(-24 * time.Hour)
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(time.Now().UnixNano()),
 		Subject:               pkix.Name{CommonName: "BAS-IP simulated device"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(365 * 24 * time.Hour),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-		DNSNames:              []string{"localhost"},
 		IsCA:                  true,
 		BasicConstraintsValid: true,
+	}
+	hosts := o.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{"127.0.0.1", "::1", "localhost"}
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
