@@ -27,6 +27,11 @@ type poller struct {
 // timeout, without a request.
 func (c *poller) pollAll(devices []*device) []pollOutcome {
 	outcomes := make([]pollOutcome, len(devices))
+	if len(devices) == 1 { // a probe: no goroutine to hand the work to
+		outcomes[0] = c.poll(devices[0])
+		c.record(devices[0], &outcomes[0])
+		return outcomes
+	}
 	sem := make(chan struct{}, max(1, c.fleet.cfg.Global.Concurrency))
 	var wg sync.WaitGroup
 	for i, d := range devices {
@@ -67,46 +72,38 @@ func notStarted(d *device) pollOutcome {
 	return o
 }
 
+// poll asks one device for what it collects, one request after the other
+// on the device's one kept-alive connection: a device's web server is small,
+// and two requests at once would need (and keep) a second connection per
+// device, twenty thousand sockets for a fleet of ten thousand. The
+// settings come first; after the device rejected the login nothing else is
+// sent.
 func (c *poller) poll(d *device) pollOutcome {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 	var o pollOutcome
-	var wg sync.WaitGroup
-	collectInfo := d.cfg.Collects(config.CollectInfo)
-	if collectInfo {
-		if ci := d.cache.info.Load(); ci != nil && start.Sub(ci.at) < c.fleet.cfg.Global.InfoTTL {
-			o.info = ci.info
-		} else if d.cache.supported(epInfo, start) {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				o.info, o.infoErr = c.pollInfo(ctx, d, start)
-			}()
-		} else if ci != nil {
-			o.info = ci.info
-		}
-	}
-	collectStatus := d.cfg.Collects(config.CollectStatus) && d.cache.supported(epStatus, start)
-	// With a cached token the status request goes alongside the settings
-	// request; without one it waits, so that only one login is made.
-	statusAlongside := collectStatus && (d.client.HasToken() || !d.cfg.Collects(config.CollectSettings))
-	if statusAlongside {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			o.status, o.statusErr = c.pollStatus(ctx, d, start)
-		}()
-	}
+	authFailed := false
 	if d.cfg.Collects(config.CollectSettings) {
 		s, res, err := d.client.SIPSettings(ctx)
 		d.state.authFailures.Add(uint64(res.AuthFailures))
 		o.settings, o.settingsErr = s, err
-		if collectStatus && !statusAlongside && basip.ReasonOf(err) != basip.ReasonAuth {
-			o.status, o.statusErr = c.pollStatus(ctx, d, start)
+		authFailed = basip.ReasonOf(err) == basip.ReasonAuth
+	}
+	if d.cfg.Collects(config.CollectStatus) && d.cache.supported(epStatus, start) && !authFailed {
+		o.status, o.statusErr = c.pollStatus(ctx, d, start)
+	}
+	if d.cfg.Collects(config.CollectInfo) {
+		ci := d.cache.info.Load()
+		switch {
+		case ci != nil && start.Sub(ci.at) < c.fleet.cfg.Global.InfoTTL:
+			o.info = ci.info
+		case d.cache.supported(epInfo, start):
+			o.info, o.infoErr = c.pollInfo(ctx, d, start)
+		case ci != nil:
+			o.info = ci.info
 		}
 	}
-	wg.Wait()
 	o.duration = time.Since(start)
 	return o
 }

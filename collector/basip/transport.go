@@ -51,7 +51,7 @@ func newTransport(tlsConfig *tls.Config) *transport {
 		dialer:      net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second},
 		tlsConfig:   tlsConfig,
 		idleTimeout: 5 * time.Minute,
-		maxIdle:     2,
+		maxIdle:     1, // the client sends a device one request at a time
 		idle:        map[string][]idleConn{},
 	}
 }
