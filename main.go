@@ -89,11 +89,13 @@ func run() int {
 	if *demo {
 		logger.Info("demo fleet running; open the exporter in a browser", "url", demoURL(*webFlags.WebListenAddresses))
 	}
-	go handleSignals(srv, reloader, logger)
+	stopped := make(chan struct{})
+	go handleSignals(srv, reloader, logger, stopped)
 	if err := web.ListenAndServe(srv, webFlags, logger); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Error("server failed", "err", err)
 		return 1
 	}
+	<-stopped // Serve returns at once on Shutdown; wait for the scrapes in flight
 	return 0
 }
 
@@ -137,7 +139,8 @@ func routes(e *collector.Exporter, r *collector.Reloader, self prometheus.Gather
 
 // handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or
 // SIGINT: scrapes in flight get a few seconds, then are cancelled.
-func handleSignals(srv *http.Server, r *collector.Reloader, logger *slog.Logger) {
+func handleSignals(srv *http.Server, r *collector.Reloader, logger *slog.Logger, stopped chan<- struct{}) {
+	defer close(stopped)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
 	for s := range sig {

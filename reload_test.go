@@ -168,3 +168,70 @@ func grepLines(s string, prefixes ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestShutdownWithScrapeInFlight sends SIGTERM while a scrape waits on a
+// device: a scrape that can finish within the grace period does, and its
+// answer is complete; one stuck on a device that never answers is cancelled
+// after the grace period, not after the device's 60 s deadline. Either way
+// the exporter exits with status 0.
+func TestShutdownWithScrapeInFlight(t *testing.T) {
+	cases := map[string]struct {
+		setup    func(d *simulator.Device)
+		finishes bool
+	}{
+		"slow device":   {setup: func(d *simulator.Device) { d.Latency = time.Second }, finishes: true},
+		"silent device": {setup: func(d *simulator.Device) { d.SetFault(simulator.FaultHang) }},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dev := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
+			dev.SetSettings(simulator.PanelSettings("100", "udp"))
+			c.setup(dev)
+			srv, err := simulator.Serve(dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = srv.Close() })
+			cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+			writeFile(t, cfgPath, "global:\n  timeout: 60s\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: d\n    address: "+srv.URL+"\n")
+			p := startExporter(t, "--config.file="+cfgPath)
+
+			type result struct {
+				code int
+				body string
+				err  error
+			}
+			scraped := make(chan result, 1)
+			go func() {
+				code, body, err := tryFetch(loopbackClient(nil), http.MethodGet, "http://"+p.addr+"/metrics", "", "")
+				scraped <- result{code, body, err}
+			}()
+			for deadline := time.Now().Add(10 * time.Second); dev.Requests.Load() == 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the scrape never reached the device")
+				}
+			}
+			code, took := p.stop(20 * time.Second)
+			if code != 0 {
+				t.Errorf("exit status %d after SIGTERM, want 0", code)
+			}
+			var r result
+			select {
+			case r = <-scraped:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the in-flight scrape was still open after the exit")
+			}
+			t.Logf("exited %v after SIGTERM; scrape: %d %v", took.Round(time.Millisecond), r.code, r.err)
+			if c.finishes {
+				if r.err != nil || r.code != http.StatusOK || !strings.Contains(r.body, `basip_up{device="d"} 1`) {
+					t.Errorf("the scrape in flight did not finish: %d %v\n%s", r.code, r.err, r.body)
+				}
+				return
+			}
+			if took < 4*time.Second || took > 10*time.Second {
+				t.Errorf("exit took %v with a stuck scrape, want the 5 s grace period", took)
+			}
+		})
+	}
+}
