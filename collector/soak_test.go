@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,14 +98,14 @@ func (s *soakFleet) writeConfig() {
 	}
 }
 
-// scrape scrapes /metrics within a 2 s Prometheus timeout and checks that
-// every configured device is in the answer.
+// scrape scrapes /metrics within the hostile tests' Prometheus timeout and
+// checks that every configured device is in the answer.
 func (s *soakFleet) scrape() {
 	t := s.t
 	start := time.Now()
-	code, out := (&testFleet{http: s.http}).get(t, "/metrics", "2")
-	if took := time.Since(start); took >= 2*time.Second {
-		t.Errorf("scrape took %v, past the 2s scrape timeout", took)
+	code, out := (&testFleet{http: s.http}).get(t, "/metrics", strconv.Itoa(int(hostileScrapeTimeout/time.Second)))
+	if took := time.Since(start); took >= hostileScrapeTimeout {
+		t.Errorf("scrape took %v, past the %v scrape timeout", took, hostileScrapeTimeout)
 	}
 	if code != http.StatusOK {
 		t.Fatalf("/metrics answered %d", code)
