@@ -4,15 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/simulator"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // benchFleet serves n simulated devices (half monitors, half panels) and an
@@ -39,17 +36,7 @@ func benchFleet(b *testing.B, n int, collect string) (*Exporter, *httptest.Serve
 		devs[i] = d
 		fmt.Fprintf(&y, "  - name: dev-%05d\n    address: %s\n    api_version: %s\n    labels: {site: s%d}\n", i, srv.URL, d.APIVersion, i%10)
 	}
-	cfg, err := config.Parse([]byte(y.String()), "bench.yaml", b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	exp, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(exp.Close)
-	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
-	b.Cleanup(srv.Close)
+	exp, srv := serveExporter(b, []byte(y.String()))
 	return exp, srv, devs
 }
 

@@ -1,14 +1,10 @@
 package collector
 
 import (
-	"log/slog"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/simulator"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestDemoFleetShowsEveryMetric runs the --demo fleet and checks that its mix
@@ -65,16 +61,6 @@ func scrapeDemo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(demo.Close)
-	cfg, err := config.Parse(demo.Config, "demo", ".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exp, err := New(cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(exp.Close)
-	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
-	t.Cleanup(srv.Close)
+	_, srv := serveExporter(t, demo.Config)
 	return (&testFleet{http: srv}).scrape(t)
 }

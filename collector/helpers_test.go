@@ -206,3 +206,21 @@ func applyYAML(t *testing.T, f *testFleet, y string) {
 		t.Fatal(err)
 	}
 }
+
+// serveExporter loads configuration y, starts an exporter on it with logs
+// discarded, and serves its /metrics.
+func serveExporter(tb testing.TB, y []byte) (*Exporter, *httptest.Server) {
+	tb.Helper()
+	cfg, err := config.Parse(y, "test.yaml", tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	exp, err := New(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(exp.Close)
+	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
+	tb.Cleanup(srv.Close)
+	return exp, srv
+}

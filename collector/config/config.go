@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -293,12 +295,7 @@ func (v *validator) validate(cfg *Config) error {
 	if err := v.policies(cfg); err != nil {
 		return err
 	}
-	names := make([]string, 0, len(cfg.Credentials))
-	for name := range cfg.Credentials {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
 		if err := v.credential(name, cfg.Credentials[name]); err != nil {
 			return err
 		}

@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"regexp/syntax"
-	"sort"
+	"slices"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -49,12 +50,7 @@ const (
 )
 
 func (v *validator) policies(cfg *Config) error {
-	names := make([]string, 0, len(cfg.Policies))
-	for name := range cfg.Policies {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		if err := v.policy(name, cfg.Policies[name]); err != nil {
 			return err
 		}

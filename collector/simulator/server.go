@@ -78,7 +78,11 @@ func serve(d *Device, addr string, certOpts *CertOptions) (*Server, error) {
 		ErrorLog: discardLogger(),
 	}
 	if certOpts != nil {
-		cert, certPEM, err := selfSigned(*certOpts)
+		certPEM, keyPEM, err := SelfSigned(*certOpts)
+		var cert tls.Certificate
+		if err == nil {
+			cert, err = tls.X509KeyPair(certPEM, keyPEM)
+		}
 		if err != nil {
 			ln.Close()
 			stop()
@@ -142,12 +146,13 @@ func (t *tracker) wait(d time.Duration) {
 	}
 }
 
-// selfSigned makes a self-signed CA certificate for o.Hosts (127.0.0.1, ::1
-// and localhost by default).
-func selfSigned(o CertOptions) (tls.Certificate, []byte, error) {
+// SelfSigned makes a self-signed CA certificate for o.Hosts (127.0.0.1,
+// ::1 and localhost by default) and its key, PEM-encoded: for simulated
+// devices, and for tests that serve TLS themselves.
+func SelfSigned(o CertOptions) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, nil, err
 	}
 	notAfter := o.NotAfter
 	if notAfter.IsZero() {
@@ -180,10 +185,14 @@ func selfSigned(o CertOptions) (tls.Certificate, []byte, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, nil, err
+		return nil, nil, err
 	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
