@@ -17,6 +17,7 @@ import (
 
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 	promconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -33,9 +34,9 @@ type Exporter struct {
 // fleet is one configuration's devices. It is never modified once built.
 type fleet struct {
 	cfg     *config.Config
-	devices []*device
-	byName  map[string]*device
-	byAddr  map[string]*device
+	devices []*member
+	byName  map[string]*member
+	byAddr  map[string]*member
 	clients map[string]*http.Client // by TLS settings
 	started time.Time               // the exporter's start
 	// labelPlans orders each family's labels; see labelPlans.
@@ -43,7 +44,7 @@ type fleet struct {
 }
 
 // device is one configured device and the state it keeps across scrapes.
-type device struct {
+type member struct {
 	name       string
 	cfg        *config.Device
 	labels     []string // device name, then the values of cfg.LabelNames
@@ -58,7 +59,7 @@ type device struct {
 // deviceState survives reloads as long as the device keeps its name.
 type deviceState struct {
 	authFailures atomic.Uint64
-	pollErrors   [numEndpoints][7]atomic.Uint64 // by endpoint, then index in basip.Reasons
+	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
 	lastUp       atomic.Int32                   // -1 before the first poll
 	last         atomic.Pointer[pollOutcome]    // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
@@ -71,16 +72,6 @@ type fingerprint struct {
 	since time.Time
 }
 
-// Endpoints, the values of the endpoint label of basip_poll_errors_total.
-const (
-	epSettings = iota
-	epStatus
-	epInfo
-	numEndpoints
-)
-
-var endpointNames = [numEndpoints]string{config.CollectSettings, config.CollectStatus, config.CollectInfo}
-
 // unsupportedRecheck is how long an endpoint that answered 404 is left
 // alone before it is tried again.
 const unsupportedRecheck = time.Hour
@@ -90,29 +81,21 @@ const unsupportedRecheck = time.Hour
 // reloads while the device's identity (address, credentials, TLS) holds.
 type endpointCache struct {
 	info             atomic.Pointer[cachedInfo]
-	unsupportedUntil [numEndpoints]atomic.Int64 // Unix nanoseconds
+	unsupportedUntil [device.NumEndpoints]atomic.Int64 // Unix nanoseconds
 }
 
 type cachedInfo struct {
-	info *basip.Info
+	info *device.Info
 	at   time.Time
 }
 
-func (c *endpointCache) supported(ep int, now time.Time) bool {
+func (c *endpointCache) supported(ep device.Endpoint, now time.Time) bool {
 	return now.UnixNano() >= c.unsupportedUntil[ep].Load()
 }
 
-func (c *endpointCache) markUnsupported(ep int, now time.Time) {
+func (c *endpointCache) markUnsupported(ep device.Endpoint, now time.Time) {
 	c.unsupportedUntil[ep].Store(now.Add(unsupportedRecheck).UnixNano())
 }
-
-var reasonIndex = func() map[basip.Reason]int {
-	m := make(map[basip.Reason]int, len(basip.Reasons))
-	for i, r := range basip.Reasons {
-		m[r] = i
-	}
-	return m
-}()
 
 // New returns an Exporter serving cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
@@ -135,9 +118,9 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	old := e.fleet.Load()
 	f := &fleet{
 		cfg:        cfg,
-		devices:    make([]*device, 0, len(cfg.Devices)),
-		byName:     make(map[string]*device, len(cfg.Devices)),
-		byAddr:     make(map[string]*device, len(cfg.Devices)),
+		devices:    make([]*member, 0, len(cfg.Devices)),
+		byName:     make(map[string]*member, len(cfg.Devices)),
+		byAddr:     make(map[string]*member, len(cfg.Devices)),
 		clients:    map[string]*http.Client{},
 		started:    e.started,
 		labelPlans: labelPlans(cfg.LabelNames),
@@ -164,14 +147,14 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Device) (*device, error) {
+func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Device) (*member, error) {
 	tlsKey, err := tlsIdentity(&dc.TLSConfig)
 	if err != nil {
 		return nil, fmt.Errorf("device %q: %w", dc.Name, err)
 	}
 	pass := dc.Credential.Secret().Reveal()
 	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
-	d := &device{
+	d := &member{
 		name:     dc.Name,
 		cfg:      dc,
 		labels:   labelValues(dc, cfg.LabelNames),
@@ -179,7 +162,7 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey,
 	}
 	d.labelPairs = labelPairs(append([]string{"device"}, cfg.LabelNames...), d.labels)
-	var prev *device
+	var prev *member
 	if old != nil {
 		prev = old.byName[dc.Name]
 	}

@@ -75,13 +75,13 @@ func (e *Exporter) ProbeHandler(opts HandlerOpts) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		e.serve(w, r, f, []*device{d}, nil, opts)
+		e.serve(w, r, f, []*member{d}, nil, opts)
 	})
 }
 
 // serve polls devices within the scrape's deadline and writes their series
 // after those of self, if any.
-func (e *Exporter) serve(w http.ResponseWriter, r *http.Request, f *fleet, devices []*device, self prometheus.Gatherer, opts HandlerOpts) {
+func (e *Exporter) serve(w http.ResponseWriter, r *http.Request, f *fleet, devices []*member, self prometheus.Gatherer, opts HandlerOpts) {
 	budget, ok := ScrapeBudget(r.Header.Get(ScrapeTimeoutHeader), opts.TimeoutOffset)
 	ctx, cancel := scrapeContext(r.Context(), budget, ok)
 	defer cancel()
@@ -154,7 +154,7 @@ func scrapeContext(parent context.Context, budget time.Duration, ok bool) (conte
 
 // lookup finds a configured device by name, or by address after the same
 // normalisation the config applies.
-func (f *fleet) lookup(target string) (*device, error) {
+func (f *fleet) lookup(target string) (*member, error) {
 	if target == "" {
 		return nil, fmt.Errorf("missing parameter: target")
 	}

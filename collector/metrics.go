@@ -9,8 +9,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
@@ -33,21 +33,21 @@ var RegistrationStatuses = []string{"ok", "error", "offline"}
 type family struct {
 	name, help, typ string
 	extra           []string // label names after device and the configured labels
-	samples         func(w *sampleWriter, d *device, o *pollOutcome)
+	samples         func(w *sampleWriter, d *member, o *pollOutcome)
 }
 
 var families = []family{
 	{name: "basip_up", typ: "gauge", help: "1 if the device's SIP settings were read this scrape, else 0.",
-		samples: func(w *sampleWriter, d *device, o *pollOutcome) { w.bool(o.upErr(d.cfg) == nil) }},
+		samples: func(w *sampleWriter, d *member, o *pollOutcome) { w.bool(o.upErr(d.cfg) == nil) }},
 	{name: "basip_poll_duration_seconds", typ: "gauge", help: "How long this scrape's poll of the device took.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) { w.value(o.duration.Seconds()) }},
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) { w.value(o.duration.Seconds()) }},
 	{name: "basip_auth_failures_total", typ: "counter", help: "Logins the device rejected, and 401s that persisted right after a fresh login.",
-		samples: func(w *sampleWriter, d *device, _ *pollOutcome) { w.value(float64(d.state.authFailures.Load())) }},
+		samples: func(w *sampleWriter, d *member, _ *pollOutcome) { w.value(float64(d.state.authFailures.Load())) }},
 	{name: "basip_poll_errors_total", typ: "counter", extra: []string{"endpoint", "reason"},
 		help: "Failed requests to the device by endpoint (settings, status, info) and reason.",
-		samples: func(w *sampleWriter, d *device, _ *pollOutcome) {
-			for ep, name := range endpointNames {
-				for i, r := range basip.Reasons {
+		samples: func(w *sampleWriter, d *member, _ *pollOutcome) {
+			for ep, name := range device.Endpoints {
+				for i, r := range device.Reasons {
 					if n := d.state.pollErrors[ep][i].Load(); n > 0 {
 						w.value(float64(n), name, string(r))
 					}
@@ -55,26 +55,26 @@ var families = []family{
 			}
 		}},
 	{name: "basip_sip_enabled", typ: "gauge", help: "1 if SIP is enabled on the device (field enable).",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.Enable != nil {
 				w.bool(*s.Enable)
 			}
 		}},
 	{name: "basip_sip_registration_interval_seconds", typ: "gauge", help: "SIP registration interval (field registration_interval).",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.RegistrationInterval != nil {
 				w.value(float64(*s.RegistrationInterval))
 			}
 		}},
 	{name: "basip_sip_call_timeout_seconds", typ: "gauge", help: "Call timeout (field timeout).",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.Timeout != nil {
 				w.value(float64(*s.Timeout))
 			}
 		}},
 	{name: "basip_sip_transport", typ: "gauge", extra: []string{"transport"},
 		help: "SIP transport as a state set: 1 for the device's transport; all 0 for an undocumented value.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.Transport != nil {
 				for _, t := range Transports {
 					w.bool(strings.EqualFold(*s.Transport, t), t)
@@ -82,34 +82,34 @@ var families = []family{
 			}
 		}},
 	{name: "basip_sip_ring_code_enabled", typ: "gauge", help: "1 if the ring code is enabled (field is_enable_ring_code).",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.RingCode != nil {
 				w.bool(*s.RingCode)
 			}
 		}},
 	{name: "basip_sip_stun_configured", typ: "gauge", help: "1 if a STUN server address is set.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil && s.STUN != nil {
 				w.bool(o.stun != "")
 			}
 		}},
 	{name: "basip_sip_info", typ: "gauge", extra: []string{"proxy", "realm", "user", "user_id", "transport", "stun"},
 		help: "SIP settings as labels; always 1.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil {
 				w.value(1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)),
 					clean(str(s.Transport)), clean(o.stun))
 			}
 		}},
 	{name: "basip_sip_registered", typ: "gauge", help: "1 if the device reports its SIP registration as OK (sip_status), else 0.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if st := o.status; st != nil && st.Status != nil {
 				w.bool(strings.EqualFold(*st.Status, "ok"))
 			}
 		}},
 	{name: "basip_sip_registration_status", typ: "gauge", extra: []string{"status"},
 		help: "SIP registration status as a state set over ok, error, offline.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if st := o.status; st != nil && st.Status != nil {
 				for _, s := range RegistrationStatuses {
 					w.bool(strings.EqualFold(*st.Status, s), s)
@@ -117,14 +117,14 @@ var families = []family{
 			}
 		}},
 	{name: "basip_sip_last_registration_attempt_timestamp_seconds", typ: "gauge", help: "Unix time of the device's last SIP registration attempt.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if st := o.status; st != nil && st.LastAttempt != nil {
 				w.value(*st.LastAttempt)
 			}
 		}},
 	{name: "basip_device_info", typ: "gauge", extra: []string{"model", "type", "firmware", "api_version", "serial", "name"},
 		help: "Device model and firmware from /api/info; always 1.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if i := o.info; i != nil {
 				w.value(1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
 					clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)))
@@ -132,7 +132,7 @@ var families = []family{
 		}},
 	{name: "basip_sip_policy_violation", typ: "gauge", extra: []string{"policy", "rule"},
 		help: "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.",
-		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, d *member, o *pollOutcome) {
 			if p := d.cfg.PolicyRef; p != nil && o.readSettings() != nil {
 				for i, rule := range policy.Rules {
 					if checked, violated := o.policy.Get(i); checked {
@@ -143,14 +143,14 @@ var families = []family{
 		}},
 	{name: "basip_sip_policy_compliant", typ: "gauge", extra: []string{"policy"},
 		help: "1 if no rule of the device's policy that could be evaluated is violated.",
-		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, d *member, o *pollOutcome) {
 			if p := d.cfg.PolicyRef; p != nil && o.readSettings() != nil {
 				w.bool(o.policy.Compliant(), p.Name)
 			}
 		}},
 	{name: "basip_sip_schema_violation", typ: "gauge", extra: []string{"field"},
 		help: "1 if a field the device sent is outside the vendor's documented constraints, else 0.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if o.readSettings() != nil {
 				for i, field := range policy.Fields {
 					if checked, violated := o.schema.Get(i); checked {
@@ -161,7 +161,7 @@ var families = []family{
 		}},
 	{name: "basip_sip_settings_last_change_timestamp_seconds", typ: "gauge",
 		help: "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting).",
-		samples: func(w *sampleWriter, d *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, d *member, o *pollOutcome) {
 			if o.readSettings() != nil {
 				if fp := d.state.fingerprint.Load(); fp != nil {
 					w.value(float64(fp.since.UnixNano()) / 1e9)
@@ -170,7 +170,7 @@ var families = []family{
 		}},
 	{name: "basip_sip_password_weak", typ: "gauge",
 		help: "1 if the SIP password the device reveals is a known default, equals the SIP user, or is shorter than 8 characters.",
-		samples: func(w *sampleWriter, _ *device, o *pollOutcome) {
+		samples: func(w *sampleWriter, _ *member, o *pollOutcome) {
 			if o.readSettings() != nil && o.weakKnown {
 				w.bool(o.weak)
 			}
@@ -180,11 +180,11 @@ var families = []family{
 // pollOutcome is what one poll of one device produced. A nil result with
 // a nil error is an endpoint not polled (not collected, or unsupported).
 type pollOutcome struct {
-	settings    *basip.SIPSettings
+	settings    *device.SIPSettings
 	settingsErr error
-	status      *basip.SIPStatus
+	status      *device.SIPStatus
 	statusErr   error
-	info        *basip.Info
+	info        *device.Info
 	infoErr     error
 	duration    time.Duration
 	at          time.Time // when the poll ended
@@ -196,7 +196,7 @@ type pollOutcome struct {
 }
 
 // readSettings is the settings this poll read, or nil.
-func (o *pollOutcome) readSettings() *basip.SIPSettings {
+func (o *pollOutcome) readSettings() *device.SIPSettings {
 	if o.settingsErr != nil {
 		return nil
 	}
@@ -221,9 +221,9 @@ func (o *pollOutcome) check(d *config.Device) {
 // for a device not polled for its settings, the first other endpoint's.
 func (o *pollOutcome) upErr(d *config.Device) error {
 	switch {
-	case d.Collects(config.CollectSettings):
+	case d.Collects(device.EndpointSettings):
 		return o.settingsErr
-	case d.Collects(config.CollectStatus) && o.statusErr != nil:
+	case d.Collects(device.EndpointStatus) && o.statusErr != nil:
 		return o.statusErr
 	}
 	return o.infoErr
@@ -231,7 +231,7 @@ func (o *pollOutcome) upErr(d *config.Device) error {
 
 // writeDevices writes the device series of a poll in the text format, with
 // each sample's labels sorted by name. outcomes[i] belongs to devices[i].
-func writeDevices(bw *bufio.Writer, f *fleet, devices []*device, outcomes []pollOutcome) error {
+func writeDevices(bw *bufio.Writer, f *fleet, devices []*member, outcomes []pollOutcome) error {
 	sw := &sampleWriter{w: bw}
 	for fi := range families {
 		sw.family = &families[fi]
@@ -279,7 +279,7 @@ type sampleWriter struct {
 	w          *bufio.Writer
 	family     *family
 	plan       []int
-	device     *device
+	device     *member
 	headerDone bool
 	buf        []byte
 	err        error

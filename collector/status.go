@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
@@ -50,7 +50,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		if lp := d.state.last.Load(); lp != nil {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
-				st.Reason, st.LastError = string(basip.ReasonOf(err)), err.Error()
+				st.Reason, st.LastError = string(device.ReasonOf(err)), err.Error()
 			} else {
 				st.Up = true
 			}
@@ -81,11 +81,11 @@ type DebugReport struct {
 	Address  string
 	Started  time.Time
 	Duration time.Duration
-	Requests []basip.TracedRequest
+	Requests []device.TracedRequest
 	Error    string
-	Settings *basip.SIPSettings
-	Status   *basip.SIPStatus
-	Info     *basip.Info
+	Settings *device.SIPSettings
+	Status   *device.SIPStatus
+	Info     *device.Info
 	// Series is the device's exposition for this poll, in the text format.
 	Series string
 }
@@ -101,10 +101,10 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	if !ok {
 		return nil, fmt.Errorf("%w %q", ErrUnknownDevice, clean(name))
 	}
-	trace := &basip.Trace{}
+	trace := &device.Trace{}
 	rep := &DebugReport{Device: d.name, Address: d.cfg.URL.String(), Started: time.Now()}
-	p := &poller{ctx: basip.WithTrace(ctx, trace), fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
-	outcomes := p.pollAll([]*device{d})
+	p := &poller{ctx: device.WithTrace(ctx, trace), fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
+	outcomes := p.pollAll([]*member{d})
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
 	o := &outcomes[0]
@@ -114,7 +114,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
-	if err := writeDevices(bw, f, []*device{d}, outcomes); err != nil {
+	if err := writeDevices(bw, f, []*member{d}, outcomes); err != nil {
 		return nil, err
 	}
 	if err := bw.Flush(); err != nil {

@@ -263,8 +263,8 @@ func (p *Pages) Config() http.Handler {
 	})
 }
 
-// MarshalConfig renders cfg as YAML. Secrets (config.Secret, and
-// prometheus/common's config.Secret in tls_config) marshal as <secret>.
+// MarshalConfig renders cfg as YAML. Secrets (device.Secret, and
+// prometheus/common's device.Secret in tls_config) marshal as <secret>.
 func MarshalConfig(cfg *config.Config) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
