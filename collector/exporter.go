@@ -60,8 +60,8 @@ type member struct {
 type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
-	lastUp       atomic.Int32                   // -1 before the first poll
-	last         atomic.Pointer[pollOutcome]    // the latest, for the status pages
+	lastUp       atomic.Int32                                          // -1 before the first poll
+	last         atomic.Pointer[pollOutcome]                           // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
 }
 
