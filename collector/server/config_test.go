@@ -1,4 +1,4 @@
-package web
+package server
 
 import (
 	"crypto/ecdsa"
@@ -95,11 +95,11 @@ devices:
 	if err != nil {
 		t.Fatalf("%v\n%s", err, y)
 	}
-	out, err := MarshalConfig(cfg)
+	out, err := marshalConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := serve(t, New(&fakeSource{cfg: cfg}, Options{}).Config(), "/config")
+	body := get200(t, newPages(&fakeSource{cfg: cfg}, PageOptions{}).configHandler(), "/config")
 	if body != string(out) {
 		t.Errorf("/config differs from MarshalConfig")
 	}
