@@ -28,7 +28,12 @@ type Exporter struct {
 	fleet   atomic.Pointer[fleet]
 	mu      sync.Mutex // serialises Apply
 
-	devicesDesc *prometheus.Desc
+	// polls counts the results served, by how (servedFresh...).
+	polls [numServed]atomic.Uint64
+	// writeNanosPerDevice is what writing the last answer took, per device.
+	writeNanosPerDevice atomic.Int64
+
+	devicesDesc, pollsDesc *prometheus.Desc
 }
 
 // New returns an Exporter serving cfg.
@@ -37,6 +42,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
 		logger:      logger,
 		started:     time.Now(),
 		devicesDesc: prometheus.NewDesc("basip_exporter_devices", "Configured devices.", nil, nil),
+		pollsDesc: prometheus.NewDesc("basip_exporter_polls_total",
+			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval).",
+			[]string{"outcome"}, nil),
 	}
 	if err := e.Apply(cfg); err != nil {
 		return nil, err
@@ -53,18 +61,24 @@ func (e *Exporter) Devices() int { return len(e.fleet.Load().members) }
 // Describe implements prometheus.Collector.
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.devicesDesc
+	ch <- e.pollsDesc
 }
 
 // Collect implements prometheus.Collector.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(e.devicesDesc, prometheus.GaugeValue, float64(e.Devices()))
+	for kind, name := range servedNames {
+		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[kind].Load()), name)
+	}
 }
 
 // Poll is the result of polling devices for one scrape.
 type Poll struct {
+	exporter *Exporter
 	fleet    *fleet
 	members  []*member
 	outcomes []pollOutcome
+	served   []int // how each outcome was served (servedFresh...)
 }
 
 // PollFleet polls every configured device within ctx's deadline.
@@ -90,15 +104,25 @@ func (e *Exporter) PollDevice(ctx context.Context, target string) (*Poll, error)
 }
 
 func (e *Exporter) poll(ctx context.Context, f *fleet, members []*member) *Poll {
-	p := &poller{ctx: ctx, fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
-	return &Poll{fleet: f, members: members, outcomes: p.pollAll(members)}
+	outcomes, served := e.pollMembers(ctx, f, members)
+	return &Poll{exporter: e, fleet: f, members: members, outcomes: outcomes, served: served}
 }
 
-// WriteTo writes the polled devices' series in the text format.
+// WriteTo writes the polled devices' series in the text format. How long
+// it takes is kept to reserve the time for the next answer (see
+// writeReserve).
 func (p *Poll) WriteTo(w *bufio.Writer) error {
+	start := time.Now()
 	tw := textformat.NewWriter(w)
 	writeDevices(tw, p.fleet, p.members, p.outcomes)
-	return tw.Err()
+	if err := tw.Err(); err != nil {
+		return err
+	}
+	err := w.Flush()
+	if p.exporter != nil && len(p.members) > 1 {
+		p.exporter.writeNanosPerDevice.Store(int64(time.Since(start)) / int64(len(p.members)))
+	}
+	return err
 }
 
 // lookup finds a configured device by name, or by address after the same

@@ -19,7 +19,13 @@ type family struct {
 var families = []family{
 	{name: "basip_up", typ: "gauge", help: "1 if the device's SIP settings were read this scrape, else 0.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) { w.Bool(o.upErr(d.cfg) == nil) }},
-	{name: "basip_poll_duration_seconds", typ: "gauge", help: "How long this scrape's poll of the device took.",
+	{name: "basip_last_poll_timestamp_seconds", typ: "gauge", help: "When the poll whose result is served ended (a result may be shared by callers or reused within min_poll_interval).",
+		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+			if !o.notPolled {
+				w.Sample(float64(o.at.UnixNano()) / 1e9)
+			}
+		}},
+	{name: "basip_poll_duration_seconds", typ: "gauge", help: "How long the poll whose result is served took.",
 		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) { w.Sample(o.duration.Seconds()) }},
 	{name: "basip_auth_failures_total", typ: "counter", help: "Logins the device rejected, and 401s that persisted right after a fresh login.",
 		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) { w.Sample(float64(d.state.authFailures.Load())) }},

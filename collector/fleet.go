@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,12 @@ type fleet struct {
 	started time.Time               // the exporter's start
 	// families are the metric families with this configuration's labels.
 	families []*textformat.Family
+	// slots bound the polls in flight across all callers, global.concurrency
+	// in all: silentSlots, a quarter of them, for the devices that did not
+	// answer their last poll, and for any poll that takes longer than
+	// slowAfter; slots for the rest.
+	slots, silentSlots chan struct{}
+	slowAfter          time.Duration
 }
 
 // member is one configured device and the state it keeps across scrapes.
@@ -35,18 +42,82 @@ type member struct {
 	cfg      *config.Device
 	labels   []string          // device name, then the values of cfg.LabelNames
 	rendered textformat.Labels // the same, rendered for the exposition
-	identity string            // what must stay equal for the cached token to stay valid
+	identity string            // what must stay equal for the session to stay valid
 	tlsKey   string
-	client   *basip.Client
-	cache    *endpointCache
+	session  *session
 	state    *deviceState
 }
+
+// session is what a device's identity (address, API version, credentials,
+// TLS settings) owns: the client with its token, login back-off and
+// connection, what the device's answers let the exporter skip, the poll in
+// flight and the last result. A reload that keeps the identity keeps the
+// session; a changed identity starts a new one, so a corrected password is
+// tried at once.
+type session struct {
+	client *basip.Client
+	cache  endpointCache
+
+	mu     sync.Mutex
+	flight *flight      // the poll in progress, nil when none
+	result *pollOutcome // the last poll that ended
+}
+
+// join returns how a caller at now can be served without a poll of its
+// own: the result of a poll younger than minInterval (kind servedReused),
+// or the poll in flight (servedShared); kind is -1 when it needs a poll.
+func (s *session) join(now time.Time, minInterval time.Duration) (*flight, *pollOutcome, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.result != nil && now.Sub(s.result.at) < minInterval:
+		return nil, s.result, servedReused
+	case s.flight != nil:
+		return s.flight, nil, servedShared
+	}
+	return nil, nil, -1
+}
+
+// start is join for a caller holding a slot: when there is nothing to
+// join, it registers and returns a new flight for the caller to run
+// (servedFresh).
+func (s *session) start(now time.Time, minInterval time.Duration) (*flight, *pollOutcome, int) {
+	if fl, o, kind := s.join(now, minInterval); kind >= 0 {
+		return fl, o, kind
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flight != nil { // started between join and here
+		return s.flight, nil, servedShared
+	}
+	s.flight = &flight{done: make(chan struct{})}
+	return s.flight, nil, servedFresh
+}
+
+// land ends fl: its outcome becomes the session's last result and every
+// caller waiting on it is released.
+func (s *session) land(fl *flight) {
+	s.mu.Lock()
+	s.result = &fl.o
+	s.flight = nil
+	s.mu.Unlock()
+	close(fl.done)
+}
+
+// How a device's last poll went, which decides when the next one is
+// dispatched (see pollMembers).
+const (
+	classUnknown  = iota // never polled, or skipped last time
+	classAnswered        // it answered (well or not)
+	classSilent          // it timed out
+)
 
 // deviceState survives reloads as long as the device keeps its name.
 type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
 	lastUp       atomic.Int32                                          // -1 before the first poll
+	class        atomic.Int32                                          // classUnknown...: how the last poll went
 	last         atomic.Pointer[pollOutcome]                           // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
 }
@@ -99,6 +170,13 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		started:  e.started,
 		families: newFamilies(cfg.LabelNames),
 	}
+	n := max(1, cfg.Global.Concurrency)
+	f.slots = make(chan struct{}, max(1, n-max(1, n/4)))
+	f.silentSlots = f.slots
+	if n >= 2 {
+		f.silentSlots = make(chan struct{}, max(1, n/4))
+	}
+	f.slowAfter = cfg.Global.Timeout / 4
 	for _, dc := range cfg.Devices {
 		d, err := e.newMember(old, f, cfg, dc)
 		if err != nil {
@@ -147,8 +225,7 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		d.state.lastUp.Store(-1)
 	}
 	if prev != nil && prev.identity == d.identity {
-		d.client, d.cache = prev.client, prev.cache
-		d.client.ResetBackoff()
+		d.session = prev.session
 		f.clients[tlsKey] = old.clients[tlsKey]
 		return d, nil
 	}
@@ -164,8 +241,8 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		hc = basip.NewHTTPClient(tc)
 	}
 	f.clients[tlsKey] = hc
-	d.cache = &endpointCache{}
-	d.client = basip.New(basip.Options{
+	d.session = &session{}
+	d.session.client = basip.New(basip.Options{
 		BaseURL:    dc.URL,
 		APIVersion: dc.APIVersion,
 		Username:   dc.Credential.Username,

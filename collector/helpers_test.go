@@ -64,6 +64,10 @@ func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFle
 		// Most tests are about the settings request alone.
 		global += "  collect: [settings]\n"
 	}
+	if !strings.Contains(global, "min_poll_interval:") {
+		// Most tests are about one scrape's poll: each scrape polls.
+		global += "  min_poll_interval: 0s\n"
+	}
 	y.WriteString("global:\n" + global)
 	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\n%sdevices:\n",
 		testUser, testPassword, testUser, otherPassword, top)

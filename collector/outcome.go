@@ -19,6 +19,9 @@ type pollOutcome struct {
 	infoErr     error
 	duration    time.Duration
 	at          time.Time // when the poll ended
+	// notPolled marks an outcome made up without a poll: skipped, or a
+	// caller's deadline passed while it waited for another's poll.
+	notPolled bool
 
 	// Derived from the settings once per poll.
 	policy, schema  policy.Results

@@ -11,158 +11,343 @@ import (
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
-// poller polls a set of devices for one scrape: ctx carries the scrape's
-// deadline.
-type poller struct {
-	ctx     context.Context
-	fleet   *fleet
-	timeout time.Duration // per device, further capped by ctx
-	logger  *slog.Logger
+// How a caller got a device's result: from a poll of its own, from a poll
+// another caller had in flight, or from a recent enough poll, reused. The
+// values of the outcome label of basip_exporter_polls_total.
+const (
+	servedFresh = iota
+	servedShared
+	servedReused
+	numServed
+)
+
+var servedNames = [numServed]string{"fresh", "shared", "reused"}
+
+// flight is a poll in progress; its outcome is valid once done is closed.
+type flight struct {
+	done chan struct{}
+	o    pollOutcome
 }
 
-// pollAll polls the devices, at most global.concurrency at once, and
-// returns their outcomes in the same order. A device still waiting for its
-// turn when the scrape's deadline passes is reported down with reason
-// timeout, without a request.
-func (c *poller) pollAll(devices []*member) []pollOutcome {
-	outcomes := make([]pollOutcome, len(devices))
-	if len(devices) == 1 { // a probe: no goroutine to hand the work to
-		outcomes[0] = c.poll(devices[0])
-		c.record(devices[0], &outcomes[0])
-		return outcomes
-	}
-	sem := make(chan struct{}, max(1, c.fleet.cfg.Global.Concurrency))
-	var wg sync.WaitGroup
-	for i, d := range devices {
+// pollMembers serves the result of every member for one scrape, in order.
+//
+// A device is never polled twice at once: a caller that finds a poll of it
+// in flight waits for that poll's result, and a result younger than the
+// device's min_poll_interval is served again. Polls take a slot of the
+// fleet's concurrency, shared by every caller.
+//
+// A dark building must not blind the rest: devices that answered their
+// last poll are dispatched first, then those never polled or skipped last
+// time, from three quarters of the slots; devices whose last poll timed out
+// come last, from the remaining quarter. A poll that takes longer than a
+// quarter of the device timeout moves to that quarter too, or is given up
+// (reason timeout) when it is full, so silent devices never hold more than
+// their share for long. A device still waiting for a slot when the
+// deadline passes is reported with reason skipped, without a request.
+//
+// The deadline is ctx's, less the time writing the answer is expected to
+// take (see writeReserve), so the answer reaches Prometheus in time.
+func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member) ([]pollOutcome, []int) {
+	ctx, cancel := e.pollContext(ctx, len(members))
+	defer cancel()
+	outcomes := make([]pollOutcome, len(members))
+	served := make([]int, len(members))
+	flights := make([]*flight, len(members))
+	dispatch := func(i int, pool chan struct{}) {
+		m := members[i]
+		if fl, o, kind := m.session.join(time.Now(), *m.cfg.MinPollInterval); kind >= 0 {
+			served[i], flights[i] = kind, fl
+			if o != nil {
+				outcomes[i] = *o
+			}
+			return
+		}
 		select {
-		case sem <- struct{}{}:
-		case <-c.ctx.Done():
-			outcomes[i] = notStarted(d)
-			c.record(d, &outcomes[i])
+		case pool <- struct{}{}:
+			if ctx.Err() != nil || tooLate(ctx, f) { // both were ready; select chose at random
+				<-pool
+				break
+			}
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || tooLate(ctx, f) {
+			outcomes[i] = skipped(m)
+			e.record(ctx, f, m, &outcomes[i])
+			served[i] = servedFresh
+			return
+		}
+		fl, o, kind := m.session.start(time.Now(), *m.cfg.MinPollInterval)
+		served[i], flights[i] = kind, fl
+		switch {
+		case o != nil:
+			outcomes[i] = *o
+			<-pool
+		case kind == servedShared:
+			<-pool
+		default:
+			go e.fly(ctx, f, m, fl, pool)
+		}
+	}
+	classes := make([]int32, len(members)) // taken once: polls change them
+	for i, m := range members {
+		classes[i] = m.state.class.Load()
+	}
+	for _, class := range []int32{classAnswered, classUnknown, classSilent} {
+		pool := f.slots
+		if class == classSilent {
+			pool = f.silentSlots
+		}
+		for i := range members {
+			if classes[i] == class {
+				dispatch(i, pool)
+			}
+		}
+	}
+	for i, fl := range flights {
+		if fl == nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			outcomes[i] = c.poll(d)
-			c.record(d, &outcomes[i])
-		}()
+		select {
+		case <-fl.done:
+		case <-ctx.Done():
+		}
+		select { // a poll that ended is served even when the deadline passed too
+		case <-fl.done:
+			outcomes[i] = fl.o
+		default:
+			outcomes[i] = waitedOut(members[i])
+		}
 	}
-	wg.Wait()
-	return outcomes
+	for _, kind := range served {
+		e.polls[kind].Add(1)
+	}
+	return outcomes, served
 }
 
-var errNotStarted = errors.New("scrape deadline passed before the device's turn came")
+// tooLate reports whether too little of ctx's time is left to start a
+// poll: a tenth of the device timeout, at most 100ms. A poll cut off
+// before its first answer could come would only count against the device.
+func tooLate(ctx context.Context, f *fleet) bool {
+	deadline, ok := ctx.Deadline()
+	return ok && time.Until(deadline) < min(f.cfg.Global.Timeout/10, 100*time.Millisecond)
+}
 
-// notStarted is the outcome of a device the scrape had no time for: every
-// endpoint it collects failed with reason timeout.
-func notStarted(d *member) pollOutcome {
-	err := &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errNotStarted}
-	var o pollOutcome
-	if d.cfg.Collects(device.EndpointSettings) {
+// pollContext is ctx with its deadline brought forward by the time the
+// answer for n devices is expected to take to write.
+func (e *Exporter) pollContext(ctx context.Context, n int) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-e.writeReserve(n)))
+}
+
+// writeReserve is the time kept back from the scrape's deadline to write
+// the answer: twice what writing took last time, per device, for n devices,
+// and at least 10ms.
+func (e *Exporter) writeReserve(n int) time.Duration {
+	perDevice := time.Duration(e.writeNanosPerDevice.Load())
+	return max(10*time.Millisecond, 2*perDevice*time.Duration(n))
+}
+
+// fly runs the poll of fl, holding a slot of pool, and lands it: every
+// caller waiting on fl gets its outcome. The poll is bounded by the
+// device's timeout and by ctx's deadline, but not cancelled with ctx: other
+// callers may wait on it.
+func (e *Exporter) fly(ctx context.Context, f *fleet, m *member, fl *flight, pool chan struct{}) {
+	pctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), f.cfg.Global.Timeout, context.DeadlineExceeded)
+	defer cancel()
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel2 context.CancelFunc
+		pctx, cancel2 = context.WithDeadline(pctx, deadline.Add(-landingMargin))
+		defer cancel2()
+	}
+	s := slot{held: pool}
+	if pool != f.silentSlots {
+		t := time.AfterFunc(f.slowAfter, func() { s.demote(f.silentSlots, cancel) })
+		defer t.Stop()
+	}
+	fl.o = m.poll(pctx, f.cfg.Global.InfoTTL)
+	s.release()
+	e.record(ctx, f, m, &fl.o)
+	m.session.land(fl)
+}
+
+// landingMargin ends a poll that far before the deadline its callers wait
+// for, so that a poll cut off by the deadline is still served, with its
+// reason, rather than missed by a hair.
+const landingMargin = 20 * time.Millisecond
+
+// slot is the concurrency slot a poll holds, in one pool or the other.
+type slot struct {
+	mu   sync.Mutex
+	held chan struct{} // nil once released
+}
+
+// demote moves a slow poll into the silent pool, or gives it up with
+// cancel when that pool is full.
+func (s *slot) demote(silent chan struct{}, cancel context.CancelFunc) {
+	select {
+	case silent <- struct{}{}:
+	default:
+		cancel()
+		return
+	}
+	s.mu.Lock()
+	old := s.held
+	if old != nil {
+		s.held = silent
+	}
+	s.mu.Unlock()
+	if old == nil { // the poll ended meanwhile
+		<-silent
+		return
+	}
+	<-old
+}
+
+func (s *slot) release() {
+	s.mu.Lock()
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	<-held
+}
+
+var (
+	errSkipped  = errors.New("not polled: the scrape's deadline passed before the device's turn came")
+	errWaitedOn = errors.New("the poll of the device in progress did not end within the scrape's deadline")
+)
+
+// skipped is the outcome of a device the scrape had no time for: every
+// endpoint it collects failed with reason skipped.
+func skipped(m *member) pollOutcome {
+	return failedOutcome(m, &device.Error{Reason: device.ReasonSkipped, Op: "poll", Err: errSkipped})
+}
+
+// waitedOut is the outcome for a caller whose deadline passed while it
+// waited for another caller's poll of the device.
+func waitedOut(m *member) pollOutcome {
+	return failedOutcome(m, &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errWaitedOn})
+}
+
+func failedOutcome(m *member, err error) pollOutcome {
+	o := pollOutcome{at: time.Now(), notPolled: true}
+	if m.cfg.Collects(device.EndpointSettings) {
 		o.settingsErr = err
 	}
-	if d.cfg.Collects(device.EndpointStatus) {
+	if m.cfg.Collects(device.EndpointStatus) {
 		o.statusErr = err
 	}
-	if d.cfg.Collects(device.EndpointInfo) {
+	if m.cfg.Collects(device.EndpointInfo) {
 		o.infoErr = err
 	}
 	return o
 }
 
 // poll asks one device for what it collects, one request after the other
-// on the device's one kept-alive connection: a device's web server is small,
-// and two requests at once would need (and keep) a second connection per
-// device, twenty thousand sockets for a fleet of ten thousand. The
-// settings come first; after the device rejected the login nothing else is
-// sent.
-func (c *poller) poll(d *member) pollOutcome {
-	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
-	defer cancel()
+// on the device's one kept-alive connection: a device's web server is
+// small, and two requests at once would need (and keep) a second
+// connection per device. The settings come first; after the device
+// rejected the login nothing else is sent.
+func (m *member) poll(ctx context.Context, infoTTL time.Duration) pollOutcome {
 	start := time.Now()
 	var o pollOutcome
 	authFailed := false
-	if d.cfg.Collects(device.EndpointSettings) {
-		s, res, err := d.client.SIPSettings(ctx)
-		d.state.authFailures.Add(uint64(res.AuthFailures))
-		o.settings, o.settingsErr = s, err
+	s := m.session
+	if m.cfg.Collects(device.EndpointSettings) {
+		settings, res, err := s.client.SIPSettings(ctx)
+		m.state.authFailures.Add(uint64(res.AuthFailures))
+		o.settings, o.settingsErr = settings, err
 		authFailed = device.ReasonOf(err) == device.ReasonAuth
 	}
-	if d.cfg.Collects(device.EndpointStatus) && d.cache.supported(device.EndpointStatus, start) && !authFailed {
-		o.status, o.statusErr = c.pollStatus(ctx, d, start)
+	if m.cfg.Collects(device.EndpointStatus) && s.cache.supported(device.EndpointStatus, start) && !authFailed {
+		o.status, o.statusErr = m.pollStatus(ctx, start)
 	}
-	if d.cfg.Collects(device.EndpointInfo) {
-		ci := d.cache.info.Load()
+	if m.cfg.Collects(device.EndpointInfo) {
+		ci := s.cache.info.Load()
 		switch {
-		case ci != nil && start.Sub(ci.at) < c.fleet.cfg.Global.InfoTTL:
+		case ci != nil && start.Sub(ci.at) < infoTTL:
 			o.info = ci.info
-		case d.cache.supported(device.EndpointInfo, start):
-			o.info, o.infoErr = c.pollInfo(ctx, d, start)
+		case s.cache.supported(device.EndpointInfo, start):
+			o.info, o.infoErr = m.pollInfo(ctx, start)
 		case ci != nil:
 			o.info = ci.info
 		}
 	}
 	o.duration = time.Since(start)
+	o.at = time.Now()
 	return o
 }
 
-func (c *poller) pollStatus(ctx context.Context, d *member, now time.Time) (*device.SIPStatus, error) {
-	s, res, err := d.client.SIPStatus(ctx)
-	d.state.authFailures.Add(uint64(res.AuthFailures))
+func (m *member) pollStatus(ctx context.Context, now time.Time) (*device.SIPStatus, error) {
+	s, res, err := m.session.client.SIPStatus(ctx)
+	m.state.authFailures.Add(uint64(res.AuthFailures))
 	if errors.Is(err, device.ErrNotSupported) {
-		d.cache.markUnsupported(device.EndpointStatus, now)
+		m.session.cache.markUnsupported(device.EndpointStatus, now)
 		return nil, nil
 	}
 	return s, err
 }
 
-func (c *poller) pollInfo(ctx context.Context, d *member, now time.Time) (*device.Info, error) {
-	info, _, err := d.client.Info(ctx)
+func (m *member) pollInfo(ctx context.Context, now time.Time) (*device.Info, error) {
+	info, _, err := m.session.client.Info(ctx)
+	cache := &m.session.cache
 	switch {
 	case errors.Is(err, device.ErrNotSupported):
-		d.cache.markUnsupported(device.EndpointInfo, now)
+		cache.markUnsupported(device.EndpointInfo, now)
 		return nil, nil
 	case err != nil:
-		if ci := d.cache.info.Load(); ci != nil {
+		if ci := cache.info.Load(); ci != nil {
 			return ci.info, err // keep showing what the device last said
 		}
 		return nil, err
 	}
-	d.cache.info.Store(&cachedInfo{info: info, at: now})
+	cache.info.Store(&cachedInfo{info: info, at: now})
 	return info, nil
 }
 
 // record counts a failed poll, checks the settings read, keeps the outcome
 // for the status page and logs changes of the device's state: Info and Warn
-// only when it goes up or down, Debug for every poll.
-func (c *poller) record(d *member, o *pollOutcome) {
-	o.check(d.cfg)
+// only when it goes up or down, Debug for every poll. It runs once per
+// poll, whoever else is served its result.
+func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutcome) {
+	o.check(m.cfg)
 	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
 		if err != nil {
-			d.state.pollErrors[ep][device.ReasonOf(err).Index()].Add(1)
+			m.state.pollErrors[ep][device.ReasonOf(err).Index()].Add(1)
 		}
 	}
-	now := time.Now()
-	o.at = now
-	d.state.last.Store(o)
+	m.state.last.Store(o)
 	if o.settings != nil && o.settingsErr == nil {
-		c.noteSettings(d, o.settings, now)
+		e.noteSettings(f, m, o.settings, o.at)
 	}
-	upErr := o.upErr(d.cfg)
+	upErr := o.upErr(m.cfg)
 	up := int32(1)
 	if upErr != nil {
 		up = 0
 	}
-	prev := d.state.lastUp.Swap(up)
+	switch reason := device.ReasonOf(upErr); {
+	case upErr == nil:
+		m.state.class.Store(classAnswered)
+	case reason == device.ReasonSkipped:
+		m.state.class.Store(classUnknown)
+	case reason == device.ReasonTimeout && o.duration >= f.slowAfter:
+		m.state.class.Store(classSilent)
+	case reason == device.ReasonTimeout: // cut short by the scrape's deadline
+		m.state.class.Store(classUnknown)
+	default:
+		m.state.class.Store(classAnswered)
+	}
+	prev := m.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:
-		c.logger.Warn("device down", "device", d.name, "reason", device.ReasonOf(upErr), "err", upErr)
+		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", upErr)
 	case up == 1 && prev == 0:
-		c.logger.Info("device up again", "device", d.name)
+		e.logger.Info("device up again", "device", m.name)
 	}
-	if c.logger.Enabled(c.ctx, slog.LevelDebug) {
-		c.logger.Debug("poll", "device", d.name, "duration", o.duration,
+	if e.logger.Enabled(ctx, slog.LevelDebug) {
+		e.logger.Debug("poll", "device", m.name, "duration", o.duration,
 			"settings_err", errString(o.settingsErr), "status_err", errString(o.statusErr), "info_err", errString(o.infoErr))
 	}
 }
@@ -170,15 +355,15 @@ func (c *poller) record(d *member, o *pollOutcome) {
 // noteSettings keeps the fingerprint of the device's settings and since
 // when they hold. The first sighting dates from the exporter's start: the
 // settings may be older, but not known to be newer.
-func (c *poller) noteSettings(d *member, s *device.SIPSettings, now time.Time) {
+func (e *Exporter) noteSettings(f *fleet, m *member, s *device.SIPSettings, now time.Time) {
 	sum := policy.Fingerprint(s)
-	prev := d.state.fingerprint.Load()
+	prev := m.state.fingerprint.Load()
 	switch {
 	case prev == nil:
-		d.state.fingerprint.Store(&fingerprint{sum: sum, since: c.fleet.started})
+		m.state.fingerprint.Store(&fingerprint{sum: sum, since: f.started})
 	case prev.sum != sum:
-		d.state.fingerprint.Store(&fingerprint{sum: sum, since: now})
-		c.logger.Info("SIP settings changed", "device", d.name)
+		m.state.fingerprint.Store(&fingerprint{sum: sum, since: now})
+		e.logger.Info("SIP settings changed", "device", m.name)
 	}
 }
 

@@ -67,7 +67,7 @@ func TestEndpointWithout404IsUnsupported(t *testing.T) {
 	// An hour later the endpoints are tried again.
 	d := f.exp.fleet.Load().byName["m"]
 	for ep := range device.NumEndpoints {
-		d.cache.unsupportedUntil[ep].Store(time.Now().Add(-time.Second).UnixNano())
+		d.session.cache.unsupportedUntil[ep].Store(time.Now().Add(-time.Second).UnixNano())
 	}
 	mon.SetStatus(simulator.Status("OK", 0))
 	requireLine(t, f.scrape(t), `basip_sip_registered{device="m"} 1`)

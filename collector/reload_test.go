@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -29,17 +30,49 @@ func TestReloadKeepsTokensOfUnchangedDevices(t *testing.T) {
 	}
 }
 
-func TestReloadResetsLoginBackoff(t *testing.T) {
+func TestReloadThatChangesNothingKeepsBackoffTokenAndConnection(t *testing.T) {
+	rejecting := panel("1", "udp")
+	rejecting.SetPassword(otherPassword) // the configuration has testPassword
+	good := panel("2", "udp")
+	f := startFleet(t, "", devSpec{name: "p", dev: rejecting}, devSpec{name: "g", dev: good})
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 0`)
+	for range 5 { // a script reloading in a loop, scrapes and debug views between
+		applyYAML(t, f, f.yaml)
+		out := f.scrape(t)
+		requireLine(t, out, `basip_up{device="p"} 0`)
+		requireLine(t, out, `basip_up{device="g"} 1`)
+		if _, err := f.exp.DebugPoll(context.Background(), "p"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := rejecting.RejectedLogins.Load(); got != 1 {
+		t.Errorf("the device rejected %d logins, want 1: reloads voided the back-off", got)
+	}
+	if got := good.Logins.Load(); got != 1 {
+		t.Errorf("the unchanged device logged in %d times, want 1: its token was dropped", got)
+	}
+	if got := good.Connections.Load(); got != 1 {
+		t.Errorf("the unchanged device saw %d connections, want 1: its connection was dropped", got)
+	}
+	requireLine(t, f.scrape(t), `basip_auth_failures_total{device="p"} 1`) // counters survive reloads
+}
+
+func TestReloadWithCorrectedPasswordTriesAtOnce(t *testing.T) {
 	dev := panel("1", "udp")
-	dev.SetPassword("not-yet")
+	dev.SetPassword(otherPassword)
 	f := startFleet(t, "", devSpec{name: "p", dev: dev})
 	requireLine(t, f.scrape(t), `basip_up{device="p"} 0`)
-	dev.SetPassword(testPassword)
-	requireLine(t, f.scrape(t), `basip_up{device="p"} 0`) // backing off
-	applyYAML(t, f, f.yaml)
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 0`) // backing off: no login
+	if got := dev.Logins.Load(); got != 1 {
+		t.Fatalf("%d logins before the fix, want 1", got)
+	}
+	applyYAML(t, f, strings.Replace(f.yaml, "  - name: p\n", "  - name: p\n    credentials: other\n", 1))
 	out := f.scrape(t)
 	requireLine(t, out, `basip_up{device="p"} 1`)
-	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`) // counters survive the reload
+	requireLine(t, out, `basip_auth_failures_total{device="p"} 1`)
+	if got := dev.Logins.Load(); got != 2 {
+		t.Errorf("%d logins, want 2: the corrected password was not tried at once", got)
+	}
 }
 
 func TestBadReloadKeepsServingOldConfig(t *testing.T) {

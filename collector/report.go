@@ -87,10 +87,18 @@ type DebugReport struct {
 	Info     *device.Info
 	// Series is the device's exposition for this poll, in the text format.
 	Series string
+	// Served says how the result was had: "fresh" (a poll made for this
+	// view, whose requests are listed), "shared" (a poll another caller
+	// had in flight) or "reused" (a poll younger than min_poll_interval);
+	// Age is how old the result was when served.
+	Served string
+	Age    time.Duration
 }
 
-// DebugPoll polls one configured device now and reports every step. The
-// poll counts like any other (counters, back-off, cached token).
+// DebugPoll polls one configured device now and reports every step, unless
+// a poll of it is in flight or a recent result is at hand: then that is
+// shown, and the report says so. The poll counts like any other (counters,
+// back-off, cached token).
 func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, error) {
 	f := e.fleet.Load()
 	d, ok := f.byName[name]
@@ -104,6 +112,10 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
 	o := &outcomes[0]
+	rep.Served = servedNames[poll.served[0]]
+	if !o.at.IsZero() {
+		rep.Age = max(0, time.Since(o.at))
+	}
 	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
 	if err := o.upErr(d.cfg); err != nil {
 		rep.Error = err.Error()

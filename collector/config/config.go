@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -26,11 +27,19 @@ import (
 
 // Defaults applied to keys the file leaves out.
 const (
-	DefaultTimeout     = 10 * time.Second
-	DefaultConcurrency = 256
-	DefaultAPIVersion  = "v1"
-	DefaultCredentials = "default"
-	DefaultInfoTTL     = time.Hour
+	// DefaultTimeout leaves room inside Prometheus' default 10 s scrape
+	// timeout: a device that does not answer is given up after half of
+	// it, and the others' answers are still sent in time.
+	DefaultTimeout = 5 * time.Second
+	// DefaultMinPollInterval keeps a burst of callers (an HA pair's two
+	// scrapes, a refreshed debug page, a probe loop) from reaching a device
+	// more than about once a second, while any scrape interval of a second
+	// or more still gets a fresh poll each time.
+	DefaultMinPollInterval = time.Second
+	DefaultConcurrency     = 256
+	DefaultAPIVersion      = "v1"
+	DefaultCredentials     = "default"
+	DefaultInfoTTL         = time.Hour
 )
 
 // DefaultCollect is what a device is polled for when no `collect` says:
@@ -71,6 +80,9 @@ type Global struct {
 	Collect []string `yaml:"collect"`
 	// InfoTTL is how long a device's /api/info answer is reused.
 	InfoTTL time.Duration `yaml:"info_ttl"`
+	// MinPollInterval: a poll result younger than this is served again
+	// instead of polling the device; 0s turns reuse off.
+	MinPollInterval *time.Duration `yaml:"min_poll_interval,omitempty"`
 }
 
 // Credential is a named username and password used to log in to devices.
@@ -95,6 +107,8 @@ type Device struct {
 	Labels      map[string]string    `yaml:"labels,omitempty"`
 	// Collect overrides global.collect for this device.
 	Collect []string `yaml:"collect,omitempty"`
+	// MinPollInterval overrides global.min_poll_interval for this device.
+	MinPollInterval *time.Duration `yaml:"min_poll_interval,omitempty"`
 	// Policy names the policy checked; "none" for none. Devices that name
 	// none get the policy "default" when there is one.
 	Policy string `yaml:"policy,omitempty"`
@@ -379,6 +393,13 @@ func (v *validator) global(g *Global) error {
 	if g.InfoTTL < 0 {
 		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
 	}
+	if g.MinPollInterval == nil {
+		d := DefaultMinPollInterval
+		g.MinPollInterval = &d
+	}
+	if *g.MinPollInterval < 0 {
+		return v.errorf(fieldLine(node, "min_poll_interval"), "global", "min_poll_interval", "must not be negative")
+	}
 	return nil
 }
 
@@ -438,25 +459,38 @@ func (v *validator) credential(name string, c *Credential) error {
 	return nil
 }
 
+// maxPasswordFile bounds what is read of a password file.
+const maxPasswordFile = 4096
+
 // readPasswordFile reads a password file, trimmed of one trailing newline.
-// Its errors name the file, never its content.
+// The file is opened once and checked on the open descriptor, so it cannot
+// be swapped between the check and the read; /dev/zero or a FIFO is refused
+// before any read, and the read is bounded. Errors name the file, never its
+// content.
 func readPasswordFile(path string) (device.Secret, error) {
-	st, err := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("cannot read password file: %w", err)
 	}
-	if st.IsDir() {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("cannot read password file: %w", err)
+	}
+	switch {
+	case st.IsDir():
 		return "", fmt.Errorf("password file %s is a directory", path)
-	}
-	if !st.Mode().IsRegular() { // /dev/zero would never end, a FIFO block
+	case !st.Mode().IsRegular(): // /dev/zero would never end, a FIFO block
 		return "", fmt.Errorf("password file %s is not a regular file", path)
+	case st.Size() > maxPasswordFile:
+		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
 	}
-	if st.Size() > 4096 {
-		return "", fmt.Errorf("password file %s is larger than 4096 bytes", path)
-	}
-	b, err := os.ReadFile(path)
+	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
 	if err != nil {
 		return "", fmt.Errorf("cannot read password file: %w", err)
+	}
+	if len(b) > maxPasswordFile { // it grew since the Stat
+		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
@@ -502,6 +536,12 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 	}
 	if err := checkCollect(d.Collect); err != nil {
 		return v.errorf(fieldLine(node, "collect"), what, "collect", "%v", err)
+	}
+	if d.MinPollInterval == nil {
+		d.MinPollInterval = cfg.Global.MinPollInterval
+	}
+	if *d.MinPollInterval < 0 {
+		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)
 	if _, err := promconfig.NewTLSConfig(&d.TLSConfig); err != nil {

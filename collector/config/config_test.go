@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/basip/basip_exporter/collector/device"
 )
@@ -177,7 +176,7 @@ func TestEmptyConfigIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Devices) != 0 || cfg.Global.Timeout != 10*time.Second {
+	if len(cfg.Devices) != 0 || cfg.Global.Timeout != DefaultTimeout || *cfg.Global.MinPollInterval != DefaultMinPollInterval {
 		t.Errorf("%+v", cfg)
 	}
 }

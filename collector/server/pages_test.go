@@ -46,7 +46,7 @@ func startFleet(t *testing.T) *fleet {
 		t.Fatal(err)
 	}
 	var y strings.Builder
-	fmt.Fprintf(&y, "global:\n  timeout: 2s\n  collect: [settings]\ncredentials:\n  default:\n    username: %s\n    password: %q\n  file:\n    username: %s\n    password_file: pw\n  stale:\n    username: %s\n    password: %q\ndevices:\n",
+	fmt.Fprintf(&y, "global:\n  timeout: 2s\n  collect: [settings]\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password: %q\n  file:\n    username: %s\n    password_file: pw\n  stale:\n    username: %s\n    password: %q\ndevices:\n",
 		user, password, user, user, stalePassword)
 	add := func(name, api, creds string, settings map[string]any) {
 		pw := password

@@ -55,7 +55,7 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 
 	var devices []*simulator.Device
 	var y strings.Builder
-	fmt.Fprintf(&y, "global:\n  timeout: 1s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\ndevices:\n", user, user, inlinePass)
+	fmt.Fprintf(&y, "global:\n  timeout: 1s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\ndevices:\n", user, user, inlinePass)
 	add := func(name, api, creds string, settings map[string]any, setup func(d *simulator.Device)) *simulator.Device {
 		pass := filePass
 		if creds == "inline" {
