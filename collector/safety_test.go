@@ -157,7 +157,7 @@ func TestDarkBuildingDoesNotBlindTheRest(t *testing.T) {
 	}
 	f := startFleet(t, "  concurrency: 64\n  timeout: 1s\n", specs...)
 	out := f.scrapeWithin(t, 4*time.Second)
-	if n := strings.Count(out, "} 1\nbasip_") ; !strings.Contains(out, `basip_up{device="dark-299"} 1`) || n == 0 {
+	if n := strings.Count(out, "} 1\nbasip_"); !strings.Contains(out, `basip_up{device="dark-299"} 1`) || n == 0 {
 		t.Fatalf("the fleet is not up before the building goes dark:\n%s", grep(out, "basip_up{"))
 	}
 	for _, d := range dark {
