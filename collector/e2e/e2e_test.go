@@ -217,7 +217,7 @@ func (s stack) run(t *testing.T) {
 	tmp := t.TempDir()
 	start := time.Now()
 	if out, err := exec.Command(s.promBin, "--version").CombinedOutput(); err == nil {
-		t.Logf("%s", strings.SplitN(string(out), "\n", 2)[0])
+		t.Logf("%s: %s", s.promBin, strings.SplitN(string(out), "\n", 2)[0])
 	}
 	addrs := freeAddrs(t, 3)
 	exporterAddr, promAddr, amAddr := addrs[0], addrs[1], addrs[2]
