@@ -21,6 +21,7 @@ import (
 
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/server"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 )
@@ -654,7 +655,7 @@ func TestDeployMatchesExporter(t *testing.T) {
 			t.Fatal(err)
 		}
 		reg := prometheus.NewRegistry()
-		h := routes(e, collector.NewReloader(func() (*config.Config, error) { return cfg, nil }, e, reg, logger), reg, 0, logger)
+		h := server.New(e, server.Options{Self: reg, Registerer: reg, Reload: func() error { return nil }, Logger: logger})
 		if len(paths) < 4 {
 			t.Errorf("only found the paths %q", paths)
 		}

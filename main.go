@@ -17,8 +17,8 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/server"
 	"github.com/basip/basip_exporter/collector/simulator"
-	pages "github.com/basip/basip_exporter/collector/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -78,12 +78,22 @@ func run() int {
 		versioncollector.NewCollector(name),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "basip_exporter_devices", Help: "Configured devices."},
-			func() float64 { return float64(exporter.Devices()) }),
+		exporter,
 	)
-	reloader := collector.NewReloader(load, exporter, reg, logger)
+	reloader := config.NewReloader(load, exporter.Apply, reg, logger)
 	srv := &http.Server{
-		Handler:           routes(exporter, reloader, reg, *timeoutOffset, logger),
+		Handler: server.New(exporter, server.Options{
+			TimeoutOffset: *timeoutOffset,
+			Self:          reg,
+			Registerer:    reg,
+			Reload:        reloader.Reload,
+			Logger:        logger,
+			Pages: server.PageOptions{
+				Name:        "BAS-IP Exporter",
+				Description: "Prometheus exporter for the SIP configuration of BAS-IP intercoms",
+				Version:     version.Info(),
+			},
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	if *demo {
@@ -109,37 +119,9 @@ func check(path string) int {
 	return 0
 }
 
-func routes(e *collector.Exporter, r *collector.Reloader, self prometheus.Gatherer, offset time.Duration, logger *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	opts := collector.HandlerOpts{TimeoutOffset: offset}
-	mux.Handle("/metrics", e.MetricsHandler(self, opts))
-	mux.Handle("/probe", e.ProbeHandler(opts))
-	mux.Handle("/sd", e.SDHandler())
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, req *http.Request) {
-		if req.Method != http.MethodPost && req.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
-			return
-		}
-		if err := r.Reload(); err != nil {
-			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	pages.New(e, pages.Options{
-		Name:        "BAS-IP Exporter",
-		Description: "Prometheus exporter for the SIP configuration of BAS-IP intercoms",
-		Version:     version.Info(),
-	}).Register(mux) // "/", "/debug", "/config"
-	return mux
-}
-
 // handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or
 // SIGINT: scrapes in flight get a few seconds, then are cancelled.
-func handleSignals(srv *http.Server, r *collector.Reloader, logger *slog.Logger, stopped chan<- struct{}) {
+func handleSignals(srv *http.Server, r *config.Reloader, logger *slog.Logger, stopped chan<- struct{}) {
 	defer close(stopped)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)

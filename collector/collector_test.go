@@ -1,7 +1,7 @@
 package collector
 
 import (
-	"net/http"
+	"errors"
 	"sort"
 	"strings"
 	"testing"
@@ -204,11 +204,8 @@ func TestDeadlineHoldsWithHangingDevice(t *testing.T) {
 	hang.SetFault(simulator.FaultHang)
 	f := startFleet(t, "  timeout: 60s\n", devSpec{name: "hang", dev: hang}, devSpec{name: "ok", dev: panel("2", "udp")})
 	start := time.Now()
-	code, out := f.get(t, "/metrics", "1.5") // budget: 1.5s - 0.5s offset
+	out := f.scrapeWithin(t, time.Second)
 	took := time.Since(start)
-	if code != http.StatusOK {
-		t.Fatalf("status %d", code)
-	}
 	requireLine(t, out, `basip_up{device="hang"} 0`)
 	requireLine(t, out, `basip_up{device="ok"} 1`)
 	requireLine(t, out, `basip_poll_errors_total{device="hang",endpoint="settings",reason="timeout"} 1`)
@@ -254,9 +251,9 @@ func TestProbe(t *testing.T) {
 	dev := panel("1", "udp")
 	other := panel("2", "udp")
 	f := startFleet(t, "", devSpec{name: "p", dev: dev}, devSpec{name: "q", dev: other})
-	code, out := f.get(t, "/probe?target=p", "")
-	if code != http.StatusOK {
-		t.Fatalf("probe by name: %d %s", code, out)
+	out, err := f.probe(t, "p", 0)
+	if err != nil {
+		t.Fatalf("probe by name: %v", err)
 	}
 	requireLine(t, out, `basip_up{device="p"} 1`)
 	if strings.Contains(out, `device="q"`) || strings.Contains(out, "basip_exporter_") || strings.Contains(out, "go_goroutines") {
@@ -264,9 +261,9 @@ func TestProbe(t *testing.T) {
 	}
 	// By address, in another spelling of the same host:port.
 	addr := strings.TrimPrefix(f.servers["p"].URL, "http://")
-	code, out = f.get(t, "/probe?target="+addr, "")
-	if code != http.StatusOK {
-		t.Fatalf("probe by address: %d %s", code, out)
+	out, err = f.probe(t, addr, 0)
+	if err != nil {
+		t.Fatalf("probe by address: %v", err)
 	}
 	requireLine(t, out, `basip_up{device="p"} 1`)
 	if other.Requests.Load() != 0 {
@@ -284,9 +281,8 @@ func TestProbeRefusesUnknownTargets(t *testing.T) {
 	defer srv.Close()
 	f := startFleet(t, "", devSpec{name: "p", dev: known})
 	for _, target := range []string{"", "nope", srv.URL, strings.TrimPrefix(srv.URL, "http://"), "http://127.0.0.1:1/"} {
-		code, body := f.get(t, "/probe?target="+target, "")
-		if code != http.StatusBadRequest {
-			t.Errorf("target %q: status %d, want 400 (%s)", target, code, body)
+		if _, err := f.probe(t, target, 0); !errors.Is(err, ErrUnknownTarget) {
+			t.Errorf("target %q: error %v, want ErrUnknownTarget", target, err)
 		}
 	}
 	if n := stranger.Requests.Load(); n != 0 {

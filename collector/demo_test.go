@@ -61,6 +61,5 @@ func scrapeDemo(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(demo.Close)
-	_, srv := serveExporter(t, demo.Config)
-	return (&testFleet{http: srv}).scrape(t)
+	return scrapeExporter(t, newExporter(t, demo.Config), 0)
 }

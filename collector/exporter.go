@@ -1,122 +1,43 @@
-// Package collector turns a fleet of BAS-IP devices into Prometheus metrics:
-// it owns the per-device state that lives across scrapes (clients with their
-// cached tokens, counters), polls devices concurrently within the scrape's
-// deadline, and serves /metrics and /probe.
 package collector
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
-	promconfig "github.com/prometheus/common/config"
-	"go.yaml.in/yaml/v3"
+	"github.com/basip/basip_exporter/collector/textformat"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Exporter holds the current fleet. Apply swaps in a new configuration;
-// scrapes in progress finish on the fleet they started with.
+// polls in progress finish on the fleet they started with.
+//
+// Exporter is a prometheus.Collector of the exporter's own metrics. The
+// device series are not built as prometheus.Metric values but written
+// straight to the text format by WriteFleet and WriteDevice (see package
+// textformat for why).
 type Exporter struct {
 	logger  *slog.Logger
 	started time.Time
 	fleet   atomic.Pointer[fleet]
 	mu      sync.Mutex // serialises Apply
+
+	devicesDesc *prometheus.Desc
 }
-
-// fleet is one configuration's devices. It is never modified once built.
-type fleet struct {
-	cfg     *config.Config
-	devices []*device
-	byName  map[string]*device
-	byAddr  map[string]*device
-	clients map[string]*http.Client // by TLS settings
-	started time.Time               // the exporter's start
-	// labelPlans orders each family's labels; see labelPlans.
-	labelPlans [][]int
-}
-
-// device is one configured device and the state it keeps across scrapes.
-type device struct {
-	name       string
-	cfg        *config.Device
-	labels     []string // device name, then the values of cfg.LabelNames
-	labelPairs []string // the same, rendered as name="value" for the exposition
-	identity   string   // what must stay equal for the cached token to stay valid
-	tlsKey     string
-	client     *basip.Client
-	cache      *endpointCache
-	state      *deviceState
-}
-
-// deviceState survives reloads as long as the device keeps its name.
-type deviceState struct {
-	authFailures atomic.Uint64
-	pollErrors   [numEndpoints][7]atomic.Uint64 // by endpoint, then index in basip.Reasons
-	lastUp       atomic.Int32                   // -1 before the first poll
-	last         atomic.Pointer[pollOutcome]    // the latest, for the status pages
-	fingerprint  atomic.Pointer[fingerprint]
-}
-
-// fingerprint identifies the settings a device last answered with, and
-// since when.
-type fingerprint struct {
-	sum   [32]byte
-	since time.Time
-}
-
-// Endpoints, the values of the endpoint label of basip_poll_errors_total.
-const (
-	epSettings = iota
-	epStatus
-	epInfo
-	numEndpoints
-)
-
-var endpointNames = [numEndpoints]string{config.CollectSettings, config.CollectStatus, config.CollectInfo}
-
-// unsupportedRecheck is how long an endpoint that answered 404 is left
-// alone before it is tried again.
-const unsupportedRecheck = time.Hour
-
-// endpointCache is what a device's answers let the exporter skip: its
-// /api/info answer, and endpoints it does not support. It is kept across
-// reloads while the device's identity (address, credentials, TLS) holds.
-type endpointCache struct {
-	info             atomic.Pointer[cachedInfo]
-	unsupportedUntil [numEndpoints]atomic.Int64 // Unix nanoseconds
-}
-
-type cachedInfo struct {
-	info *basip.Info
-	at   time.Time
-}
-
-func (c *endpointCache) supported(ep int, now time.Time) bool {
-	return now.UnixNano() >= c.unsupportedUntil[ep].Load()
-}
-
-func (c *endpointCache) markUnsupported(ep int, now time.Time) {
-	c.unsupportedUntil[ep].Store(now.Add(unsupportedRecheck).UnixNano())
-}
-
-var reasonIndex = func() map[basip.Reason]int {
-	m := make(map[basip.Reason]int, len(basip.Reasons))
-	for i, r := range basip.Reasons {
-		m[r] = i
-	}
-	return m
-}()
 
 // New returns an Exporter serving cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
-	e := &Exporter{logger: logger, started: time.Now()}
+	e := &Exporter{
+		logger:      logger,
+		started:     time.Now(),
+		devicesDesc: prometheus.NewDesc("basip_exporter_devices", "Configured devices.", nil, nil),
+	}
 	if err := e.Apply(cfg); err != nil {
 		return nil, err
 	}
@@ -126,137 +47,73 @@ func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
 // Config returns the configuration being served.
 func (e *Exporter) Config() *config.Config { return e.fleet.Load().cfg }
 
-// Apply makes cfg the configuration being served. Devices whose address,
-// API version, credentials and TLS settings are unchanged keep their cached
-// token; every device's login back-off is reset.
-func (e *Exporter) Apply(cfg *config.Config) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	old := e.fleet.Load()
-	f := &fleet{
-		cfg:        cfg,
-		devices:    make([]*device, 0, len(cfg.Devices)),
-		byName:     make(map[string]*device, len(cfg.Devices)),
-		byAddr:     make(map[string]*device, len(cfg.Devices)),
-		clients:    map[string]*http.Client{},
-		started:    e.started,
-		labelPlans: labelPlans(cfg.LabelNames),
-	}
-	for _, dc := range cfg.Devices {
-		d, err := e.newDevice(old, f, cfg, dc)
-		if err != nil {
-			return err
-		}
-		f.devices = append(f.devices, d)
-		f.byName[d.name] = d
-		if _, dup := f.byAddr[dc.URL.String()]; !dup {
-			f.byAddr[dc.URL.String()] = d
-		}
-	}
-	e.fleet.Store(f)
-	if old != nil {
-		for key, hc := range old.clients {
-			if f.clients[key] != hc {
-				basip.CloseIdleConnections(hc)
-			}
-		}
-	}
-	return nil
-}
-
-func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Device) (*device, error) {
-	tlsKey, err := tlsIdentity(&dc.TLSConfig)
-	if err != nil {
-		return nil, fmt.Errorf("device %q: %w", dc.Name, err)
-	}
-	pass := dc.Credential.Secret().Reveal()
-	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
-	d := &device{
-		name:     dc.Name,
-		cfg:      dc,
-		labels:   labelValues(dc, cfg.LabelNames),
-		tlsKey:   tlsKey,
-		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey,
-	}
-	d.labelPairs = labelPairs(append([]string{"device"}, cfg.LabelNames...), d.labels)
-	var prev *device
-	if old != nil {
-		prev = old.byName[dc.Name]
-	}
-	if prev != nil {
-		d.state = prev.state
-	} else {
-		d.state = &deviceState{}
-		d.state.lastUp.Store(-1)
-	}
-	if prev != nil && prev.identity == d.identity {
-		d.client, d.cache = prev.client, prev.cache
-		d.client.ResetBackoff()
-		f.clients[tlsKey] = old.clients[tlsKey]
-		return d, nil
-	}
-	hc, ok := f.clients[tlsKey]
-	if !ok && old != nil {
-		hc, ok = old.clients[tlsKey]
-	}
-	if !ok {
-		tc, err := promconfig.NewTLSConfig(&dc.TLSConfig)
-		if err != nil {
-			return nil, fmt.Errorf("device %q: tls_config: %w", dc.Name, err)
-		}
-		hc = basip.NewHTTPClient(tc)
-	}
-	f.clients[tlsKey] = hc
-	d.cache = &endpointCache{}
-	d.client = basip.New(basip.Options{
-		BaseURL:    dc.URL,
-		APIVersion: dc.APIVersion,
-		Username:   dc.Credential.Username,
-		Password:   pass,
-		HTTP:       hc,
-	})
-	return d, nil
-}
-
-// tlsIdentity identifies a TLS setting including the content of the files
-// it names, so a reload that changes a CA file makes new connections.
-func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
-	b, err := yaml.Marshal(tc)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	h.Write(b)
-	for _, f := range []string{tc.CAFile, tc.CertFile, tc.KeyFile} {
-		if f == "" {
-			continue
-		}
-		content, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("tls_config: %w", err)
-		}
-		h.Write(content)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func labelValues(dc *config.Device, names []string) []string {
-	v := make([]string, 0, 1+len(names))
-	v = append(v, dc.Name)
-	for _, n := range names {
-		v = append(v, dc.Labels[n])
-	}
-	return v
-}
-
 // Devices returns the number of configured devices.
-func (e *Exporter) Devices() int { return len(e.fleet.Load().devices) }
+func (e *Exporter) Devices() int { return len(e.fleet.Load().members) }
 
-// Close drops the idle device connections. The Exporter stays usable.
-func (e *Exporter) Close() {
-	if f := e.fleet.Load(); f != nil {
-		for _, hc := range f.clients {
-			basip.CloseIdleConnections(hc)
+// Describe implements prometheus.Collector.
+func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
+	ch <- e.devicesDesc
+}
+
+// Collect implements prometheus.Collector.
+func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(e.devicesDesc, prometheus.GaugeValue, float64(e.Devices()))
+}
+
+// Poll is the result of polling devices for one scrape.
+type Poll struct {
+	fleet    *fleet
+	members  []*member
+	outcomes []pollOutcome
+}
+
+// PollFleet polls every configured device within ctx's deadline.
+func (e *Exporter) PollFleet(ctx context.Context) *Poll {
+	f := e.fleet.Load()
+	return e.poll(ctx, f, f.members)
+}
+
+// ErrUnknownTarget is returned for a target that is neither a configured
+// device's name nor its address.
+var ErrUnknownTarget = errors.New("unknown target")
+
+// PollDevice polls the device named by target (its name, or its configured
+// address after normalisation) within ctx's deadline. It never polls an
+// address that is not configured: the stored credentials go nowhere else.
+func (e *Exporter) PollDevice(ctx context.Context, target string) (*Poll, error) {
+	f := e.fleet.Load()
+	m, err := f.lookup(target)
+	if err != nil {
+		return nil, err
+	}
+	return e.poll(ctx, f, []*member{m}), nil
+}
+
+func (e *Exporter) poll(ctx context.Context, f *fleet, members []*member) *Poll {
+	p := &poller{ctx: ctx, fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
+	return &Poll{fleet: f, members: members, outcomes: p.pollAll(members)}
+}
+
+// WriteTo writes the polled devices' series in the text format.
+func (p *Poll) WriteTo(w *bufio.Writer) error {
+	tw := textformat.NewWriter(w)
+	writeDevices(tw, p.fleet, p.members, p.outcomes)
+	return tw.Err()
+}
+
+// lookup finds a configured device by name, or by address after the same
+// normalisation the config applies.
+func (f *fleet) lookup(target string) (*member, error) {
+	if target == "" {
+		return nil, fmt.Errorf("%w: missing parameter: target", ErrUnknownTarget)
+	}
+	if m, ok := f.byName[target]; ok {
+		return m, nil
+	}
+	if u, err := config.ParseAddress(target); err == nil {
+		if m, ok := f.byAddr[u.String()]; ok {
+			return m, nil
 		}
 	}
+	return nil, fmt.Errorf("%w %q: not a configured device name or address", ErrUnknownTarget, clean(target))
 }

@@ -1,25 +1,22 @@
 package collector
 
 import (
-	"bytes"
+	"bufio"
+	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
-	testUser     = "admin"
-	testPassword = "Zebra-Quartz-4417"
+	testUser     = testutil.User
+	testPassword = testutil.Password
 	// otherPassword is the password of credential set "other", which no
 	// simulated device accepts unless a test sets it.
 	otherPassword = "Walrus-Umbrella-9902"
@@ -41,39 +38,13 @@ type devSpec struct {
 type testFleet struct {
 	servers map[string]*simulator.Server
 	exp     *Exporter
-	http    *httptest.Server
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	yaml    string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+func monitor(user, transport string) *simulator.Device { return testutil.Monitor(user, transport) }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func monitor(user, transport string) *simulator.Device {
-	d := &simulator.Device{Username: testUser, Password: testPassword, APIVersion: "v0"}
-	d.SetSettings(simulator.MonitorSettings(user, transport))
-	return d
-}
-
-func panel(user, transport string) *simulator.Device {
-	d := &simulator.Device{Username: testUser, Password: testPassword, APIVersion: "v1"}
-	d.SetSettings(simulator.PanelSettings(user, transport))
-	return d
-}
+func panel(user, transport string) *simulator.Device { return testutil.Panel(user, transport) }
 
 // startFleet serves the devices and an exporter over them. global is the
 // YAML under `global:` (indented by 2), may be empty; unless it sets
@@ -87,7 +58,7 @@ func startFleet(t *testing.T, global string, specs ...devSpec) *testFleet {
 // placed before the devices.
 func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFleet {
 	t.Helper()
-	f := &testFleet{servers: map[string]*simulator.Server{}, logs: &syncBuffer{}}
+	f := &testFleet{servers: map[string]*simulator.Server{}, logs: &testutil.SyncBuffer{}}
 	var y strings.Builder
 	if !strings.Contains(global, "collect:") {
 		// Most tests are about the settings request alone.
@@ -125,75 +96,70 @@ func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFle
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	opts := HandlerOpts{TimeoutOffset: 500 * time.Millisecond}
-	mux.Handle("/metrics", f.exp.MetricsHandler(prometheus.NewRegistry(), opts))
-	mux.Handle("/probe", f.exp.ProbeHandler(opts))
-	f.http = httptest.NewServer(mux)
-	t.Cleanup(f.http.Close)
 	t.Cleanup(f.exp.Close)
 	return f
 }
 
-// get fetches path from the exporter, with a scrape timeout header when
-// timeout is not empty, and returns the status and body.
-func (f *testFleet) get(t *testing.T, path, timeout string) (int, string) {
+// scrapeWithin polls the whole fleet with a deadline of budget (none when
+// zero) and returns the exposition.
+func (f *testFleet) scrapeWithin(t testing.TB, budget time.Duration) string {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, f.http.URL+path, nil)
+	return scrapeExporter(t, f.exp, budget)
+}
+
+// scrape polls the whole fleet without a deadline.
+func (f *testFleet) scrape(t testing.TB) string {
+	t.Helper()
+	return f.scrapeWithin(t, 0)
+}
+
+// probe polls one device, named by target, with a deadline of budget (none
+// when zero).
+func (f *testFleet) probe(t testing.TB, target string, budget time.Duration) (string, error) {
+	t.Helper()
+	ctx, cancel := budgetContext(budget)
+	defer cancel()
+	poll, err := f.exp.PollDevice(ctx, target)
 	if err != nil {
+		return "", err
+	}
+	return exposition(t, poll), nil
+}
+
+func budgetContext(budget time.Duration) (context.Context, context.CancelFunc) {
+	if budget == 0 {
+		return context.WithCancel(context.Background())
+	}
+	return context.WithTimeout(context.Background(), budget)
+}
+
+// scrapeExporter polls every device of exp within budget (none when zero)
+// and returns the exposition.
+func scrapeExporter(t testing.TB, exp *Exporter, budget time.Duration) string {
+	t.Helper()
+	ctx, cancel := budgetContext(budget)
+	defer cancel()
+	return exposition(t, exp.PollFleet(ctx))
+}
+
+func exposition(t testing.TB, poll *Poll) string {
+	t.Helper()
+	var b strings.Builder
+	bw := bufio.NewWriter(&b)
+	if err := poll.WriteTo(bw); err != nil {
 		t.Fatal(err)
 	}
-	if timeout != "" {
-		req.Header.Set(ScrapeTimeoutHeader, timeout)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	return b.String()
 }
 
-// scrape fetches /metrics and fails the test unless it answers 200.
-func (f *testFleet) scrape(t *testing.T) string {
-	t.Helper()
-	code, body := f.get(t, "/metrics", "")
-	if code != http.StatusOK {
-		t.Fatalf("/metrics answered %d: %s", code, body)
-	}
-	return body
-}
-
-// hasLine reports whether the exposition has exactly this sample line.
-func hasLine(exposition, line string) bool {
-	for _, l := range strings.Split(exposition, "\n") {
-		if l == line {
-			return true
-		}
-	}
-	return false
-}
-
-func requireLine(t *testing.T, exposition, line string) {
-	t.Helper()
-	if !hasLine(exposition, line) {
-		t.Errorf("exposition lacks %q; got:\n%s", line, grep(exposition, "basip_"))
-	}
-}
-
-func grep(s, substr string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
+var (
+	hasLine     = testutil.HasLine
+	requireLine = testutil.RequireLine
+	grep        = testutil.Grep
+)
 
 // applyYAML loads a configuration and makes the fleet's exporter serve it.
 func applyYAML(t *testing.T, f *testFleet, y string) {
@@ -207,9 +173,9 @@ func applyYAML(t *testing.T, f *testFleet, y string) {
 	}
 }
 
-// serveExporter loads configuration y, starts an exporter on it with logs
-// discarded, and serves its /metrics.
-func serveExporter(tb testing.TB, y []byte) (*Exporter, *httptest.Server) {
+// newExporter loads configuration y and starts an exporter on it with
+// logs discarded.
+func newExporter(tb testing.TB, y []byte) *Exporter {
 	tb.Helper()
 	cfg, err := config.Parse(y, "test.yaml", tb.TempDir())
 	if err != nil {
@@ -220,7 +186,5 @@ func serveExporter(tb testing.TB, y []byte) (*Exporter, *httptest.Server) {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(exp.Close)
-	srv := httptest.NewServer(exp.MetricsHandler(prometheus.NewRegistry(), HandlerOpts{}))
-	tb.Cleanup(srv.Close)
-	return exp, srv
+	return exp
 }

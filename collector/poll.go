@@ -7,8 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/basip/basip_exporter/collector/basip"
-	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
@@ -25,7 +24,7 @@ type poller struct {
 // returns their outcomes in the same order. A device still waiting for its
 // turn when the scrape's deadline passes is reported down with reason
 // timeout, without a request.
-func (c *poller) pollAll(devices []*device) []pollOutcome {
+func (c *poller) pollAll(devices []*member) []pollOutcome {
 	outcomes := make([]pollOutcome, len(devices))
 	if len(devices) == 1 { // a probe: no goroutine to hand the work to
 		outcomes[0] = c.poll(devices[0])
@@ -57,16 +56,16 @@ var errNotStarted = errors.New("scrape deadline passed before the device's turn 
 
 // notStarted is the outcome of a device the scrape had no time for: every
 // endpoint it collects failed with reason timeout.
-func notStarted(d *device) pollOutcome {
-	err := &basip.Error{Reason: basip.ReasonTimeout, Op: "poll", Err: errNotStarted}
+func notStarted(d *member) pollOutcome {
+	err := &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errNotStarted}
 	var o pollOutcome
-	if d.cfg.Collects(config.CollectSettings) {
+	if d.cfg.Collects(device.EndpointSettings) {
 		o.settingsErr = err
 	}
-	if d.cfg.Collects(config.CollectStatus) {
+	if d.cfg.Collects(device.EndpointStatus) {
 		o.statusErr = err
 	}
-	if d.cfg.Collects(config.CollectInfo) {
+	if d.cfg.Collects(device.EndpointInfo) {
 		o.infoErr = err
 	}
 	return o
@@ -78,27 +77,27 @@ func notStarted(d *device) pollOutcome {
 // device, twenty thousand sockets for a fleet of ten thousand. The
 // settings come first; after the device rejected the login nothing else is
 // sent.
-func (c *poller) poll(d *device) pollOutcome {
+func (c *poller) poll(d *member) pollOutcome {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 	var o pollOutcome
 	authFailed := false
-	if d.cfg.Collects(config.CollectSettings) {
+	if d.cfg.Collects(device.EndpointSettings) {
 		s, res, err := d.client.SIPSettings(ctx)
 		d.state.authFailures.Add(uint64(res.AuthFailures))
 		o.settings, o.settingsErr = s, err
-		authFailed = basip.ReasonOf(err) == basip.ReasonAuth
+		authFailed = device.ReasonOf(err) == device.ReasonAuth
 	}
-	if d.cfg.Collects(config.CollectStatus) && d.cache.supported(epStatus, start) && !authFailed {
+	if d.cfg.Collects(device.EndpointStatus) && d.cache.supported(device.EndpointStatus, start) && !authFailed {
 		o.status, o.statusErr = c.pollStatus(ctx, d, start)
 	}
-	if d.cfg.Collects(config.CollectInfo) {
+	if d.cfg.Collects(device.EndpointInfo) {
 		ci := d.cache.info.Load()
 		switch {
 		case ci != nil && start.Sub(ci.at) < c.fleet.cfg.Global.InfoTTL:
 			o.info = ci.info
-		case d.cache.supported(epInfo, start):
+		case d.cache.supported(device.EndpointInfo, start):
 			o.info, o.infoErr = c.pollInfo(ctx, d, start)
 		case ci != nil:
 			o.info = ci.info
@@ -108,21 +107,21 @@ func (c *poller) poll(d *device) pollOutcome {
 	return o
 }
 
-func (c *poller) pollStatus(ctx context.Context, d *device, now time.Time) (*basip.SIPStatus, error) {
+func (c *poller) pollStatus(ctx context.Context, d *member, now time.Time) (*device.SIPStatus, error) {
 	s, res, err := d.client.SIPStatus(ctx)
 	d.state.authFailures.Add(uint64(res.AuthFailures))
-	if errors.Is(err, basip.ErrNotSupported) {
-		d.cache.markUnsupported(epStatus, now)
+	if errors.Is(err, device.ErrNotSupported) {
+		d.cache.markUnsupported(device.EndpointStatus, now)
 		return nil, nil
 	}
 	return s, err
 }
 
-func (c *poller) pollInfo(ctx context.Context, d *device, now time.Time) (*basip.Info, error) {
+func (c *poller) pollInfo(ctx context.Context, d *member, now time.Time) (*device.Info, error) {
 	info, _, err := d.client.Info(ctx)
 	switch {
-	case errors.Is(err, basip.ErrNotSupported):
-		d.cache.markUnsupported(epInfo, now)
+	case errors.Is(err, device.ErrNotSupported):
+		d.cache.markUnsupported(device.EndpointInfo, now)
 		return nil, nil
 	case err != nil:
 		if ci := d.cache.info.Load(); ci != nil {
@@ -137,11 +136,11 @@ func (c *poller) pollInfo(ctx context.Context, d *device, now time.Time) (*basip
 // record counts a failed poll, checks the settings read, keeps the outcome
 // for the status page and logs changes of the device's state: Info and Warn
 // only when it goes up or down, Debug for every poll.
-func (c *poller) record(d *device, o *pollOutcome) {
+func (c *poller) record(d *member, o *pollOutcome) {
 	o.check(d.cfg)
 	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
 		if err != nil {
-			d.state.pollErrors[ep][reasonIndex[basip.ReasonOf(err)]].Add(1)
+			d.state.pollErrors[ep][device.ReasonOf(err).Index()].Add(1)
 		}
 	}
 	now := time.Now()
@@ -158,7 +157,7 @@ func (c *poller) record(d *device, o *pollOutcome) {
 	prev := d.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:
-		c.logger.Warn("device down", "device", d.name, "reason", basip.ReasonOf(upErr), "err", upErr)
+		c.logger.Warn("device down", "device", d.name, "reason", device.ReasonOf(upErr), "err", upErr)
 	case up == 1 && prev == 0:
 		c.logger.Info("device up again", "device", d.name)
 	}
@@ -171,7 +170,7 @@ func (c *poller) record(d *device, o *pollOutcome) {
 // noteSettings keeps the fingerprint of the device's settings and since
 // when they hold. The first sighting dates from the exporter's start: the
 // settings may be older, but not known to be newer.
-func (c *poller) noteSettings(d *device, s *basip.SIPSettings, now time.Time) {
+func (c *poller) noteSettings(d *member, s *device.SIPSettings, now time.Time) {
 	sum := policy.Fingerprint(s)
 	prev := d.state.fingerprint.Load()
 	switch {

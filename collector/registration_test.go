@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
 
@@ -65,7 +66,7 @@ func TestEndpointWithout404IsUnsupported(t *testing.T) {
 	}
 	// An hour later the endpoints are tried again.
 	d := f.exp.fleet.Load().byName["m"]
-	for ep := range numEndpoints {
+	for ep := range device.NumEndpoints {
 		d.cache.unsupportedUntil[ep].Store(time.Now().Add(-time.Second).UnixNano())
 	}
 	mon.SetStatus(simulator.Status("OK", 0))

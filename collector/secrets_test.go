@@ -2,8 +2,6 @@ package collector
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -14,17 +12,14 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // secretForms are the ways a password could leak: as is and as the MD5 the
 // login sends, in both cases.
-func secretForms(p string) []string {
-	sum := md5.Sum([]byte(p))
-	h := hex.EncodeToString(sum[:])
-	return []string{p, h, strings.ToUpper(h)}
-}
+var secretForms = testutil.SecretForms
 
 // TestSecretsNeverInMetricsOrLogs runs a fleet through every failure path
 // of the hostile-device tests at debug log level, scrapes /metrics and
@@ -141,8 +136,11 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	for i := range 3 {
 		seen.WriteString(boundedScrape(t, f))
 		for _, name := range []string{"good", "wrong", "unauthorized", "expired", "echo", "token-redirect", "nope", "http://127.0.0.1:1"} {
-			_, body := f.get(t, "/probe?target="+name, "2")
+			body, err := f.probe(t, name, 1500*time.Millisecond)
 			seen.WriteString(body)
+			if err != nil {
+				seen.WriteString(err.Error())
+			}
 		}
 		if i == 0 {
 			expired.ExpireTokens()
@@ -190,9 +188,9 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password: %q\n   bad indent: %q\n", testPassword, testPassword),
 	}
 	for i, bad := range badConfigs {
-		r := NewReloader(func() (*config.Config, error) {
+		r := config.NewReloader(func() (*config.Config, error) {
 			return config.Parse([]byte(bad), "bad.yaml", t.TempDir())
-		}, f.exp, prometheus.NewRegistry(), logger)
+		}, f.exp.Apply, prometheus.NewRegistry(), logger)
 		if err := r.Reload(); err == nil {
 			t.Fatalf("bad config %d accepted", i)
 		} else {

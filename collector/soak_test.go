@@ -1,16 +1,14 @@
 package collector
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,8 +49,7 @@ type soakFleet struct {
 	devices  []*soakDevice
 	password string // of the password file
 	exp      *Exporter
-	reloader *Reloader
-	http     *httptest.Server
+	reloader *config.Reloader
 }
 
 func (s *soakFleet) serve(d *soakDevice) {
@@ -103,12 +100,9 @@ func (s *soakFleet) writeConfig() {
 func (s *soakFleet) scrape() {
 	t := s.t
 	start := time.Now()
-	code, out := (&testFleet{http: s.http}).get(t, "/metrics", strconv.Itoa(int(hostileScrapeTimeout/time.Second)))
+	out := scrapeExporter(t, s.exp, hostileScrapeTimeout-500*time.Millisecond)
 	if took := time.Since(start); took >= hostileScrapeTimeout {
 		t.Errorf("scrape took %v, past the %v scrape timeout", took, hostileScrapeTimeout)
-	}
-	if code != http.StatusOK {
-		t.Fatalf("/metrics answered %d", code)
 	}
 	want := 0
 	for _, d := range s.devices {
@@ -184,18 +178,7 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.reloader = NewReloader(func() (*config.Config, error) { return config.Load(cfgPath) }, s.exp, prometheus.NewRegistry(), logger)
-	mux := http.NewServeMux()
-	opts := HandlerOpts{TimeoutOffset: 500 * time.Millisecond}
-	mux.Handle("/metrics", s.exp.MetricsHandler(prometheus.NewRegistry(), opts))
-	mux.Handle("/probe", s.exp.ProbeHandler(opts))
-	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, _ *http.Request) {
-		if err := s.reloader.Reload(); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
-	})
-	s.http = httptest.NewServer(mux)
-	t.Cleanup(s.http.Close)
+	s.reloader = config.NewReloader(func() (*config.Config, error) { return config.Load(cfgPath) }, s.exp.Apply, prometheus.NewRegistry(), logger)
 	t.Cleanup(s.exp.Close)
 
 	// The steady state: every device present and well, scraped a few times.
@@ -257,13 +240,8 @@ func TestSoak(t *testing.T) {
 			s.scrape() // devices refuse the old password for a scrape
 			scrapes++
 			s.writeConfig()
-			resp, err := http.Post(s.http.URL+"/-/reload", "", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("reload answered %d", resp.StatusCode)
+			if err := s.reloader.Reload(); err != nil {
+				t.Fatalf("reload: %v", err)
 			}
 			rotations++
 			reloads++
@@ -276,9 +254,11 @@ func TestSoak(t *testing.T) {
 			}
 		case 5: // a probe
 			d := s.devices[rng.IntN(len(s.devices))]
-			code, _ := (&testFleet{http: s.http}).get(t, "/probe?target="+d.name, "2")
-			if d.present && code != http.StatusOK || !d.present && code != http.StatusBadRequest {
-				t.Errorf("probe of %s (present %v) answered %d", d.name, d.present, code)
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			_, err := s.exp.PollDevice(ctx, d.name)
+			cancel()
+			if d.present != (err == nil) {
+				t.Errorf("probe of %s (present %v): %v", d.name, d.present, err)
 			}
 			probes++
 		}

@@ -57,7 +57,7 @@ func TestStatusesAndDebugPoll(t *testing.T) {
 	if decoded.Settings.Password != "<secret>" {
 		t.Errorf("the SIP password is shown as %q, want <secret>", decoded.Settings.Password)
 	}
-	if _, err := f.exp.DebugPoll(context.Background(), "nope"); !errors.Is(err, ErrUnknownDevice) {
+	if _, err := f.exp.DebugPoll(context.Background(), "nope"); !errors.Is(err, ErrUnknownTarget) {
 		t.Errorf("unknown device: %v", err)
 	}
 }

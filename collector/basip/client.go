@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -78,26 +79,17 @@ func New(o Options) *Client {
 	}
 }
 
-// Result is what one call learned besides its data.
-type Result struct {
-	// AuthFailures counts the logins the device rejected during the call and
-	// 401s that persisted right after a fresh login.
-	AuthFailures int
-	// Requests counts the HTTP requests sent (retries included).
-	Requests int
-}
-
 // SIPSettings reads the device's SIP settings, logging in first when no
 // token is cached and once more when the cached token is refused.
-func (c *Client) SIPSettings(ctx context.Context) (*SIPSettings, Result, error) {
-	var res Result
+func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.Result, error) {
+	var res device.Result
 	body, err := c.authorizedGet(ctx, c.prefix+"/device/sip/settings", &res)
 	if err != nil {
 		return nil, res, err
 	}
 	s, err := DecodeSIPSettings(body)
 	if err != nil {
-		return nil, res, &Error{Reason: ReasonDecode, Op: "GET " + c.prefix + "/device/sip/settings", Err: err}
+		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + c.prefix + "/device/sip/settings", Err: err}
 	}
 	return s, res, nil
 }
@@ -116,7 +108,7 @@ func (c *Client) HasToken() bool {
 	return c.token != ""
 }
 
-func (c *Client) authorizedGet(ctx context.Context, path string, res *Result) ([]byte, error) {
+func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result) ([]byte, error) {
 	token, fresh, err := c.ensureToken(ctx, res)
 	if err != nil {
 		return nil, err
@@ -129,7 +121,7 @@ func (c *Client) authorizedGet(ctx context.Context, path string, res *Result) ([
 		op := "GET " + path
 		if fresh {
 			res.AuthFailures++
-			return nil, &Error{Reason: ReasonAuth, Op: op, Err: errors.New("token from a fresh login refused (HTTP 401)")}
+			return nil, &device.Error{Reason: device.ReasonAuth, Op: op, Err: errors.New("token from a fresh login refused (HTTP 401)")}
 		}
 		c.dropToken(token)
 		if token, _, err = c.ensureToken(ctx, res); err != nil {
@@ -141,7 +133,7 @@ func (c *Client) authorizedGet(ctx context.Context, path string, res *Result) ([
 		if code == http.StatusUnauthorized {
 			res.AuthFailures++
 			c.dropToken(token)
-			return nil, &Error{Reason: ReasonAuth, Op: op, Err: errors.New("HTTP 401 persisted after a fresh login")}
+			return nil, &device.Error{Reason: device.ReasonAuth, Op: op, Err: errors.New("HTTP 401 persisted after a fresh login")}
 		}
 	}
 	if code != http.StatusOK {
@@ -152,7 +144,7 @@ func (c *Client) authorizedGet(ctx context.Context, path string, res *Result) ([
 
 // ensureToken returns the cached token or logs in. fresh is true when the
 // token comes from a login made by this call.
-func (c *Client) ensureToken(ctx context.Context, res *Result) (token string, fresh bool, err error) {
+func (c *Client) ensureToken(ctx context.Context, res *device.Result) (token string, fresh bool, err error) {
 	if t := c.cachedToken(); t != "" {
 		return t, false, nil
 	}
@@ -166,7 +158,7 @@ func (c *Client) ensureToken(ctx context.Context, res *Result) (token string, fr
 	until := c.blockedUntil
 	c.mu.Unlock()
 	if c.now().Before(until) {
-		return "", false, &Error{Reason: ReasonAuth, Op: op, Err: fmt.Errorf("login suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
+		return "", false, &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("login suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
 	}
 	t, err := c.login(ctx, res)
 	if err != nil {
@@ -178,7 +170,7 @@ func (c *Client) ensureToken(ctx context.Context, res *Result) (token string, fr
 	return t, true, nil
 }
 
-func (c *Client) login(ctx context.Context, res *Result) (string, error) {
+func (c *Client) login(ctx context.Context, res *device.Result) (string, error) {
 	op := "GET " + c.prefix + "/login"
 	q := url.Values{"username": {c.username}, "password": {c.passMD5}}
 	code, body, err := c.get(ctx, c.prefix+"/login?"+q.Encode(), "", res)
@@ -192,13 +184,13 @@ func (c *Client) login(ctx context.Context, res *Result) (string, error) {
 		c.backoff = min(max(2*c.backoff, LoginBackoffMin), LoginBackoffMax)
 		c.blockedUntil = c.now().Add(c.backoff)
 		c.mu.Unlock()
-		return "", &Error{Reason: ReasonAuth, Op: op, Err: fmt.Errorf("device rejected the credentials (HTTP %d)", code)}
+		return "", &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("device rejected the credentials (HTTP %d)", code)}
 	case code != http.StatusOK:
 		return "", statusError(op, code)
 	}
 	token, err := decodeToken(body)
 	if err != nil {
-		return "", &Error{Reason: ReasonDecode, Op: op, Err: err}
+		return "", &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
 	}
 	return token, nil
 }
@@ -218,13 +210,13 @@ func (c *Client) dropToken(token string) {
 }
 
 // get sends one GET (with bounded retries) and reads the body through the
-// size limit. The error, if any, is an *Error.
-func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *Result) (int, []byte, error) {
+// size limit. The error, if any, is an *device.Error.
+func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *device.Result) (int, []byte, error) {
 	path, _, _ := strings.Cut(pathAndQuery, "?")
 	op := "GET " + path
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base+pathAndQuery, nil)
 	if err != nil {
-		return 0, nil, &Error{Reason: ReasonConnection, Op: op, Err: errors.New("cannot build request")}
+		return 0, nil, &device.Error{Reason: device.ReasonConnection, Op: op, Err: errors.New("cannot build request")}
 	}
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
@@ -234,15 +226,15 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *Resul
 	start := time.Now()
 	code, body, gerr := c.do(req.WithContext(withAttempts(ctx, counter)), op)
 	if gerr != nil {
-		gerr = gerr.redact(c.passMD5, token)
+		gerr = redact(gerr, c.passMD5, token)
 	}
 	res.Requests += counter.n
-	if t := traceFrom(ctx); t != nil {
-		tr := TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: counter.n, Duration: time.Since(start)}
+	if t := device.TraceFrom(ctx); t != nil {
+		tr := device.TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: counter.n, Duration: time.Since(start)}
 		if gerr != nil {
 			tr.Error = gerr.Error()
 		}
-		t.add(tr)
+		t.Add(tr)
 	}
 	if gerr != nil {
 		return code, nil, gerr
@@ -250,7 +242,7 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *Resul
 	return code, body, nil
 }
 
-func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *Error) {
+func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *device.Error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, nil, transportError(op, err)
@@ -261,7 +253,7 @@ func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *Error)
 		return resp.StatusCode, nil, transportError(op, err)
 	}
 	if len(body) > MaxBodySize {
-		return resp.StatusCode, nil, &Error{Reason: ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", MaxBodySize)}
+		return resp.StatusCode, nil, &device.Error{Reason: device.ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", MaxBodySize)}
 	}
 	return resp.StatusCode, body, nil
 }

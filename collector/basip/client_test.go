@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
 
@@ -56,12 +57,12 @@ func TestLoginBackoffDoublesAndCaps(t *testing.T) {
 	wantGaps := []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute, 16 * time.Minute, 32 * time.Minute, time.Hour, time.Hour}
 	for i, gap := range wantGaps {
 		_, res, err := c.SIPSettings(ctx)
-		if ReasonOf(err) != ReasonAuth || res.AuthFailures != 1 {
+		if device.ReasonOf(err) != device.ReasonAuth || res.AuthFailures != 1 {
 			t.Fatalf("attempt %d: err %v, auth failures %d", i, err, res.AuthFailures)
 		}
 		logins := dev.Logins.Load()
 		clk.Add(gap - time.Second)
-		if _, res, err := c.SIPSettings(ctx); ReasonOf(err) != ReasonAuth || res.Requests != 0 || res.AuthFailures != 0 {
+		if _, res, err := c.SIPSettings(ctx); device.ReasonOf(err) != device.ReasonAuth || res.Requests != 0 || res.AuthFailures != 0 {
 			t.Fatalf("attempt %d: inside the back-off: err %v, %d requests", i, err, res.Requests)
 		}
 		if dev.Logins.Load() != logins {
@@ -72,7 +73,7 @@ func TestLoginBackoffDoublesAndCaps(t *testing.T) {
 	// A reload resets the back-off; a fixed password ends it.
 	dev.SetPassword("wrong-Pass1")
 	clk.Add(-time.Second)
-	if _, _, err := c.SIPSettings(ctx); ReasonOf(err) != ReasonAuth {
+	if _, _, err := c.SIPSettings(ctx); device.ReasonOf(err) != device.ReasonAuth {
 		t.Fatalf("expected to be still backing off, got %v", err)
 	}
 	c.ResetBackoff()
@@ -114,7 +115,7 @@ func TestRetriesStopAtTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), retryWaitMax)
 	defer cancel()
 	_, res, err := c.SIPSettings(ctx)
-	if ReasonOf(err) != ReasonHTTPStatus {
+	if device.ReasonOf(err) != device.ReasonHTTPStatus {
 		t.Fatalf("err %v", err)
 	}
 	if res.Requests != 1 {

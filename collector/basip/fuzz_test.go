@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 // fuzzMarker stands for a secret in a device's answer: no error may quote it.
@@ -52,7 +54,7 @@ func FuzzDecodeSIPSettings(f *testing.F) {
 		}
 		want := *s
 		if want.Password != nil {
-			p := Password("<secret>")
+			p := device.Secret("<secret>")
 			want.Password = &p
 		}
 		if !reflect.DeepEqual(&want, again) {

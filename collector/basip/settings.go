@@ -6,85 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
+
+	"github.com/basip/basip_exporter/collector/device"
 )
-
-// SIPSettings is the answer of GET /api/vN/device/sip/settings. A nil field
-// is one the device did not send: unknown, not zero.
-type SIPSettings struct {
-	Enable               *bool     `json:"enable"`
-	Proxy                *string   `json:"proxy"`
-	Realm                *string   `json:"realm"`
-	User                 *string   `json:"user"`
-	Password             *Password `json:"password"`
-	Transport            *string   `json:"transport"`
-	UserID               *string   `json:"user_id"`
-	RingCode             *bool     `json:"is_enable_ring_code"`
-	Timeout              *int64    `json:"timeout"`
-	RegistrationInterval *int64    `json:"registration_interval"`
-	STUN                 *STUN     `json:"stun"`
-}
-
-// STUN is the STUN server a device uses.
-type STUN struct {
-	IP   *string `json:"ip"`
-	Port *int64  `json:"port"`
-}
-
-// MaskedPassword is what panels send instead of the SIP password.
-const MaskedPassword = "WebPass"
-
-// Password is the SIP password a device may reveal. It prints and marshals
-// as "<secret>"; Reveal gives the value for the checks that need it.
-type Password string
-
-// Reveal returns the password.
-func (p Password) Reveal() string { return string(p) }
-
-// String implements fmt.Stringer.
-func (p Password) String() string { return "<secret>" }
-
-// GoString implements fmt.GoStringer.
-func (p Password) GoString() string { return "<secret>" }
-
-// MarshalJSON implements json.Marshaler.
-func (p Password) MarshalJSON() ([]byte, error) { return []byte(`"<secret>"`), nil }
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (p *Password) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return &json.UnmarshalTypeError{Value: "non-string", Type: reflectString, Field: "password"}
-	}
-	*p = Password(s)
-	return nil
-}
 
 // DecodeSIPSettings decodes a settings answer. Unknown fields are ignored;
 // a body that is not a JSON object, or a field of the wrong type, is an
 // error.
-func DecodeSIPSettings(body []byte) (*SIPSettings, error) {
-	var s SIPSettings
+func DecodeSIPSettings(body []byte) (*device.SIPSettings, error) {
+	var s device.SIPSettings
 	if err := decodeObject(body, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
-}
-
-// STUNAddress is the STUN server as host:port (or host alone when the device
-// sent no port), empty when none is set.
-func (s *SIPSettings) STUNAddress() string {
-	if s.STUN == nil || s.STUN.IP == nil || *s.STUN.IP == "" {
-		return ""
-	}
-	if s.STUN.Port == nil {
-		return *s.STUN.IP
-	}
-	host := *s.STUN.IP
-	if strings.Contains(host, ":") && !strings.HasPrefix(host, "[") {
-		host = "[" + host + "]"
-	}
-	return fmt.Sprintf("%s:%d", host, *s.STUN.Port)
 }
 
 var reflectString = reflect.TypeOf("")

@@ -1,86 +1,33 @@
 package basip
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
-	"strconv"
+
+	"github.com/basip/basip_exporter/collector/device"
 )
-
-// ErrNotSupported is returned for an endpoint the device answers with 404:
-// monitors may have no SIP status endpoint. It is not a failure.
-var ErrNotSupported = errors.New("endpoint not supported by the device (HTTP 404)")
-
-// SIPStatus is the answer of GET /api/vN/sip/status.
-type SIPStatus struct {
-	// Status is "OK" (registered), "ERROR" (enabled, registration failed)
-	// or "OFFLINE" (SIP disabled); nil when not sent.
-	Status *string `json:"sip_status"`
-	// LastAttempt is the Unix time of the last registration attempt; nil
-	// when the device never attempted one.
-	LastAttempt *float64 `json:"register_last_attempt"`
-}
-
-// Info is the answer of GET /api/info, which needs no login.
-type Info struct {
-	Name       FlexString `json:"device_name"`
-	Model      FlexString `json:"device_model"`
-	Type       FlexString `json:"device_type"`
-	Firmware   FlexString `json:"firmware_version"`
-	APIVersion FlexString `json:"api_version"`
-	Serial     FlexString `json:"device_serial_number"`
-}
-
-// FlexString decodes a JSON string, number or boolean as text, since
-// firmware versions differ in how they type these fields; null is empty.
-type FlexString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (f *FlexString) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	switch {
-	case bytes.Equal(b, []byte("null")):
-		*f = ""
-	case len(b) > 0 && b[0] == '"':
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		*f = FlexString(s)
-	case bytes.Equal(b, []byte("true")) || bytes.Equal(b, []byte("false")):
-		*f = FlexString(b)
-	default:
-		n, err := strconv.ParseFloat(string(b), 64)
-		if err != nil || math.IsInf(n, 0) {
-			return &json.UnmarshalTypeError{Value: "non-scalar", Type: reflectString}
-		}
-		*f = FlexString(b)
-	}
-	return nil
-}
 
 // SIPStatus reads the live registration status. A 404 gives
 // ErrNotSupported.
-func (c *Client) SIPStatus(ctx context.Context) (*SIPStatus, Result, error) {
-	var res Result
+func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Result, error) {
+	var res device.Result
 	path := c.prefix + "/sip/status"
 	body, err := c.authorizedGet(ctx, path, &res)
 	if err != nil {
 		return nil, res, notSupported(err)
 	}
-	var s SIPStatus
+	var s device.SIPStatus
 	if err := decodeObject(body, &s); err != nil {
-		return nil, res, &Error{Reason: ReasonDecode, Op: "GET " + path, Err: err}
+		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
 	}
 	return &s, res, nil
 }
 
-// Info reads /api/info, without logging in. A 404 gives ErrNotSupported.
-func (c *Client) Info(ctx context.Context) (*Info, Result, error) {
-	var res Result
+// Info reads /api/info, without logging in. A 404 gives device.ErrNotSupported.
+func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) {
+	var res device.Result
 	const path = "/api/info"
 	code, body, err := c.get(ctx, path, "", &res)
 	if err != nil {
@@ -89,21 +36,21 @@ func (c *Client) Info(ctx context.Context) (*Info, Result, error) {
 	switch code {
 	case http.StatusOK:
 	case http.StatusNotFound:
-		return nil, res, ErrNotSupported
+		return nil, res, device.ErrNotSupported
 	default:
 		return nil, res, statusError("GET "+path, code)
 	}
-	var info Info
+	var info device.Info
 	if err := decodeObject(body, &info); err != nil {
-		return nil, res, &Error{Reason: ReasonDecode, Op: "GET " + path, Err: err}
+		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
 	}
 	return &info, res, nil
 }
 
 func notSupported(err error) error {
-	var e *Error
-	if errors.As(err, &e) && e.Reason == ReasonHTTPStatus && e.status == http.StatusNotFound {
-		return ErrNotSupported
+	var e *device.Error
+	if errors.As(err, &e) && e.Reason == device.ReasonHTTPStatus && e.Status == http.StatusNotFound {
+		return device.ErrNotSupported
 	}
 	return err
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 // rawServer answers every connection with handle, on 127.0.0.1.
@@ -104,7 +106,7 @@ func TestTransportLimitsHeaders(t *testing.T) {
 	hc := NewHTTPClient(nil)
 	defer CloseIdleConnections(hc)
 	_, _, err := get(t, hc, url+"/x")
-	if err == nil || classify(transportError("GET /x", err).Err) != ReasonTooLarge {
+	if err == nil || classify(transportError("GET /x", err).Err) != device.ReasonTooLarge {
 		t.Errorf("200 KB of headers: err %v", err)
 	}
 }

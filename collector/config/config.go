@@ -19,6 +19,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/basip/basip_exporter/collector/device"
 	promconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -32,15 +33,9 @@ const (
 	DefaultInfoTTL     = time.Hour
 )
 
-// Endpoints a device can be polled for, the values of `collect`.
-const (
-	CollectSettings = "settings"
-	CollectStatus   = "status"
-	CollectInfo     = "info"
-)
-
-// DefaultCollect is what a device is polled for when no `collect` says.
-var DefaultCollect = []string{CollectSettings, CollectStatus, CollectInfo}
+// DefaultCollect is what a device is polled for when no `collect` says:
+// every endpoint.
+var DefaultCollect = device.Endpoints[:]
 
 // ReservedLabels are the label names the exporter sets itself; a device's
 // constant labels may not use them.
@@ -80,15 +75,15 @@ type Global struct {
 
 // Credential is a named username and password used to log in to devices.
 type Credential struct {
-	Username     string `yaml:"username"`
-	Password     Secret `yaml:"password,omitempty"`
-	PasswordFile string `yaml:"password_file,omitempty"`
+	Username     string        `yaml:"username"`
+	Password     device.Secret `yaml:"password,omitempty"`
+	PasswordFile string        `yaml:"password_file,omitempty"`
 
-	password Secret
+	password device.Secret
 }
 
 // Secret returns the password, read from password_file when that is set.
-func (c *Credential) Secret() Secret { return c.password }
+func (c *Credential) Secret() device.Secret { return c.password }
 
 // Device is one intercom to poll.
 type Device struct {
@@ -394,8 +389,8 @@ func checkCollect(c []string) error {
 	seen := map[string]bool{}
 	for _, e := range c {
 		switch {
-		case e != CollectSettings && e != CollectStatus && e != CollectInfo:
-			return fmt.Errorf("%q is not one of settings, status, info", e)
+		case !slices.Contains(device.Endpoints[:], e):
+			return fmt.Errorf("%q is not one of %s", e, strings.Join(device.Endpoints[:], ", "))
 		case seen[e]:
 			return fmt.Errorf("%q is listed twice", e)
 		}
@@ -405,13 +400,8 @@ func checkCollect(c []string) error {
 }
 
 // Collects reports whether the device is polled for endpoint.
-func (d *Device) Collects(endpoint string) bool {
-	for _, e := range d.Collect {
-		if e == endpoint {
-			return true
-		}
-	}
-	return false
+func (d *Device) Collects(endpoint device.Endpoint) bool {
+	return slices.Contains(d.Collect, endpoint.String())
 }
 
 func checkAPIVersion(s string) error {
@@ -450,7 +440,7 @@ func (v *validator) credential(name string, c *Credential) error {
 
 // readPasswordFile reads a password file, trimmed of one trailing newline.
 // Its errors name the file, never its content.
-func readPasswordFile(path string) (Secret, error) {
+func readPasswordFile(path string) (device.Secret, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return "", fmt.Errorf("cannot read password file: %w", err)
@@ -472,7 +462,7 @@ func readPasswordFile(path string) (Secret, error) {
 	if s == "" {
 		return "", fmt.Errorf("password file %s is empty", path)
 	}
-	return Secret(s), nil
+	return device.Secret(s), nil
 }
 
 func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 const secretPw = "Otter-Pylon-6620"
@@ -157,7 +159,7 @@ func TestParseAddress(t *testing.T) {
 }
 
 func TestSecretNeverPrints(t *testing.T) {
-	c := Credential{Username: "admin", Password: Secret(secretPw)}
+	c := Credential{Username: "admin", Password: device.Secret(secretPw)}
 	for _, s := range []string{c.Password.String(), c.Password.GoString()} {
 		if strings.Contains(s, secretPw) {
 			t.Errorf("printed: %s", s)

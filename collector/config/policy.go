@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strings"
 
+	"github.com/basip/basip_exporter/collector/device"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -69,8 +71,8 @@ func (v *validator) policy(name string, p *Policy) error {
 	}
 	p.Name = name
 	for _, t := range p.Transports {
-		if t != "udp" && t != "tcp" && t != "tls" {
-			return v.errorf(fieldLine(node, "transports"), what, "transports", "%q is not one of udp, tcp, tls", t)
+		if !slices.Contains(device.Transports, t) {
+			return v.errorf(fieldLine(node, "transports"), what, "transports", "%q is not one of %s", t, strings.Join(device.Transports, ", "))
 		}
 	}
 	if r := p.RegistrationInterval; r != nil {

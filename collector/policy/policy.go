@@ -10,8 +10,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 // Results are the verdicts on a set of rules (or fields), as bits: bit i
@@ -68,7 +68,7 @@ var Fields = []string{"registration_interval", "timeout", "transport", "user", "
 
 // Evaluate checks s against p. It checks every rule p sets whose field the
 // device sent; a rule on a field the device did not send is not evaluated.
-func Evaluate(p *config.Policy, s *basip.SIPSettings) Results {
+func Evaluate(p *config.Policy, s *device.SIPSettings) Results {
 	var r Results
 	if p.Enabled != nil && s.Enable != nil {
 		r.set(0, *s.Enable != *p.Enabled)
@@ -131,7 +131,7 @@ func lengthIn(s string, lo, hi int) bool {
 
 // Schema checks every field the device sent that has a documented
 // constraint. The password is checked only where the device reveals it.
-func Schema(s *basip.SIPSettings) Results {
+func Schema(s *device.SIPSettings) Results {
 	var r Results
 	if v := s.RegistrationInterval; v != nil {
 		r.set(0, *v < minRegistrationInterval || *v > maxRegistrationInterval)
@@ -164,7 +164,7 @@ var knownDefaults = []string{
 // WeakPassword reports whether the device reveals a SIP password that is a
 // known default, equals the SIP user, or is shorter than 8 characters. ok is
 // false when the device does not reveal it (masked as WebPass, or absent).
-func WeakPassword(s *basip.SIPSettings) (weak, ok bool) {
+func WeakPassword(s *device.SIPSettings) (weak, ok bool) {
 	p, ok := revealed(s)
 	if !ok {
 		return false, false
@@ -183,8 +183,8 @@ func WeakPassword(s *basip.SIPSettings) (weak, ok bool) {
 	return false, true
 }
 
-func revealed(s *basip.SIPSettings) (string, bool) {
-	if s.Password == nil || s.Password.Reveal() == basip.MaskedPassword {
+func revealed(s *device.SIPSettings) (string, bool) {
+	if s.Password == nil || s.Password.Reveal() == device.MaskedPassword {
 		return "", false
 	}
 	return s.Password.Reveal(), true
@@ -192,7 +192,7 @@ func revealed(s *basip.SIPSettings) (string, bool) {
 
 // Fingerprint identifies the settings, the password included. It is a
 // SHA-256 over the whole answer and never leaves the process.
-func Fingerprint(s *basip.SIPSettings) [sha256.Size]byte {
+func Fingerprint(s *device.SIPSettings) [sha256.Size]byte {
 	b, _ := json.Marshal(s) // the password marshals redacted...
 	h := sha256.New()
 	h.Write(b)

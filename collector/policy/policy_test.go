@@ -7,9 +7,10 @@ import (
 
 	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 )
 
-func settings(t *testing.T, js string) *basip.SIPSettings {
+func settings(t *testing.T, js string) *device.SIPSettings {
 	t.Helper()
 	s, err := basip.DecodeSIPSettings([]byte(js))
 	if err != nil {

@@ -39,6 +39,35 @@ func PanelSettings(user, transport string) map[string]any {
 	}
 }
 
+// LeakyPanelSettings is the SIP settings answer of a panel on firmware
+// before 3.9.2 (CVE-2024-39220): PanelSettings with the SIP password in
+// clear instead of WebPass, and an outbound proxy.
+func LeakyPanelSettings(user, transport, sipPassword string) map[string]any {
+	s := PanelSettings(user, transport)
+	s["password"] = sipPassword
+	s["outbound"] = "sip:sbc.example.com:5060"
+	return s
+}
+
+// FieldPanelSettings is a panel's SIP settings answer in the shapes seen
+// in the field, within what the API allows but unlike PanelSettings: realm
+// as host:port, proxy and outbound as sip:host:port, stun.ip 127.0.0.1
+// (meaning "no STUN" to one platform), registration_interval 900 (the
+// most panels accept), the password masked as WebPass.
+func FieldPanelSettings(user, transport string) map[string]any {
+	return map[string]any{
+		"proxy":                 "sip:pbx.example.com:5060",
+		"realm":                 "example.com:5060",
+		"outbound":              "sip:sbc.example.com:5060",
+		"user":                  user,
+		"password":              "WebPass",
+		"transport":             transport,
+		"user_id":               user,
+		"registration_interval": 900,
+		"stun":                  map[string]any{"ip": "127.0.0.1", "port": 3478},
+	}
+}
+
 // Info is an /api/info answer.
 func Info(name, model, typ, firmware, apiVersion string) map[string]any {
 	return map[string]any{
@@ -59,6 +88,13 @@ func Status(status string, lastAttempt int64) map[string]any {
 		s["register_last_attempt"] = lastAttempt
 	}
 	return s
+}
+
+// StatusMillis is a sip/status answer whose register_last_attempt is in
+// milliseconds since the Unix epoch (values above 1e11), as the vendor's
+// log items carry; 0 sends null.
+func StatusMillis(status string, lastAttemptMillis int64) map[string]any {
+	return Status(status, lastAttemptMillis)
 }
 
 func hash(s string) uint32 {

@@ -52,10 +52,92 @@ const (
 	FaultRedirectSettings
 	// FaultRawLogin answers the login with RawLogin as is, status 200.
 	FaultRawLogin
+	// FaultEarlyHints sends an informational "103 Early Hints" answer with
+	// a Link header before the real answer to every request.
+	FaultEarlyHints
+	// FaultUnsolicited answers every request, then writes a second,
+	// complete HTTP answer nobody asked for (status 200, the body set with
+	// SetUnsolicited) on the same connection, and keeps the connection
+	// open for the linger time (SetLinger): a client that sends its next
+	// request on it reads the unsolicited answer as the reply.
+	FaultUnsolicited
+	// FaultCloseAfterResponse answers every request with "Connection:
+	// close", then, instead of closing, sends the trailing bytes
+	// (SetTrailing) and keeps the socket open for the linger time
+	// (SetLinger) before closing it.
+	FaultCloseAfterResponse
 )
 
 // DefaultHugeBodySize is the body FaultHugeBody sends unless told otherwise.
 const DefaultHugeBodySize = 64 << 20
+
+// Defaults of the transport faults.
+const (
+	// DefaultLinger is how long FaultUnsolicited and FaultCloseAfterResponse
+	// keep a connection open after their answer.
+	DefaultLinger = time.Second
+	// EarlyHintsLink is the Link header of the FaultEarlyHints 103 answer.
+	EarlyHintsLink = "</static/app.css>; rel=preload; as=style"
+	// DefaultUnsolicitedBody is the body of the FaultUnsolicited extra
+	// answer: settings that no device of the tests has.
+	DefaultUnsolicitedBody = `{"proxy":"sip:unsolicited.invalid","realm":"unsolicited.invalid","user":"unsolicited","password":"WebPass","transport":"udp","user_id":"unsolicited","registration_interval":30}`
+	// DefaultTrailing is what FaultCloseAfterResponse sends after an
+	// answer that announced "Connection: close".
+	DefaultTrailing = "junk after Connection: close\r\n"
+)
+
+// AuthMode is how a device authenticates API requests.
+type AuthMode int
+
+// The ways a device authenticates.
+const (
+	// AuthToken (the default): GET login with the MD5 of the password,
+	// then "Authorization: Bearer TOKEN" on every API request.
+	AuthToken AuthMode = iota
+	// AuthBasic: "Authorization: Basic base64(user:password)", the password
+	// in clear, on every API request. The login path answers 404, as on a
+	// device that has none.
+	AuthBasic
+	// AuthBoth accepts a Bearer token or Basic credentials.
+	AuthBoth
+)
+
+// MD5Case is the case of the hex MD5 a device's login accepts.
+type MD5Case int
+
+// The MD5 cases a login accepts.
+const (
+	// MD5Any (the default) accepts upper and lower case.
+	MD5Any MD5Case = iota
+	// MD5Upper accepts upper case only (E10ADC...).
+	MD5Upper
+	// MD5Lower accepts lower case only (e10adc...).
+	MD5Lower
+)
+
+// UnauthorizedBody is the shape of a device's 401 body.
+type UnauthorizedBody int
+
+// The 401 bodies.
+const (
+	// UnauthorizedLogIn (the default) is the v1 panels' {"error":"Log In"}.
+	UnauthorizedLogIn UnauthorizedBody = iota
+	// UnauthorizedCamdroid is the Camdroid monitors'
+	// {"error":{"code":"invalid_authentication","message":"Invalid authentication"}}.
+	UnauthorizedCamdroid
+)
+
+// TokenStyle is how a device's login tokens look.
+type TokenStyle int
+
+// The token styles.
+const (
+	// TokenHex (the default) is 32 hex digits.
+	TokenHex TokenStyle = iota
+	// TokenUUID is a random UUID, xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx, as
+	// on Camdroid devices.
+	TokenUUID
+)
 
 // Device is one simulated intercom. Set its fields before serving it; use
 // the setters to change it while it serves.
@@ -67,6 +149,19 @@ type Device struct {
 	TokenTTL time.Duration
 	// Latency delays every answer.
 	Latency time.Duration
+	// Auth is how API requests authenticate: AuthToken by default.
+	Auth AuthMode
+	// MD5Case is the case of the hex MD5 the login accepts: any by default.
+	// A login in the other case is answered 400, as a wrong password.
+	MD5Case MD5Case
+	// UnauthorizedBody is the body of 401 answers: {"error":"Log In"} by
+	// default.
+	UnauthorizedBody UnauthorizedBody
+	// TokenStyle is how tokens look: hex by default.
+	TokenStyle TokenStyle
+	// OneUseTokens makes a token good for one API request only: the next
+	// request with it is answered 401, forcing a new login.
+	OneUseTokens bool
 
 	mu           sync.Mutex
 	settings     map[string]any
@@ -81,6 +176,10 @@ type Device struct {
 	rawLogin     []byte
 	tokens       map[string]time.Time
 	issued       []string
+	linger       time.Duration
+	unsolicited  []byte
+	unsolDelay   time.Duration
+	trailing     []byte
 
 	// Counters of what the device saw.
 	Logins         atomic.Int64 // login requests, accepted or not
@@ -90,6 +189,10 @@ type Device struct {
 	settingsReqs   atomic.Int64
 	statusReqs     atomic.Int64
 	infoReqs       atomic.Int64
+	basicRejected  atomic.Int64
+	inFlight       atomic.Int64
+	maxInFlight    atomic.Int64
+	openConns      atomic.Int64
 }
 
 // SetSettings replaces the SIP settings object the device serves.
@@ -184,6 +287,57 @@ func (d *Device) ExpireTokens() {
 	d.mu.Unlock()
 }
 
+// SetAPIVersion changes the path prefix the device answers under ("v0",
+// "v1"), as a firmware upgrade that moves it to another API family would;
+// paths under any other prefix answer 404. Tokens survive: call
+// ExpireTokens too for the reboot of a real upgrade.
+func (d *Device) SetAPIVersion(v string) {
+	d.mu.Lock()
+	d.APIVersion = v
+	d.mu.Unlock()
+}
+
+// CurrentAPIVersion is the path prefix the device answers under now.
+func (d *Device) CurrentAPIVersion() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.APIVersion
+}
+
+// SetAuth changes how API requests authenticate while the device serves.
+func (d *Device) SetAuth(m AuthMode) {
+	d.mu.Lock()
+	d.Auth = m
+	d.mu.Unlock()
+}
+
+// SetLinger sets how long FaultUnsolicited and FaultCloseAfterResponse keep
+// a connection open after their answer: DefaultLinger when zero, not at
+// all when negative. The client hanging up or the server closing ends it
+// sooner.
+func (d *Device) SetLinger(t time.Duration) {
+	d.mu.Lock()
+	d.linger = t
+	d.mu.Unlock()
+}
+
+// SetUnsolicited sets the body of the FaultUnsolicited extra answer
+// (DefaultUnsolicitedBody when nil) and the pause between the real answer
+// and it (none when zero: both go out in one write).
+func (d *Device) SetUnsolicited(body []byte, delay time.Duration) {
+	d.mu.Lock()
+	d.unsolicited, d.unsolDelay = body, delay
+	d.mu.Unlock()
+}
+
+// SetTrailing sets the bytes FaultCloseAfterResponse sends after its
+// answer: DefaultTrailing when nil, nothing when empty.
+func (d *Device) SetTrailing(b []byte) {
+	d.mu.Lock()
+	d.trailing = b
+	d.mu.Unlock()
+}
+
 // SettingsRequests counts GET device/sip/settings requests.
 func (d *Device) SettingsRequests() int64 { return d.settingsReqs.Load() }
 
@@ -192,6 +346,38 @@ func (d *Device) StatusRequests() int64 { return d.statusReqs.Load() }
 
 // InfoRequests counts GET /api/info requests.
 func (d *Device) InfoRequests() int64 { return d.infoReqs.Load() }
+
+// RejectedBasicAuth counts API requests that carried wrong Basic
+// credentials (AuthBasic and AuthBoth).
+func (d *Device) RejectedBasicAuth() int64 { return d.basicRejected.Load() }
+
+// InFlight is the number of requests the device is serving now, on every
+// endpoint together (a hanging or lingering one included until it ends).
+func (d *Device) InFlight() int64 { return d.inFlight.Load() }
+
+// MaxInFlight is the most requests the device was serving at one moment,
+// on every endpoint together, since it started or since ResetCounters.
+func (d *Device) MaxInFlight() int64 { return d.maxInFlight.Load() }
+
+// OpenConnections is the number of TCP connections to the device open now,
+// for a device served by Serve, ServeTLS or ServeTLSWith. A connection a
+// fault took over counts until the fault closes it.
+func (d *Device) OpenConnections() int64 { return d.openConns.Load() }
+
+// ResetCounters zeroes the request, login and connection counters, and
+// sets MaxInFlight to the requests in flight now. InFlight and
+// OpenConnections are states, not counters: they stay.
+func (d *Device) ResetCounters() {
+	d.Logins.Store(0)
+	d.RejectedLogins.Store(0)
+	d.Requests.Store(0)
+	d.Connections.Store(0)
+	d.settingsReqs.Store(0)
+	d.statusReqs.Store(0)
+	d.infoReqs.Store(0)
+	d.basicRejected.Store(0)
+	d.maxInFlight.Store(d.inFlight.Load())
+}
 
 // Tokens returns the tokens the device currently accepts.
 func (d *Device) Tokens() []string {
@@ -215,8 +401,10 @@ func (d *Device) IssuedTokens() []string {
 // ServeHTTP implements http.Handler.
 func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Requests.Add(1)
+	fl := d.enter()
+	defer fl.leave()
 	d.mu.Lock()
-	fault, redirect := d.fault, d.redirectTo
+	fault, redirect, prefix := d.fault, d.redirectTo, "/api/"+d.APIVersion
 	d.mu.Unlock()
 	if d.Latency > 0 {
 		select {
@@ -235,22 +423,36 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case FaultRedirect:
 		http.Redirect(w, r, redirect+r.URL.RequestURI(), http.StatusFound)
 		return
+	case FaultEarlyHints:
+		w.Header().Set("Link", EarlyHintsLink)
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+	case FaultUnsolicited, FaultCloseAfterResponse:
+		d.serveHijacked(w, r, fault, prefix, fl.leave)
+		return
 	}
-	prefix := "/api/" + d.APIVersion
+	d.route(w, r, fault, prefix)
+}
+
+// route answers r as the device's API does under prefix.
+func (d *Device) route(w http.ResponseWriter, r *http.Request, fault Fault, prefix string) {
 	switch r.URL.Path {
 	case "/api/info":
 		d.infoReqs.Add(1)
 		d.serveObject(w, func() map[string]any { return d.info })
 	case prefix + "/login":
-		if fault == FaultRawLogin {
-			d.Logins.Add(1)
-			d.mu.Lock()
-			raw := d.rawLogin
-			d.mu.Unlock()
+		d.Logins.Add(1)
+		d.mu.Lock()
+		auth, raw := d.Auth, d.rawLogin
+		d.mu.Unlock()
+		switch {
+		case auth == AuthBasic:
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
+		case fault == FaultRawLogin:
 			writeBody(w, http.StatusOK, raw)
-			return
+		default:
+			d.login(w, r)
 		}
-		d.login(w, r)
 	case prefix + "/device/sip/settings":
 		d.settingsReqs.Add(1)
 		if d.authorized(w, r) {
@@ -266,8 +468,26 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// flight is one request in flight; leave may be called more than once.
+type flight struct {
+	d    *Device
+	once sync.Once
+}
+
+func (d *Device) enter() *flight {
+	n := d.inFlight.Add(1)
+	for {
+		m := d.maxInFlight.Load()
+		if n <= m || d.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return &flight{d: d}
+}
+
+func (f *flight) leave() { f.once.Do(func() { f.d.inFlight.Add(-1) }) }
+
 func (d *Device) login(w http.ResponseWriter, r *http.Request) {
-	d.Logins.Add(1)
 	q := r.URL.Query()
 	user, hash := q.Get("username"), q.Get("password")
 	if user == "" || hash == "" {
@@ -275,11 +495,10 @@ func (d *Device) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.mu.Lock()
-	sum := md5.Sum([]byte(d.Password))
-	ok := user == d.Username && strings.EqualFold(hash, hex.EncodeToString(sum[:]))
+	ok := user == d.Username && d.hashMatches(hash)
 	var token string
 	if ok {
-		token = newToken()
+		token = newToken(d.TokenStyle)
 		if d.tokens == nil {
 			d.tokens = map[string]time.Time{}
 		}
@@ -299,21 +518,62 @@ func (d *Device) login(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "account_type": "admin"})
 }
 
+// hashMatches tells whether hash is the hex MD5 of the password in a case
+// the device accepts. d.mu must be held.
+func (d *Device) hashMatches(hash string) bool {
+	sum := md5.Sum([]byte(d.Password))
+	lower := hex.EncodeToString(sum[:])
+	switch d.MD5Case {
+	case MD5Upper:
+		return hash == strings.ToUpper(lower)
+	case MD5Lower:
+		return hash == lower
+	default:
+		return strings.EqualFold(hash, lower)
+	}
+}
+
+// authorized checks the request's credentials as the device's Auth mode
+// wants, and answers 401 when they do not do.
 func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	authz := r.Header.Get("Authorization")
 	d.mu.Lock()
-	exp, known := d.tokens[token]
-	if known && time.Now().After(exp) {
-		delete(d.tokens, token)
-		known = false
+	mode, shape := d.Auth, d.UnauthorizedBody
+	ok, badBasic := false, false
+	if d.fault != FaultUnauthorized {
+		if token, bearer := strings.CutPrefix(authz, "Bearer "); bearer && mode != AuthBasic {
+			exp, known := d.tokens[token]
+			if known && time.Now().After(exp) {
+				delete(d.tokens, token)
+				known = false
+			}
+			if known && d.OneUseTokens {
+				delete(d.tokens, token)
+			}
+			ok = known
+		}
+		if user, pass, basic := r.BasicAuth(); basic && !ok && mode != AuthToken {
+			ok = user == d.Username && pass == d.Password
+			badBasic = !ok
+		}
 	}
-	unauthorized := d.fault == FaultUnauthorized
 	d.mu.Unlock()
-	if !ok || !known || unauthorized {
-		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Log In"})
-		return false
+	if badBasic {
+		d.basicRejected.Add(1)
 	}
-	return true
+	if !ok {
+		writeUnauthorized(w, shape)
+	}
+	return ok
+}
+
+func writeUnauthorized(w http.ResponseWriter, shape UnauthorizedBody) {
+	if shape == UnauthorizedCamdroid {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+			"code": "invalid_authentication", "message": "Invalid authentication"}})
+		return
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "Log In"})
 }
 
 func (d *Device) serveObject(w http.ResponseWriter, get func() map[string]any) {
@@ -433,8 +693,14 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 	_, _ = w.Write(b)
 }
 
-func newToken() string {
+func newToken(style TokenStyle) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	if style == TokenUUID {
+		b[6] = b[6]&0x0f | 0x40 // version 4
+		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+		h := hex.EncodeToString(b)
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	}
 	return hex.EncodeToString(b)
 }

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,7 @@ func serve(d *Device, addr string, certOpts *CertOptions) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ln = &countingListener{Listener: ln, open: &d.openConns}
 	base, stop := context.WithCancel(context.Background())
 	s := &Server{Device: d, ln: ln, URL: "http://" + ln.Addr().String(), stop: stop}
 	s.srv = &http.Server{
@@ -112,6 +114,44 @@ func (s *Server) Close() error {
 	err = s.srv.Close()
 	s.handlers.wait(2 * time.Second)
 	return err
+}
+
+// countingListener counts the connections open now in open: a connection
+// counts from its accept to its first Close, whoever closes it (the
+// server, or a fault that took it over).
+type countingListener struct {
+	net.Listener
+	open *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.open.Add(-1) })
+	return err
+}
+
+// CloseWrite lets the HTTP server half-close the connection as it does
+// with a bare TCP connection.
+func (c *countedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // tracker counts running handlers so Close can wait for them.

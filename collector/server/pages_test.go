@@ -1,12 +1,9 @@
-package web
+package server
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +15,8 @@ import (
 
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
-	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/net/html"
 )
 
@@ -75,20 +72,7 @@ func startFleet(t *testing.T) *fleet {
 	add("stale", "v1", "stale", simulator.PanelSettings("200", "udp"))
 	fmt.Fprintf(&y, "  - name: gone\n    address: %s\n", closedAddress(t))
 
-	cfg, err := config.Parse([]byte(y.String()), "test.yaml", dir)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, y.String())
-	}
-	exp, err := collector.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.exp = exp
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", exp.MetricsHandler(prometheus.NewRegistry(), collector.HandlerOpts{}))
-	New(exp, Options{Name: "BAS-IP Exporter", Version: "test-version"}).Register(mux)
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	f.exp, f.srv, _ = serve(t, y.String(), dir, nil)
 	return f
 }
 
@@ -129,11 +113,7 @@ func get(t *testing.T, url string) (int, string, http.Header) {
 
 // secretForms are the ways a password may leak: as is, and as the MD5 the
 // login sends, in both cases.
-func secretForms(p string) []string {
-	sum := md5.Sum([]byte(p))
-	h := hex.EncodeToString(sum[:])
-	return []string{p, h, strings.ToUpper(h)}
-}
+var secretForms = testutil.SecretForms
 
 func TestLandingPageBeforeAnyPoll(t *testing.T) {
 	f := startFleet(t)
@@ -240,7 +220,7 @@ func TestOptionalColumn(t *testing.T) {
 	src := &fakeSource{statuses: []collector.DeviceStatus{
 		{Name: "a", Polled: true, Up: true}, {Name: "b", Polled: true, Up: true}, {Name: "c"},
 	}}
-	tab := table(t, parse(t, serve(t, New(src, Options{}).Landing(), "/")), "devices")
+	tab := table(t, parse(t, get200(t, newPages(src, PageOptions{}).landingHandler(), "/")), "devices")
 	if tab.header[len(tab.header)-1] != "policy" {
 		t.Fatalf("columns %v: no policy column", tab.header)
 	}
@@ -249,7 +229,7 @@ func TestOptionalColumn(t *testing.T) {
 		t.Errorf("policy cells %v", got)
 	}
 	compliance = nil
-	tab = table(t, parse(t, serve(t, New(src, Options{}).Landing(), "/")), "devices")
+	tab = table(t, parse(t, get200(t, newPages(src, PageOptions{}).landingHandler(), "/")), "devices")
 	for _, h := range tab.header {
 		if h == "policy" {
 			t.Errorf("the policy column shows though no device has a policy: %v", tab.header)
@@ -350,7 +330,7 @@ func TestDebugPageErrors(t *testing.T) {
 func TestDeviceNamesAreEscaped(t *testing.T) {
 	name := `<b>x</b>&"y' z`
 	src := &fakeSource{statuses: []collector.DeviceStatus{{Name: name, Address: "http://192.0.2.1:80", Polled: true, LastError: "<i>bad</i>", Reason: "decode"}}}
-	body := serve(t, New(src, Options{}).Landing(), "/")
+	body := get200(t, newPages(src, PageOptions{}).landingHandler(), "/")
 	if strings.Contains(body, "<b>x</b>") || strings.Contains(body, "<i>bad</i>") {
 		t.Fatalf("markup from a device name or error is not escaped:\n%s", body)
 	}
@@ -398,7 +378,7 @@ type fakeSource struct {
 
 func (f *fakeSource) Statuses() []collector.DeviceStatus { return f.statuses }
 func (f *fakeSource) DebugPoll(context.Context, string) (*collector.DebugReport, error) {
-	return nil, collector.ErrUnknownDevice
+	return nil, collector.ErrUnknownTarget
 }
 func (f *fakeSource) Config() *config.Config {
 	if f.cfg == nil {
@@ -407,7 +387,7 @@ func (f *fakeSource) Config() *config.Config {
 	return f.cfg
 }
 
-func serve(t *testing.T, h http.Handler, path string) string {
+func get200(t *testing.T, h http.Handler, path string) string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))

@@ -1,13 +1,17 @@
-package config
+package device
 
 import (
+	"encoding/json"
 	"log/slog"
+	"reflect"
 )
 
 const redacted = "<secret>"
 
-// Secret holds a credential. Every way of printing or marshalling it yields
-// "<secret>"; only Reveal returns the value, for the one place that sends it.
+// Secret holds a credential: a device's admin password from the
+// configuration, or the SIP password a device reveals. Every way of
+// printing or marshalling it yields "<secret>" (an empty one stays empty);
+// only Reveal returns the value, for the places that send or check it.
 type Secret string
 
 // Reveal returns the secret's value.
@@ -40,3 +44,14 @@ func (s Secret) MarshalJSON() ([]byte, error) {
 
 // MarshalText implements encoding.TextMarshaler.
 func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// UnmarshalJSON implements json.Unmarshaler. A value that is not a string
+// is an error that quotes nothing of it.
+func (s *Secret) UnmarshalJSON(b []byte) error {
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return &json.UnmarshalTypeError{Value: "non-string", Type: reflect.TypeOf(""), Field: "password"}
+	}
+	*s = Secret(v)
+	return nil
+}

@@ -1,4 +1,4 @@
-package basip
+package device
 
 import (
 	"context"
@@ -30,7 +30,8 @@ func (t *Trace) Requests() []TracedRequest {
 	return append([]TracedRequest(nil), t.requests...)
 }
 
-func (t *Trace) add(r TracedRequest) {
+// Add records one request.
+func (t *Trace) Add(r TracedRequest) {
 	t.mu.Lock()
 	t.requests = append(t.requests, r)
 	t.mu.Unlock()
@@ -43,7 +44,8 @@ func WithTrace(ctx context.Context, t *Trace) context.Context {
 	return context.WithValue(ctx, traceKey{}, t)
 }
 
-func traceFrom(ctx context.Context) *Trace {
+// TraceFrom returns the Trace of ctx, or nil.
+func TraceFrom(ctx context.Context) *Trace {
 	t, _ := ctx.Value(traceKey{}).(*Trace)
 	return t
 }

@@ -1,7 +1,6 @@
-package main
+package server
 
 import (
-	"bytes"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
@@ -11,33 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestNoSecretOnAnyEndpoint serves the exporter's routes, logging at debug
 // level, over simulated devices that fail in the ways that handle
@@ -114,7 +96,7 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	logs := &lockedBuffer{}
+	logs := &testutil.SyncBuffer{}
 	level := promslog.NewLevel()
 	if err := level.Set("debug"); err != nil {
 		t.Fatal(err)
@@ -131,8 +113,8 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 	}
 	t.Cleanup(exp.Close)
 	reg := prometheus.NewRegistry()
-	reloader := collector.NewReloader(load, exp, reg, logger)
-	srv := httptest.NewServer(routes(exp, reloader, reg, 500*time.Millisecond, logger))
+	reloader := config.NewReloader(load, exp.Apply, reg, logger)
+	srv := httptest.NewServer(New(exp, Options{TimeoutOffset: 500 * time.Millisecond, Self: reg, Registerer: reg, Reload: reloader.Reload, Logger: logger}))
 	t.Cleanup(srv.Close)
 
 	var seen strings.Builder
@@ -141,7 +123,7 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set(collector.ScrapeTimeoutHeader, "5")
+		req.Header.Set(scrapeTimeoutHeader, "5")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

@@ -1,33 +1,32 @@
-package collector
+package config
 
 import (
 	"log/slog"
 	"sync"
 
-	"github.com/basip/basip_exporter/collector/config"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Reloader re-reads the configuration and applies it to an Exporter. A
-// configuration that does not load is refused and the old one keeps
-// serving.
+// Reloader re-reads the configuration and hands it to apply. A
+// configuration that does not load, or that apply refuses, changes nothing:
+// the old one keeps serving.
 type Reloader struct {
-	load     func() (*config.Config, error)
-	exporter *Exporter
-	logger   *slog.Logger
-	mu       sync.Mutex
+	load   func() (*Config, error)
+	apply  func(*Config) error
+	logger *slog.Logger
+	mu     sync.Mutex
 
 	success   prometheus.Gauge
 	timestamp prometheus.Gauge
 }
 
-// NewReloader returns a Reloader that loads configurations with load and
-// registers its metrics on reg.
-func NewReloader(load func() (*config.Config, error), e *Exporter, reg prometheus.Registerer, logger *slog.Logger) *Reloader {
+// NewReloader returns a Reloader that loads configurations with load,
+// applies them with apply, and registers its metrics on reg.
+func NewReloader(load func() (*Config, error), apply func(*Config) error, reg prometheus.Registerer, logger *slog.Logger) *Reloader {
 	r := &Reloader{
-		load:     load,
-		exporter: e,
-		logger:   logger,
+		load:   load,
+		apply:  apply,
+		logger: logger,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "basip_exporter_config_last_reload_successful",
 			Help: "1 if the last configuration reload succeeded.",
@@ -45,6 +44,7 @@ func NewReloader(load func() (*config.Config, error), e *Exporter, reg prometheu
 
 // Reload loads and applies the configuration.
 func (r *Reloader) Reload() (err error) {
+	var devices int
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer func() {
@@ -55,11 +55,12 @@ func (r *Reloader) Reload() (err error) {
 		}
 		r.success.Set(1)
 		r.timestamp.SetToCurrentTime()
-		r.logger.Info("config reloaded", "devices", r.exporter.Devices())
+		r.logger.Info("config reloaded", "devices", devices)
 	}()
 	cfg, err := r.load()
 	if err != nil {
 		return err
 	}
-	return r.exporter.Apply(cfg)
+	devices = len(cfg.Devices)
+	return r.apply(cfg)
 }

@@ -3,12 +3,11 @@ package collector
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/basip/basip_exporter/collector/basip"
+	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
@@ -41,8 +40,8 @@ type DeviceStatus struct {
 // order.
 func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
-	out := make([]DeviceStatus, 0, len(f.devices))
-	for _, d := range f.devices {
+	out := make([]DeviceStatus, 0, len(f.members))
+	for _, d := range f.members {
 		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
@@ -50,7 +49,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		if lp := d.state.last.Load(); lp != nil {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
-				st.Reason, st.LastError = string(basip.ReasonOf(err)), err.Error()
+				st.Reason, st.LastError = string(device.ReasonOf(err)), err.Error()
 			} else {
 				st.Up = true
 			}
@@ -81,17 +80,14 @@ type DebugReport struct {
 	Address  string
 	Started  time.Time
 	Duration time.Duration
-	Requests []basip.TracedRequest
+	Requests []device.TracedRequest
 	Error    string
-	Settings *basip.SIPSettings
-	Status   *basip.SIPStatus
-	Info     *basip.Info
+	Settings *device.SIPSettings
+	Status   *device.SIPStatus
+	Info     *device.Info
 	// Series is the device's exposition for this poll, in the text format.
 	Series string
 }
-
-// ErrUnknownDevice is returned for a name that is not configured.
-var ErrUnknownDevice = errors.New("unknown device")
 
 // DebugPoll polls one configured device now and reports every step. The
 // poll counts like any other (counters, back-off, cached token).
@@ -99,12 +95,12 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	f := e.fleet.Load()
 	d, ok := f.byName[name]
 	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownDevice, clean(name))
+		return nil, fmt.Errorf("%w %q: not a configured device name", ErrUnknownTarget, clean(name))
 	}
-	trace := &basip.Trace{}
+	trace := &device.Trace{}
 	rep := &DebugReport{Device: d.name, Address: d.cfg.URL.String(), Started: time.Now()}
-	p := &poller{ctx: basip.WithTrace(ctx, trace), fleet: f, timeout: f.cfg.Global.Timeout, logger: e.logger}
-	outcomes := p.pollAll([]*device{d})
+	poll := e.poll(device.WithTrace(ctx, trace), f, []*member{d})
+	outcomes := poll.outcomes
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
 	o := &outcomes[0]
@@ -114,7 +110,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
-	if err := writeDevices(bw, f, []*device{d}, outcomes); err != nil {
+	if err := poll.WriteTo(bw); err != nil {
 		return nil, err
 	}
 	if err := bw.Flush(); err != nil {
@@ -122,4 +118,27 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	rep.Series = b.String()
 	return rep, nil
+}
+
+// Target is a configured device as Prometheus' service discovery shows it.
+type Target struct {
+	Name       string
+	Address    string // normalised, scheme://host:port; no credential
+	APIVersion string
+	Policy     string // empty for none
+	Labels     map[string]string
+}
+
+// Targets returns every configured device, in configuration order.
+func (e *Exporter) Targets() []Target {
+	f := e.fleet.Load()
+	out := make([]Target, 0, len(f.members))
+	for _, m := range f.members {
+		t := Target{Name: m.name, Address: m.cfg.URL.String(), APIVersion: m.cfg.APIVersion, Labels: m.cfg.Labels}
+		if p := m.cfg.PolicyRef; p != nil {
+			t.Policy = p.Name
+		}
+		out = append(out, t)
+	}
+	return out
 }

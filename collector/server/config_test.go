@@ -1,4 +1,4 @@
-package web
+package server
 
 import (
 	"crypto/ecdsa"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/device"
 	promconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -94,11 +95,11 @@ devices:
 	if err != nil {
 		t.Fatalf("%v\n%s", err, y)
 	}
-	out, err := MarshalConfig(cfg)
+	out, err := marshalConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := serve(t, New(&fakeSource{cfg: cfg}, Options{}).Config(), "/config")
+	body := get200(t, newPages(&fakeSource{cfg: cfg}, PageOptions{}).configHandler(), "/config")
 	if body != string(out) {
 		t.Errorf("/config differs from MarshalConfig")
 	}
@@ -161,7 +162,7 @@ devices:
 // <secret>, so a field added later cannot appear on /config in clear.
 func TestSecretFieldsHaveSecretTypes(t *testing.T) {
 	secretTypes := map[reflect.Type]bool{
-		reflect.TypeFor[config.Secret]():     true,
+		reflect.TypeFor[device.Secret]():     true,
 		reflect.TypeFor[promconfig.Secret](): true,
 	}
 	seen := map[reflect.Type]bool{}
@@ -187,7 +188,7 @@ func TestSecretFieldsHaveSecretTypes(t *testing.T) {
 			secretish := (strings.Contains(name, "pass") || strings.Contains(name, "secret") || strings.Contains(name, "token") || name == "key" || strings.HasSuffix(name, "_key")) &&
 				!strings.HasSuffix(name, "_file") && !strings.HasSuffix(name, "_ref")
 			if secretish && f.Type.Kind() == reflect.String && !secretTypes[f.Type] {
-				t.Errorf("%s.%s (yaml %q) is a %s; use config.Secret so /config shows <secret>", path, f.Name, tag, f.Type)
+				t.Errorf("%s.%s (yaml %q) is a %s; use device.Secret so /config shows <secret>", path, f.Name, tag, f.Type)
 			}
 			walk(path+"."+tag, f.Type)
 		}

@@ -1,11 +1,11 @@
-// Package web serves the exporter's own pages: the landing page with the
-// state of every device, a debug view of one poll of one device, and the
-// loaded configuration with its secrets redacted.
-//
-// The pages are plain HTML from html/template, styled like exporter-toolkit's
-// landing page, with no script. Links are relative, so the pages work behind
-// a reverse proxy that serves the exporter under a path prefix.
-package web
+package server
+
+// The exporter's own pages: the landing page with the state of every
+// device, a debug view of one poll of one device, and the loaded
+// configuration with its secrets redacted. They are plain HTML from
+// html/template, styled like exporter-toolkit's landing page, with no
+// script. Links are relative, so the pages work behind a reverse proxy that
+// serves the exporter under a path prefix.
 
 import (
 	"bytes"
@@ -25,15 +25,15 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Source is what the pages show; *collector.Exporter is one.
-type Source interface {
+// source is what the pages show; *collector.Exporter is one.
+type source interface {
 	Statuses() []collector.DeviceStatus
 	DebugPoll(ctx context.Context, name string) (*collector.DebugReport, error)
 	Config() *config.Config
 }
 
-// Options describe the exporter on its pages.
-type Options struct {
+// PageOptions describe the exporter on its pages.
+type PageOptions struct {
 	Name        string // page title and header, e.g. "BAS-IP Exporter"
 	Description string
 	Version     string
@@ -41,10 +41,10 @@ type Options struct {
 	HeaderColor string
 }
 
-// Pages serves the landing page, the debug view and the configuration.
-type Pages struct {
-	src  Source
-	opts Options
+// pages serves the landing page, the debug view and the configuration.
+type pages struct {
+	src  source
+	opts PageOptions
 	now  func() time.Time
 }
 
@@ -56,32 +56,24 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"inc":     func(i int) int { return i + 1 },
 }).ParseFS(files, "templates/*.html", "templates/*.css"))
 
-// New returns the pages of src.
-func New(src Source, opts Options) *Pages {
+// newPages returns the pages of src.
+func newPages(src source, opts PageOptions) *pages {
 	if opts.HeaderColor == "" {
 		opts.HeaderColor = "#e6522c"
 	}
-	return &Pages{src: src, opts: opts, now: time.Now}
-}
-
-// Register adds the pages to mux: "/" (the landing page; other paths under
-// it are 404), "/debug" and "/config".
-func (p *Pages) Register(mux *http.ServeMux) {
-	mux.Handle("/", p.Landing())
-	mux.Handle("/debug", p.Debug())
-	mux.Handle("/config", p.Config())
+	return &pages{src: src, opts: opts, now: time.Now}
 }
 
 // page is what every template gets.
 type page struct {
-	Options
+	PageOptions
 	Title string
 	Data  any
 }
 
-func (p *Pages) render(w http.ResponseWriter, name, title string, data any) {
+func (p *pages) render(w http.ResponseWriter, name, title string, data any) {
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, page{Options: p.opts, Title: title, Data: data}); err != nil {
+	if err := templates.ExecuteTemplate(&buf, name, page{PageOptions: p.opts, Title: title, Data: data}); err != nil {
 		http.Error(w, "cannot render the page: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -124,8 +116,8 @@ type keyedCell struct {
 	Cell cell
 }
 
-// Landing serves the landing page at "/" and 404 for any other path.
-func (p *Pages) Landing() http.Handler {
+// landingHandler serves the landing page at "/" and 404 for any other path.
+func (p *pages) landingHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -138,7 +130,7 @@ func (p *Pages) Landing() http.Handler {
 	})
 }
 
-func (p *Pages) landing() landing {
+func (p *pages) landing() landing {
 	statuses := p.src.Statuses()
 	now := p.now()
 	cells := make([][]cell, len(statuses))
@@ -213,10 +205,10 @@ func decodedAnswers(rep *collector.DebugReport) ([]answer, error) {
 	return answers, nil
 }
 
-// Debug serves /debug?device=NAME: it polls the device now and shows every
+// debugHandler serves /debug?device=NAME: it polls the device now and shows every
 // step. Request paths carry no query, tokens are not recorded, and the SIP
 // password is shown as <secret>.
-func (p *Pages) Debug() http.Handler {
+func (p *pages) debugHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !onlyGet(w, r) {
 			return
@@ -228,7 +220,7 @@ func (p *Pages) Debug() http.Handler {
 		}
 		rep, err := p.src.DebugPoll(r.Context(), name)
 		switch {
-		case errors.Is(err, collector.ErrUnknownDevice):
+		case errors.Is(err, collector.ErrUnknownTarget):
 			http.Error(w, err.Error(), http.StatusNotFound)
 			return
 		case err != nil:
@@ -245,14 +237,14 @@ func (p *Pages) Debug() http.Handler {
 	})
 }
 
-// Config serves /config: the configuration being served, as YAML, with every
+// configHandler serves /config: the configuration being served, as YAML, with every
 // secret shown as <secret>.
-func (p *Pages) Config() http.Handler {
+func (p *pages) configHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !onlyGet(w, r) {
 			return
 		}
-		b, err := MarshalConfig(p.src.Config())
+		b, err := marshalConfig(p.src.Config())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -263,9 +255,9 @@ func (p *Pages) Config() http.Handler {
 	})
 }
 
-// MarshalConfig renders cfg as YAML. Secrets (config.Secret, and
-// prometheus/common's config.Secret in tls_config) marshal as <secret>.
-func MarshalConfig(cfg *config.Config) ([]byte, error) {
+// marshalConfig renders cfg as YAML. Secrets (device.Secret, and
+// prometheus/common's device.Secret in tls_config) marshal as <secret>.
+func marshalConfig(cfg *config.Config) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)

@@ -1,8 +1,10 @@
-package collector
+package server
 
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/basip/basip_exporter/collector"
 )
 
 // sdGroup is one target group of Prometheus' HTTP service discovery.
@@ -11,7 +13,7 @@ type sdGroup struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-// SDHandler serves the configured devices in Prometheus' HTTP service
+// sdHandler serves the configured devices in Prometheus' HTTP service
 // discovery format, one group per device, so that Prometheus can scrape
 // each through /probe as its own target, with its own up, timeout and
 // hashmod sharding. The labels are meta labels (dropped after relabelling
@@ -19,23 +21,23 @@ type sdGroup struct {
 // __meta_basip_api_version, __meta_basip_policy and
 // __meta_basip_label_<name> for each configured label. The configured
 // labels are not target labels since every series of /probe carries them.
-func (e *Exporter) SDHandler() http.Handler {
+func sdHandler(e *collector.Exporter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		f := e.fleet.Load()
-		groups := make([]sdGroup, 0, len(f.devices))
-		for _, d := range f.devices {
+		targets := e.Targets()
+		groups := make([]sdGroup, 0, len(targets))
+		for _, t := range targets {
 			labels := map[string]string{
-				"__meta_basip_device":      d.name,
-				"__meta_basip_address":     d.cfg.URL.String(),
-				"__meta_basip_api_version": d.cfg.APIVersion,
+				"__meta_basip_device":      t.Name,
+				"__meta_basip_address":     t.Address,
+				"__meta_basip_api_version": t.APIVersion,
 			}
-			if p := d.cfg.PolicyRef; p != nil {
-				labels["__meta_basip_policy"] = p.Name
+			if t.Policy != "" {
+				labels["__meta_basip_policy"] = t.Policy
 			}
-			for k, v := range d.cfg.Labels {
+			for k, v := range t.Labels {
 				labels["__meta_basip_label_"+k] = v
 			}
-			groups = append(groups, sdGroup{Targets: []string{d.name}, Labels: labels})
+			groups = append(groups, sdGroup{Targets: []string{t.Name}, Labels: labels})
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(groups)

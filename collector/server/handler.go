@@ -1,0 +1,149 @@
+package server
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/basip/basip_exporter/collector"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+)
+
+// scrapeTimeoutHeader is the header in which Prometheus sends its scrape
+// timeout.
+const scrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
+
+// scrapeBudget returns how long a scrape may take: the timeout Prometheus
+// sent in its header less offset, so the answer is sent before Prometheus
+// gives up. ok is false when the header is absent or unusable. An offset
+// larger than the timeout is ignored rather than leaving no time at all.
+func scrapeBudget(header string, offset time.Duration) (budget time.Duration, ok bool) {
+	if header == "" {
+		return 0, false
+	}
+	secs, err := strconv.ParseFloat(header, 64)
+	if err != nil || secs <= 0 || secs > 24*3600 {
+		return 0, false
+	}
+	t := time.Duration(secs * float64(time.Second))
+	if t > offset {
+		t -= offset
+	}
+	return t, true
+}
+
+// scrapeContext is the request's context with the scrape's budget as its
+// deadline, when Prometheus sent one.
+func scrapeContext(r *http.Request, offset time.Duration) (context.Context, context.CancelFunc) {
+	budget, ok := scrapeBudget(r.Header.Get(scrapeTimeoutHeader), offset)
+	if !ok {
+		return context.WithCancel(r.Context())
+	}
+	return context.WithTimeout(r.Context(), budget)
+}
+
+// metricsHandler serves every configured device's series after the
+// exporter's own metrics (self).
+func metricsHandler(e *collector.Exporter, self prometheus.Gatherer, offset time.Duration, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := scrapeContext(r, offset)
+		defer cancel()
+		poll := e.PollFleet(ctx)
+		respond(w, r, true, func(bw *bufio.Writer) error {
+			if err := writeSelf(bw, self, logger); err != nil {
+				return err
+			}
+			return poll.WriteTo(bw)
+		})
+	})
+}
+
+// probeHandler serves one configured device's series, named by
+// ?target=NAME or by its configured address. A target that is not
+// configured answers 400 and counts in rejected.
+func probeHandler(e *collector.Exporter, offset time.Duration, rejected prometheus.Counter) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := scrapeContext(r, offset)
+		defer cancel()
+		poll, err := e.PollDevice(ctx, r.URL.Query().Get("target"))
+		if err != nil {
+			rejected.Inc()
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		// A probe's answer is too small to be worth compressing.
+		respond(w, r, false, poll.WriteTo)
+	})
+}
+
+// respond sends what write writes as the text format, gzipped when
+// compress is set and the client accepts it.
+func respond(w http.ResponseWriter, r *http.Request, compress bool, write func(*bufio.Writer) error) {
+	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+	var out io.Writer = w
+	if compress && acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Add("Vary", "Accept-Encoding")
+		gz := gzipPool.Get().(*gzip.Writer)
+		gz.Reset(w)
+		defer func() {
+			_ = gz.Close()
+			gz.Reset(io.Discard)
+			gzipPool.Put(gz)
+		}()
+		out = gz
+	}
+	bw := bufferPool.Get().(*bufio.Writer)
+	bw.Reset(out)
+	defer func() {
+		bw.Reset(io.Discard)
+		bufferPool.Put(bw)
+	}()
+	if err := write(bw); err != nil {
+		return // the client went away
+	}
+	_ = bw.Flush()
+}
+
+// writeSelf writes the exporter's own metrics.
+func writeSelf(bw *bufio.Writer, self prometheus.Gatherer, logger *slog.Logger) error {
+	if self == nil {
+		return nil
+	}
+	mfs, err := self.Gather()
+	if err != nil {
+		logger.Error("gathering the exporter's own metrics", "err", err)
+	}
+	enc := expfmt.NewEncoder(bw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var bufferPool = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 32<<10) }}
+
+var gzipPool = sync.Pool{New: func() any {
+	gz, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return gz
+}}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && strings.ReplaceAll(q, " ", "") != "q=0" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,83 @@
+// Package server is the exporter's HTTP surface: /metrics and /probe with
+// the device series, /sd for Prometheus' service discovery, the landing
+// page, /debug and /config, /-/reload, and the health endpoints. It knows
+// HTTP and the pages; what they show comes from package collector.
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/basip/basip_exporter/collector"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Options configure the HTTP surface.
+type Options struct {
+	// TimeoutOffset is taken off Prometheus' scrape timeout.
+	TimeoutOffset time.Duration
+	// Self is the exporter's own metrics, served on /metrics before the
+	// device series; Registerer is where the endpoints' own
+	// instrumentation is registered (both usually one registry).
+	Self       prometheus.Gatherer
+	Registerer prometheus.Registerer
+	// Reload reloads the configuration, for POST /-/reload.
+	Reload func() error
+	Logger *slog.Logger
+	// Pages describe the exporter on its pages.
+	Pages PageOptions
+}
+
+// New returns the exporter's routes over e.
+func New(e *collector.Exporter, o Options) http.Handler {
+	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "basip_exporter_http_requests_total",
+		Help: "Requests to the exporter's own HTTP endpoints, by handler and status code.",
+	}, []string{"handler", "code"})
+	duration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "basip_exporter_http_request_duration_seconds",
+		Help:    "How long the exporter's own HTTP endpoints took to answer, by handler.",
+		Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"handler"})
+	rejected := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "basip_exporter_probe_rejected_targets_total",
+		Help: "Probe requests refused because the target is not a configured device.",
+	})
+	o.Registerer.MustRegister(requests, duration, rejected)
+	mux := http.NewServeMux()
+	handle := func(path, name string, h http.Handler) {
+		labels := prometheus.Labels{"handler": name}
+		mux.Handle(path, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(labels),
+			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(labels), h)))
+	}
+	handle("/metrics", "metrics", metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger))
+	handle("/probe", "probe", probeHandler(e, o.TimeoutOffset, rejected))
+	handle("/sd", "sd", sdHandler(e))
+	handle("/-/reload", "reload", reloadHandler(o.Reload))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	p := newPages(e, o.Pages)
+	handle("/", "landing", p.landingHandler())
+	handle("/debug", "debug", p.debugHandler())
+	handle("/config", "config", p.configHandler())
+	return mux
+}
+
+// reloadHandler reloads the configuration on POST or PUT.
+func reloadHandler(reload func() error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			w.Header().Set("Allow", "POST, PUT")
+			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+}
