@@ -182,9 +182,12 @@ func checkGroups(t *testing.T, amURL string) {
 // sent it, and the demo alerts it must hold back under the shipped inhibit
 // rules.
 type inhibitionCase struct {
-	name      string
-	source    map[string]string
-	inhibited []string // keys of expectedAlerts; nil: none
+	name   string
+	source map[string]string
+	// targets are posted first, as Prometheus would send them for devices
+	// the demo fleet does not have (at a site).
+	targets   []map[string]string
+	inhibited []string // keys of expectedAlerts and targets; nil: none
 }
 
 // checkInhibition posts each case's source alert and waits until exactly
@@ -198,8 +201,28 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 			inhibited: []string{`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`},
 		},
 		{
-			name:   "site outage holds back nothing outside its site",
+			// A PBX outage at site hq: its devices' registration alerts
+			// stay quiet, monitor-102 (no site) and a device of another
+			// site do not.
+			name:   "site outage holds back the registration alerts of its site only",
 			source: map[string]string{"alertname": "BasipSiteSIPOutage", "site": "hq", "severity": "critical"},
+			targets: []map[string]string{
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-door", "proxy": "sip:pbx-hq", "severity": "critical"},
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-flat", "proxy": "sip:pbx-hq", "severity": "warning"},
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "annex", "device": "annex-door", "proxy": "sip:pbx-annex", "severity": "critical"},
+			},
+			inhibited: []string{
+				`BasipSIPNotRegistered{device="hq-door",proxy="sip:pbx-hq",severity="critical",site="hq"}`,
+				`BasipSIPNotRegistered{device="hq-flat",proxy="sip:pbx-hq",severity="warning",site="hq"}`,
+			},
+		},
+		{
+			name:   "devices down at a site holds back their down alerts",
+			source: map[string]string{"alertname": "BasipSiteDevicesDown", "site": "hq", "severity": "critical"},
+			targets: []map[string]string{
+				{"alertname": "BasipDeviceDown", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-door", "severity": "critical"},
+			},
+			inhibited: []string{`BasipDeviceDown{device="hq-door",severity="critical",site="hq"}`},
 		},
 		{
 			name:   "device down holds back the device's other alerts",
@@ -217,8 +240,15 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 	}
 	for _, c := range cases {
 		t.Run(c.source["alertname"], func(t *testing.T) {
+			for _, target := range c.targets {
+				postAlert(t, amURL, target, time.Now().Add(10*time.Minute))
+				waitFingerprint(t, amURL, target)
+			}
 			postAlert(t, amURL, c.source, time.Now().Add(10*time.Minute))
 			defer func() {
+				for _, target := range c.targets {
+					postAlert(t, amURL, target, time.Now().Add(-time.Second))
+				}
 				postAlert(t, amURL, c.source, time.Now().Add(-time.Second))
 				waitSuppressed(t, amURL, nil, "", "after resolving "+c.source["alertname"])
 			}()
