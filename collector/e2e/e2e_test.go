@@ -1,13 +1,19 @@
 //go:build linux
 
 // Package e2e runs the exporter over its --demo fleet against a real
-// Prometheus and a real Alertmanager on 127.0.0.1: the alerts of
-// deploy/prometheus/alerts.yml that the demo mix must raise reach
-// Alertmanager, exactly those and nothing more, and every query of every
-// panel of deploy/grafana/dashboards/basip.json returns data.
+// Prometheus and a real Alertmanager on 127.0.0.1, both with the shipped
+// configuration: the rules of deploy/prometheus/alerts.yml and
+// deploy/alertmanager/alertmanager.yml. The alerts the demo mix must raise
+// reach Alertmanager, exactly those and nothing more, grouped by alert name
+// and site; the inhibit rules hold back the per-device alerts under a
+// site, proxy, device or exporter alert; every query and template variable
+// of deploy/grafana/dashboards/basip.json returns data and its links to
+// the exporter answer.
 //
-// It needs Debian's prometheus and prometheus-alertmanager packages (.ci/run
-// installs them) and is skipped without them, and with -short.
+// It runs against Debian's prometheus (2.x) and prometheus-alertmanager
+// packages (.ci/run installs them), and is skipped without them and with
+// -short. With BASIP_E2E_PROMETHEUS3 naming a Prometheus 3 binary (.ci/run
+// builds one) the same test runs against that one too.
 //
 //	go test ./collector/e2e/ -v
 package e2e
@@ -18,7 +24,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -27,8 +32,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,11 +53,7 @@ const (
 	evalInterval   = time.Second
 
 	startupWait = 30 * time.Second
-	// alertWait bounds the wait for the alerts (about 13s here). It is
-	// kept under the exporter's one-minute login back-off, after which a
-	// second rejected login makes basip_auth_failures_total increase:
-	// BasipAuthenticationFailing must fire before that, from the poll
-	// errors counted during the back-off.
+	// alertWait bounds the wait for the alerts (about 13s here).
 	alertWait = 50 * time.Second
 	// stableFor is how long the alert set must stay exactly right: more
 	// than two scrapes and several rule evaluations.
@@ -64,73 +63,81 @@ const (
 
 	// The value substituted for Grafana's interval variables.
 	grafanaInterval = "1m"
+
+	// prometheus3Env names a Prometheus 3 binary to run the test against
+	// as well.
+	prometheus3Env = "BASIP_E2E_PROMETHEUS3"
 )
 
 // expectedAlerts are the alerts the demo fleet (collector/simulator/demo.go,
 // TestDemoFleetViolations) raises under deploy/prometheus/alerts.yml, as
 // alertname{labels} without job and instance (checked separately):
 //
-//   - panel-silent never answers, panel-wrong-password's login is
-//     rejected: both are down (basip_up 0); the latter's poll errors are
-//     "auth", so it also fails authentication.
-//   - monitor-102 is enabled and its sip/status is ERROR: not registered;
-//     its policy violations are the proxy and the ring code.
+//   - panel-silent never answers: down. Its type is unknown (no
+//     /api/info answer), so critical.
+//   - panel-wrong-password's login is rejected: authentication failing
+//     (and not also "down"), a panel: critical.
+//   - monitor-102 is enabled and its sip/status is ERROR: not registered,
+//     with its proxy for the inhibit rules, a monitor: warning. Its policy
+//     violations (proxy, ring code) are one non-compliance alert.
 //   - monitor-103-sip-off has SIP disabled (which suppresses "not
-//     registered" although it is OFFLINE), violates the policy rule
-//     "enabled" and reveals the weak password 123456.
+//     registered" although it is OFFLINE), a monitor: warning; it violates
+//     the policy rule "enabled" and reveals the weak password 123456: one
+//     non-compliance alert.
 //   - monitor-104-out-of-range violates the policy rules transports,
 //     registration_interval and call_timeouts and the documented ranges of
 //     transport (wss), registration_interval (3600) and timeout (90): one
-//     schema alert per field.
+//     non-compliance alert listing them.
 //   - panel-entrance, monitor-101 and panel-https are healthy and
-//     compliant. No device's settings change (BasipSIPSettingsChanged), the
-//     exporter is up and its configuration loaded.
+//     compliant. No device's settings change, none vanishes, the exporter
+//     is up and its configuration loaded; one device of one proxy is no
+//     proxy outage, and site hq (panel-entrance, monitor-101) is healthy.
 var expectedAlerts = []string{
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="warning"}`,
+	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,
-	`BasipDeviceDown{device="panel-wrong-password",severity="critical"}`,
-	`BasipSIPDisabled{device="monitor-103-sip-off",severity="critical"}`,
-	`BasipSIPNotRegistered{device="monitor-102",severity="critical"}`,
-	`BasipSIPPasswordWeak{device="monitor-103-sip-off",severity="warning"}`,
-	`BasipSIPPolicyCallTimeout{device="monitor-104-out-of-range",policy="default",rule="call_timeouts",severity="warning"}`,
-	`BasipSIPPolicyEnabled{device="monitor-103-sip-off",policy="default",rule="enabled",severity="warning"}`,
-	`BasipSIPPolicyProxy{device="monitor-102",policy="default",rule="proxy",severity="warning"}`,
-	`BasipSIPPolicyRegistrationInterval{device="monitor-104-out-of-range",policy="default",rule="registration_interval",severity="warning"}`,
-	`BasipSIPPolicyRingCode{device="monitor-102",policy="default",rule="ring_code",severity="warning"}`,
-	`BasipSIPPolicyTransport{device="monitor-104-out-of-range",policy="default",rule="transports",severity="warning"}`,
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="registration_interval",severity="warning"}`,
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="timeout",severity="warning"}`,
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="transport",severity="warning"}`,
+	`BasipSIPDisabled{device="monitor-103-sip-off",severity="warning"}`,
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning"}`,
 }
 
 // expectedDescriptions are fragments the annotations must contain: the
 // templates look the offending values up with `query`, which only the real
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
-	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                                             {"Poll errors in the last 10 minutes: timeout."},
-	`BasipDeviceDown{device="panel-wrong-password",severity="critical"}`:                                                                     {"Poll errors in the last 10 minutes: auth."},
-	`BasipSIPNotRegistered{device="monitor-102",severity="critical"}`:                                                                        {`registration status error`, `proxy "sip:old-pbx.example.com", user "102"`},
-	`BasipSIPPolicyProxy{device="monitor-102",policy="default",rule="proxy",severity="warning"}`:                                             {`uses SIP proxy "sip:old-pbx.example.com"`},
-	`BasipSIPPolicyRingCode{device="monitor-102",policy="default",rule="ring_code",severity="warning"}`:                                      {"ring code flag of monitor-102 is 1,"},
-	`BasipSIPPolicyEnabled{device="monitor-103-sip-off",policy="default",rule="enabled",severity="warning"}`:                                 {"enabled flag of monitor-103-sip-off is 0,"},
-	`BasipSIPPolicyTransport{device="monitor-104-out-of-range",policy="default",rule="transports",severity="warning"}`:                       {`uses SIP transport "wss"`},
-	`BasipSIPPolicyRegistrationInterval{device="monitor-104-out-of-range",policy="default",rule="registration_interval",severity="warning"}`: {"is 3600s,"},
-	`BasipSIPPolicyCallTimeout{device="monitor-104-out-of-range",policy="default",rule="call_timeouts",severity="warning"}`:                  {"is 90s,"},
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="registration_interval",severity="warning"}`:                            {"(registration interval 3600s)."},
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="timeout",severity="warning"}`:                                          {"(call timeout 90s)."},
-	`BasipSIPSchemaViolation{device="monitor-104-out-of-range",field="transport",severity="warning"}`:                                        {`(transport "wss").`},
+	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                     {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
+	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                  {"panel-wrong-password rejected"},
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`: {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning"}`:                          {"violates policy default (proxy, ring_code);"},
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning"}`:                  {"violates policy default (enabled);", "weak SIP password;"},
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning"}`:             {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+}
+
+// expectedGroups are Alertmanager's notification groups for expectedAlerts
+// under the shipped route (group_by: [alertname, site]): the demo's failing
+// devices have no site, so one group per alert name, the three
+// non-compliant monitors in one.
+var expectedGroups = map[string]int{
+	`{alertname="BasipAuthenticationFailing"}`:   1,
+	`{alertname="BasipDeviceDown"}`:              1,
+	`{alertname="BasipSIPDisabled"}`:             1,
+	`{alertname="BasipSIPNotRegistered"}`:        1,
+	`{alertname="BasipSIPSettingsNonCompliant"}`: 3,
 }
 
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
 	}
-	promBin := lookBinary(t, "prometheus", "prometheus")
+	prom2 := lookBinary(t, "prometheus", "prometheus")
 	amBin := lookBinary(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 	promtool := lookBinary(t, "prometheus", "promtool")
+	amtool := lookBinary(t, "prometheus-alertmanager", "amtool")
 	root := moduleRoot(t)
 	tmp := t.TempDir()
 	start := time.Now()
+	amConfig := filepath.Join(root, "deploy", "alertmanager", "alertmanager.yml")
 
 	t.Run("promtool", func(t *testing.T) {
 		rules := filepath.Join(root, "deploy", "prometheus", "alerts.yml")
@@ -140,6 +147,11 @@ func TestEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
 			}
+		}
+	})
+	t.Run("amtool", func(t *testing.T) {
+		if out, err := exec.Command(amtool, "check-config", amConfig).CombinedOutput(); err != nil {
+			t.Errorf("amtool check-config: %v\n%s", err, out)
 		}
 	})
 
@@ -152,30 +164,6 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t.Logf("exporter built in %v", time.Since(start).Round(time.Millisecond))
-
-	addrs := freeAddrs(t, 3)
-	exporterAddr, promAddr, amAddr := addrs[0], addrs[1], addrs[2]
-
-	// Alertmanager: one null receiver, no clustering.
-	amDir := filepath.Join(tmp, "alertmanager")
-	amConfig := writeFile(t, filepath.Join(tmp, "alertmanager.yml"), `route:
-  receiver: "null"
-  group_by: [alertname, device]
-receivers:
-  - name: "null"
-`)
-	am := startProcess(t, "alertmanager", amBin,
-		"--config.file="+amConfig,
-		"--storage.path="+amDir,
-		"--web.listen-address="+amAddr,
-		"--cluster.listen-address=",
-	)
-
-	exporter := startProcess(t, "exporter", exporterBin,
-		"--demo",
-		"--web.listen-address="+exporterAddr,
-		"--scrape.timeout-offset="+timeoutOffset,
-	)
 
 	// The rules with every `for:` set to 0s, so that the alerts fire within
 	// seconds; the durations themselves are covered by the promtool tests
@@ -192,6 +180,65 @@ receivers:
 	if out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput(); err != nil {
 		t.Fatalf("promtool check rules (for: 0s copy): %v\n%s", err, out)
 	}
+
+	s := stack{
+		root:        root,
+		exporterBin: exporterBin,
+		amBin:       amBin,
+		amConfig:    amConfig,
+		rulesFile:   rulesFile,
+	}
+	t.Run("prometheus2", func(t *testing.T) {
+		s.promBin = prom2
+		s.run(t)
+	})
+	t.Run("prometheus3", func(t *testing.T) {
+		bin := os.Getenv(prometheus3Env)
+		if bin == "" {
+			t.Skipf("%s is not set: no Prometheus 3 binary to run against (.ci/run builds one with go install)", prometheus3Env)
+		}
+		if !isExecutable(bin) {
+			t.Fatalf("%s=%s is not an executable file", prometheus3Env, bin)
+		}
+		s.promBin = bin
+		s.run(t)
+	})
+	t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// stack is one run of the exporter, Alertmanager and a Prometheus.
+type stack struct {
+	root, exporterBin, amBin, amConfig, rulesFile, promBin string
+}
+
+// run starts a fresh exporter, Alertmanager and Prometheus and checks the
+// alerts, their grouping and inhibition, and the dashboard against them.
+func (s stack) run(t *testing.T) {
+	tmp := t.TempDir()
+	start := time.Now()
+	if out, err := exec.Command(s.promBin, "--version").CombinedOutput(); err == nil {
+		t.Logf("%s: %s", s.promBin, strings.SplitN(string(out), "\n", 2)[0])
+	}
+	addrs := freeAddrs(t, 3)
+	exporterAddr, promAddr, amAddr := addrs[0], addrs[1], addrs[2]
+
+	// The shipped configuration as it is: its route, inhibit rules and
+	// receiver (which delivers nowhere). No clustering.
+	am := startProcess(t, "alertmanager", s.amBin,
+		"--config.file="+s.amConfig,
+		"--storage.path="+filepath.Join(tmp, "alertmanager"),
+		"--web.listen-address="+amAddr,
+		"--cluster.listen-address=",
+	)
+	exporter := startProcess(t, "exporter", s.exporterBin,
+		"--demo",
+		"--web.listen-address="+exporterAddr,
+		"--scrape.timeout-offset="+timeoutOffset,
+	)
+	// Fleet mode under job basip, and the per-device mode's targets under
+	// job basip_probe with every scraped series dropped: they give the
+	// dashboard's probe panels their `up` without doubling the device
+	// series and alerts.
 	promConfig := writeFile(t, filepath.Join(tmp, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
@@ -206,17 +253,32 @@ scrape_configs:
   - job_name: basip
     static_configs:
       - targets: [%[5]q]
-`, scrapeInterval, evalInterval, rulesFile, amAddr, exporterAddr))
+  - job_name: basip_probe
+    metrics_path: /probe
+    http_sd_configs:
+      - url: http://%[5]s/sd
+        refresh_interval: 1m
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: %[5]q
+    metric_relabel_configs:
+      - action: drop
+        regex: .+
+        source_labels: [__name__]
+`, scrapeInterval, evalInterval, s.rulesFile, amAddr, exporterAddr))
 	// A resend delay of 1s (default 1m): firing alerts are sent on every
 	// evaluation and expire in Alertmanager within seconds once they stop
 	// firing, so that what the API shows is the current state.
-	prom := startProcess(t, "prometheus", promBin,
+	prom := startProcess(t, "prometheus", s.promBin,
 		"--config.file="+promConfig,
 		"--storage.tsdb.path="+filepath.Join(tmp, "prometheus"),
 		"--web.listen-address="+promAddr,
 		"--rules.alert.resend-delay=1s",
 	)
-
 	for _, p := range []struct {
 		proc *process
 		addr string
@@ -224,10 +286,11 @@ scrape_configs:
 		p.proc.waitReady(t, "http://"+p.addr+"/-/ready")
 	}
 	ready := time.Now()
-	t.Logf("processes ready %v after the start (build included)", ready.Sub(start).Round(time.Millisecond))
+	t.Logf("processes ready after %v", ready.Sub(start).Round(time.Millisecond))
+	amURL, promURL := "http://"+amAddr, "http://"+promAddr
 
-	t.Run("alerts", func(t *testing.T) {
-		got := waitForAlerts(t, "http://"+amAddr, exporterAddr)
+	if !t.Run("alerts", func(t *testing.T) {
+		got := waitForAlerts(t, amURL, exporterAddr)
 		t.Logf("alert set exactly right and stable after %v", time.Since(ready).Round(time.Millisecond))
 		for key, fragments := range expectedDescriptions {
 			a, ok := got[key]
@@ -240,16 +303,20 @@ scrape_configs:
 				}
 			}
 		}
-	})
-
+	}) {
+		return // the checks below depend on the alert set
+	}
+	t.Run("grouping", func(t *testing.T) { checkGroups(t, amURL) })
 	t.Run("dashboard", func(t *testing.T) {
-		queries := dashboardQueries(t, filepath.Join(root, "deploy", "grafana", "dashboards", "basip.json"))
-		if len(queries) == 0 {
-			t.Fatal("no panel queries in the dashboard")
-		}
-		waitForQueries(t, "http://"+promAddr, queries)
-		t.Logf("%d panel queries return data, %v after start", len(queries), time.Since(ready).Round(time.Millisecond))
+		d := loadDashboard(t, filepath.Join(s.root, "deploy", "grafana", "dashboards", "basip.json"))
+		waitForQueries(t, promURL, d.queries)
+		t.Logf("%d panel queries return data, %v after start", len(d.queries), time.Since(ready).Round(time.Millisecond))
+		checkVariables(t, promURL, d.variables)
+		checkLinks(t, exporterAddr, d.links)
 	})
+	// Last: it adds alerts of its own to Alertmanager.
+	t.Run("inhibition", func(t *testing.T) { checkInhibition(t, amURL, exporterAddr) })
+
 	var dur struct {
 		Data struct {
 			Result []struct {
@@ -257,252 +324,8 @@ scrape_configs:
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := getJSON("http://"+promAddr+"/api/v1/query?"+url.Values{"query": {`max_over_time(scrape_duration_seconds{job="basip"}[5m])`}}.Encode(), &dur); err == nil && len(dur.Data.Result) == 1 {
+	if err := getJSON(promURL+"/api/v1/query?"+url.Values{"query": {`max_over_time(scrape_duration_seconds{job="basip"}[5m])`}}.Encode(), &dur); err == nil && len(dur.Data.Result) == 1 {
 		t.Logf("slowest scrape of the exporter: %vs (scrape timeout %v)", dur.Data.Result[0].Value[1], scrapeInterval)
-	}
-	t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond))
-}
-
-// ---------------------------------------------------------------------------
-// Alertmanager
-
-type amAlert struct {
-	Labels      map[string]string `json:"labels"`
-	Annotations map[string]string `json:"annotations"`
-	EndsAt      time.Time         `json:"endsAt"`
-	Status      struct {
-		State string `json:"state"`
-	} `json:"status"`
-}
-
-// alertKey is alertname{labels} without job and instance.
-func alertKey(labels map[string]string) string {
-	var names []string
-	for k := range labels {
-		if k != "alertname" && k != "job" && k != "instance" {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	b.WriteString(labels["alertname"])
-	b.WriteString("{")
-	for i, k := range names {
-		if i > 0 {
-			b.WriteString(",")
-		}
-		fmt.Fprintf(&b, "%s=%q", k, labels[k])
-	}
-	b.WriteString("}")
-	return b.String()
-}
-
-// fetchAlerts returns Alertmanager's active alerts by key. Alerts that are
-// not for the exporter's job and instance are reported as problems.
-func fetchAlerts(amURL, exporterAddr string) (map[string]amAlert, []string, error) {
-	var alerts []amAlert
-	if err := getJSON(amURL+"/api/v2/alerts", &alerts); err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	got := map[string]amAlert{}
-	var problems []string
-	for _, a := range alerts {
-		if !a.EndsAt.IsZero() && a.EndsAt.Before(now) {
-			continue // resolved
-		}
-		key := alertKey(a.Labels)
-		if a.Labels["job"] != "basip" || a.Labels["instance"] != exporterAddr {
-			problems = append(problems, fmt.Sprintf("%s: job=%q instance=%q, want basip and %s", key, a.Labels["job"], a.Labels["instance"], exporterAddr))
-		}
-		for _, ann := range []string{"summary", "description"} {
-			v := a.Annotations[ann]
-			if v == "" || strings.Contains(v, "<no value>") || strings.Contains(v, "error expanding") || strings.Contains(v, "error executing") {
-				problems = append(problems, fmt.Sprintf("%s: bad %s %q", key, ann, v))
-			}
-		}
-		if _, dup := got[key]; dup {
-			problems = append(problems, key+": twice")
-		}
-		got[key] = a
-	}
-	return got, problems, nil
-}
-
-// waitForAlerts waits until Alertmanager holds exactly expectedAlerts, and
-// that for stableFor, and returns them. On timeout it fails with the
-// difference.
-func waitForAlerts(t *testing.T, amURL, exporterAddr string) map[string]amAlert {
-	t.Helper()
-	want := slices.Clone(expectedAlerts)
-	sort.Strings(want)
-	deadline := time.Now().Add(alertWait)
-	var (
-		got         map[string]amAlert
-		problems    []string
-		err         error
-		stableSince time.Time
-	)
-	start := time.Now()
-	var seen []string
-	for {
-		got, problems, err = fetchAlerts(amURL, exporterAddr)
-		if keys := slices.Sorted(maps.Keys(got)); err == nil && !slices.Equal(keys, seen) {
-			t.Logf("%v: %d alerts in Alertmanager (%d expected)", time.Since(start).Round(100*time.Millisecond), len(keys), len(want))
-			seen = keys
-		}
-		if err == nil && len(problems) == 0 && slices.Equal(slices.Sorted(maps.Keys(got)), want) {
-			if stableSince.IsZero() {
-				stableSince = time.Now()
-			}
-			if time.Since(stableSince) >= stableFor {
-				return got
-			}
-		} else {
-			stableSince = time.Time{}
-		}
-		if time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(pollPeriod)
-	}
-	if err != nil {
-		t.Fatalf("Alertmanager API: %v", err)
-	}
-	keys := slices.Sorted(maps.Keys(got))
-	var missing, extra []string
-	for _, k := range want {
-		if !slices.Contains(keys, k) {
-			missing = append(missing, k)
-		}
-	}
-	for _, k := range keys {
-		if !slices.Contains(want, k) {
-			extra = append(extra, k)
-		}
-	}
-	t.Fatalf("Alertmanager does not hold exactly the expected alerts after %v\nmissing:\n  %s\nunexpected:\n  %s\nproblems:\n  %s\nall:\n  %s",
-		alertWait, strings.Join(missing, "\n  "), strings.Join(extra, "\n  "), strings.Join(problems, "\n  "), strings.Join(keys, "\n  "))
-	return nil
-}
-
-// ---------------------------------------------------------------------------
-// Dashboard
-
-type panelQuery struct {
-	panel, refID, expr string
-}
-
-// dashboardQueries returns every target expression of every panel (rows'
-// nested panels included) with Grafana's variables substituted: the device
-// variable by its "All" value, the interval variables by grafanaInterval.
-func dashboardQueries(t *testing.T, path string) []panelQuery {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type panel struct {
-		Title   string `json:"title"`
-		Targets []struct {
-			RefID string `json:"refId"`
-			Expr  string `json:"expr"`
-		} `json:"targets"`
-		Panels []json.RawMessage `json:"panels"`
-	}
-	var dash struct {
-		Panels []json.RawMessage `json:"panels"`
-	}
-	if err := json.Unmarshal(data, &dash); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	subst := strings.NewReplacer(
-		"${device:regex}", ".*", "${device}", ".*", "$device", ".*",
-		"${__rate_interval}", grafanaInterval, "$__rate_interval", grafanaInterval,
-		"${__interval}", grafanaInterval, "$__interval", grafanaInterval,
-		"${__range}", grafanaInterval, "$__range", grafanaInterval,
-	)
-	var out []panelQuery
-	var walk func([]json.RawMessage)
-	walk = func(raw []json.RawMessage) {
-		for _, r := range raw {
-			var p panel
-			if err := json.Unmarshal(r, &p); err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			for _, tg := range p.Targets {
-				if strings.TrimSpace(tg.Expr) == "" {
-					continue
-				}
-				expr := subst.Replace(tg.Expr)
-				if strings.Contains(expr, "$") {
-					t.Errorf("panel %q %s: unsubstituted variable in %q", p.Title, tg.RefID, expr)
-				}
-				out = append(out, panelQuery{panel: p.Title, refID: tg.RefID, expr: expr})
-			}
-			walk(p.Panels)
-		}
-	}
-	walk(dash.Panels)
-	return out
-}
-
-// queryResult runs an instant query and returns how many series or values
-// it gave.
-func queryResult(promURL, expr string) (int, error) {
-	var resp struct {
-		Status    string `json:"status"`
-		Error     string `json:"error"`
-		ErrorType string `json:"errorType"`
-		Data      struct {
-			ResultType string          `json:"resultType"`
-			Result     json.RawMessage `json:"result"`
-		} `json:"data"`
-	}
-	err := getJSON(promURL+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), &resp)
-	if resp.Status != "" && resp.Status != "success" {
-		return 0, fmt.Errorf("status %s: %s: %s", resp.Status, resp.ErrorType, resp.Error)
-	}
-	if err != nil {
-		return 0, err
-	}
-	switch resp.Data.ResultType {
-	case "vector", "matrix":
-		var r []json.RawMessage
-		if err := json.Unmarshal(resp.Data.Result, &r); err != nil {
-			return 0, err
-		}
-		return len(r), nil
-	case "scalar", "string":
-		return 1, nil
-	}
-	return 0, fmt.Errorf("result type %q", resp.Data.ResultType)
-}
-
-// waitForQueries waits until every query returns data; rates need two
-// samples in their range. On timeout it fails naming each empty or failing
-// query.
-func waitForQueries(t *testing.T, promURL string, queries []panelQuery) {
-	t.Helper()
-	deadline := time.Now().Add(queryWait)
-	for {
-		var failures []string
-		for _, q := range queries {
-			n, err := queryResult(promURL, q.expr)
-			switch {
-			case err != nil:
-				failures = append(failures, fmt.Sprintf("panel %q %s: %v\n    %s", q.panel, q.refID, err, q.expr))
-			case n == 0:
-				failures = append(failures, fmt.Sprintf("panel %q %s: no data\n    %s", q.panel, q.refID, q.expr))
-			}
-		}
-		if len(failures) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v, %d of %d dashboard queries fail:\n  %s", queryWait, len(failures), len(queries), strings.Join(failures, "\n  "))
-		}
-		time.Sleep(pollPeriod)
 	}
 }
 
