@@ -121,3 +121,14 @@ func SecretForms(p string) []string {
 	h := hex.EncodeToString(sum[:])
 	return []string{p, h, strings.ToUpper(h)}
 }
+
+// Around returns s in all with some context either side, for a message
+// that shows where a secret leaked without the secret's neighbours being
+// lost.
+func Around(all, s string) string {
+	i := strings.Index(all, s)
+	if i < 0 {
+		return ""
+	}
+	return all[max(0, i-80):min(len(all), i+len(s)+20)]
+}
