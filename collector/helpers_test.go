@@ -156,7 +156,6 @@ func exposition(t testing.TB, poll *Poll) string {
 }
 
 var (
-	hasLine     = testutil.HasLine
 	requireLine = testutil.RequireLine
 	grep        = testutil.Grep
 )
