@@ -346,15 +346,25 @@ func TestDeployMatchesExporter(t *testing.T) {
 						}
 					}
 					for _, m := range hostPortRE.FindAllStringSubmatch(x, -1) {
-						n, _ := strconv.Atoi(m[2])
-						exporterHost := strings.Contains(m[1], "exporter") || strings.Contains(m[1], "basip")
-						if n != exporterPort && (exporterHost || otherPorts[n] == "") {
-							t.Errorf("%s: %s:%s is neither the exporter's port %d nor another program's", d.where, m[1], m[2], exporterPort)
+						if n, _ := strconv.Atoi(m[2]); n != exporterPort && (strings.Contains(m[1], "exporter") || strings.Contains(m[1], "basip")) {
+							t.Errorf("%s: %s:%s names the exporter on another port than %d", d.where, m[1], m[2], exporterPort)
 						}
 					}
 				}
 				return true
 			})
+			// What Prometheus scrapes is the exporter or another program.
+			for _, sc := range list(d.v, "scrape_configs") {
+				walkYAML(sc, "", func(_ string, v any) bool {
+					x, _ := v.(string)
+					for _, m := range hostPortRE.FindAllStringSubmatch(x, -1) {
+						if n, _ := strconv.Atoi(m[2]); n != exporterPort && otherPorts[n] == "" {
+							t.Errorf("%s: job %s scrapes %s:%s, neither the exporter's port %d nor another program's", d.where, str(sc, "job_name"), m[1], m[2], exporterPort)
+						}
+					}
+					return true
+				})
+			}
 		}
 		if !regexp.MustCompile(`(?m)^EXPOSE\s+` + strconv.Itoa(exporterPort) + `(/tcp)?\s*$`).Match(dockerfile) {
 			t.Errorf("the Dockerfile does not EXPOSE %d", exporterPort)
@@ -544,7 +554,22 @@ func TestDeployMatchesExporter(t *testing.T) {
 				}
 			}
 		}
-		selected := map[string]bool{}
+		selected := map[string]bool{} // the jobs the alert rules select
+		for _, d := range docs {
+			if get(d.v, "groups") != nil {
+				walkYAML(d.v, "", func(key string, v any) bool {
+					if x, ok := v.(string); ok && key == "expr" {
+						for _, m := range jobSelectorRE.FindAllStringSubmatch(x, -1) {
+							selected[m[1]] = true
+						}
+					}
+					return true
+				})
+			}
+		}
+		if len(selected) == 0 {
+			t.Error("no alert rule under deploy/ selects a job")
+		}
 		for _, d := range docs {
 			// A Prometheus configuration or an operator's scrape object.
 			var defined []string
@@ -574,13 +599,10 @@ func TestDeployMatchesExporter(t *testing.T) {
 				defined = append(defined, orDefault(job, "(the Service's name)"))
 			}
 			if scrapesExporter && len(defined) > 0 {
-				var ok bool
+				ok := false
 				for _, j := range defined {
 					jobs[j] = append(jobs[j], d.where)
-				}
-				for _, m := range jobSelectorRE.FindAllStringSubmatch(texts["deploy/prometheus/alerts.yml"], -1) {
-					selected[m[1]] = true
-					ok = ok || slices.Contains(defined, m[1])
+					ok = ok || selected[j]
 				}
 				if !ok {
 					t.Errorf("%s scrapes the exporter as job %q, which no alert rule selects", d.where, defined)
@@ -596,9 +618,6 @@ func TestDeployMatchesExporter(t *testing.T) {
 					t.Errorf("%s: the dashboards path %s is not mounted in compose", d.where, dir)
 				}
 			}
-		}
-		if len(selected) == 0 {
-			t.Error("no job selector in deploy/prometheus/alerts.yml")
 		}
 		for j := range selected {
 			if len(jobs[j]) == 0 {
