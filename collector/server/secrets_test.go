@@ -113,16 +113,8 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	fault := func(f simulator.Fault) func(*simulator.Device) { return func(d *simulator.Device) { d.SetFault(f) } }
 	tlsWith := func(o simulator.CertOptions) func(*simulator.Device) string {
 		return func(d *simulator.Device) string {
-			srv, err := simulator.ServeTLSWith(d, o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { srv.Close() })
-			ca := filepath.Join(t.TempDir(), "ca.pem")
-			if err := os.WriteFile(ca, srv.CertPEM, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return srv.URL + "\n    tls_config: {ca_file: " + ca + "}"
+			url, ca := testutil.ServeTLSTrusted(t, d, o)
+			return url + "\n    tls_config: {ca_file: " + ca + "}"
 		}
 	}
 	add("monitor", "default", testutil.Monitor("777", "tls"), nil, nil)
