@@ -259,9 +259,9 @@ func TestDeployMatchesExporter(t *testing.T) {
 	texts["Dockerfile"] = strings.ReplaceAll(string(dockerfile), "\\\n", " ")
 
 	var (
-		paths     []string           // HTTP paths probed or scraped
-		portNames = map[string]int{} // the exporter containers' named ports
-		files     = map[string]string{}
+		paths     []string                // HTTP paths probed or scraped
+		portNames = map[string]int{}      // the exporter containers' named ports
+		files     = map[string]string{}   // path in the container -> "configmap NAME KEY" or "secret NAME KEY"
 		jobs      = map[string][]string{} // job name -> where it scrapes the exporter
 	)
 

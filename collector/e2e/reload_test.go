@@ -20,6 +20,20 @@ const (
 	secondPassword = "Granite-Harbor-2718"
 )
 
+// serveDoor serves a simulated door panel (API v1) that accepts admin and
+// firstPassword until told otherwise; it closes when t ends.
+func serveDoor(t *testing.T) (*simulator.Device, *simulator.Server) {
+	t.Helper()
+	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
+	door.SetSettings(simulator.PanelSettings("100", "udp"))
+	srv, err := simulator.Serve(door)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return door, srv
+}
+
 // TestReloadRereadsRotatedPassword rotates a device's password, then the
 // password file, and checks that a SIGHUP to the running binary brings the
 // device back; then that bad configurations are refused by SIGHUP (logged)
@@ -28,13 +42,7 @@ const (
 // leaves the old one serving is the reloader's, proven in package collector.
 func TestReloadRereadsRotatedPassword(t *testing.T) {
 	t.Parallel()
-	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
-	door.SetSettings(simulator.PanelSettings("100", "udp"))
-	srv, err := simulator.Serve(door)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	door, srv := serveDoor(t)
 
 	dir := t.TempDir()
 	cfgPath, pwPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "password")

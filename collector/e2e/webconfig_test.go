@@ -40,13 +40,7 @@ func serverCert(t *testing.T, dir string) *x509.Certificate {
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	t.Parallel()
 	const user, pass = "prometheus", "Scrape-Me-8080"
-	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
-	door.SetSettings(simulator.PanelSettings("100", "udp"))
-	srv, err := simulator.Serve(door)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	_, srv := serveDoor(t)
 
 	dir := t.TempDir()
 	cert := serverCert(t, dir)
