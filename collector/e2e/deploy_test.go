@@ -485,8 +485,8 @@ func TestDeployMatchesExporter(t *testing.T) {
 		dir := t.TempDir()
 		for cred, c := range cfg.Credentials {
 			secret, ok := strings.CutPrefix(files[c.PasswordFile], "secret ")
-			name, _, _ := strings.Cut(secret, " ")
-			if !ok || !secretDefined(docs, name) {
+			name, key, _ := strings.Cut(secret, " ")
+			if !ok || !secretHasKey(docs, name, key) {
 				t.Errorf("credentials %s: password_file %s is %q in the container, want a key of a Secret defined under deploy/", cred, c.PasswordFile, files[c.PasswordFile])
 			}
 			local := filepath.Join(dir, "password")
@@ -711,16 +711,21 @@ func collectMounts(d deployDoc, container any, files map[string]string) {
 	}
 }
 
-// secretDefined reports whether a Secret of that name is under deploy/, as
-// a manifest or a kustomize secretGenerator.
-func secretDefined(docs []deployDoc, name string) bool {
+// secretHasKey reports whether a Secret of that name with that key is
+// under deploy/, as a manifest or a kustomize secretGenerator.
+func secretHasKey(docs []deployDoc, name, key string) bool {
 	for _, d := range docs {
 		if d.kind() == "Secret" && str(d.v, "metadata", "name") == name {
-			return true
+			return get(d.v, "stringData", key) != nil || get(d.v, "data", key) != nil
 		}
 		for _, g := range list(d.v, "secretGenerator") {
-			if str(g, "name") == name {
-				return true
+			if str(g, "name") != name {
+				continue
+			}
+			for _, f := range append(strs(g, "files"), strs(g, "literals")...) {
+				if k, _, _ := strings.Cut(f, "="); k == key || path.Base(f) == key {
+					return true
+				}
 			}
 		}
 	}
