@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bufio"
 	"fmt"
 	"slices"
 	"strings"
@@ -99,14 +98,7 @@ devices:
 	}
 	poll := &Poll{fleet: f, members: f.members, outcomes: outcomes}
 
-	var b strings.Builder
-	bw := bufio.NewWriter(&b)
-	if err := poll.WriteTo(bw); err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	text := exposition(t, poll)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(constCollector{poll})
 	mfs, err := reg.Gather()
@@ -121,7 +113,7 @@ devices:
 		}
 	}
 
-	ours, theirs := parseNormalised(t, b.String()), parseNormalised(t, lib.String())
+	ours, theirs := parseNormalised(t, text), parseNormalised(t, lib.String())
 	if len(ours) != len(families) {
 		t.Errorf("the writer wrote %d families, want every one of the %d", len(ours), len(families))
 	}
@@ -133,8 +125,8 @@ devices:
 			t.Errorf("family %s differs:\nwriter:\n%s\nclient_golang:\n%s", fam.name, ours[fam.name], theirs[fam.name])
 		}
 	}
-	if !strings.Contains(b.String(), `\"uote \\back\\slash\nnew line`) {
-		t.Errorf("the hostile value is not escaped as expected:\n%s", b.String())
+	if !strings.Contains(text, `\"uote \\back\\slash\nnew line`) {
+		t.Errorf("the hostile value is not escaped as expected:\n%s", text)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -221,16 +219,8 @@ func TestTLSVerification(t *testing.T) {
 	// trusted serves dev with a certificate shaped by o and returns a
 	// device entry that trusts that certificate as its CA.
 	trusted := func(t *testing.T, dev *simulator.Device, o simulator.CertOptions) devSpec {
-		srv, err := simulator.ServeTLSWith(dev, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { srv.Close() })
-		ca := filepath.Join(t.TempDir(), "ca.pem")
-		if err := os.WriteFile(ca, srv.CertPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return devSpec{name: "d", addr: srv.URL, extra: fmt.Sprintf("    tls_config: {ca_file: %s}\n", ca)}
+		url, ca := serveTLSTrusted(t, dev, o)
+		return devSpec{name: "d", addr: url, extra: fmt.Sprintf("    tls_config: {ca_file: %s}\n", ca)}
 	}
 	failing := []struct {
 		name    string

@@ -160,9 +160,9 @@ func exposition(t testing.TB, poll *Poll) string {
 }
 
 var (
-	hasLine     = testutil.HasLine
-	requireLine = testutil.RequireLine
-	grep        = testutil.Grep
+	requireLine     = testutil.RequireLine
+	grep            = testutil.Grep
+	serveTLSTrusted = testutil.ServeTLSTrusted
 )
 
 // applyYAML loads a configuration and makes the fleet's exporter serve it.

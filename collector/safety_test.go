@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -170,7 +171,7 @@ func TestDarkBuildingDoesNotBlindTheRest(t *testing.T) {
 			t.Errorf("scrape %d took %v, past its deadline", i, took)
 		}
 		for j := range 5 {
-			if !hasLine(out, fmt.Sprintf(`basip_up{device="ok-%d"} 1`, j)) {
+			if !testutil.HasLine(out, fmt.Sprintf(`basip_up{device="ok-%d"} 1`, j)) {
 				st := f.exp.Statuses()[300+j]
 				t.Errorf("scrape %d: ok-%d is down: %s (%s), its poll took %v\n%s", i, j, st.Reason, st.LastError, st.LastDuration, grep(out, fmt.Sprintf("device=\"ok-%d\"", j)))
 			}

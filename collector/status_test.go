@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 )
 
 func TestStatusesAndDebugPoll(t *testing.T) {
@@ -45,9 +47,9 @@ func TestStatusesAndDebugPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range append(append(secretForms(testPassword), secretForms("s1p-101-pass")...), mon.Tokens()...) {
+	for _, s := range append(append(testutil.SecretForms(testPassword), testutil.SecretForms("s1p-101-pass")...), mon.Tokens()...) {
 		if strings.Contains(string(b), s) {
-			t.Errorf("debug report leaks a secret: %s", around(string(b), s))
+			t.Errorf("debug report leaks a secret: %s", testutil.Around(string(b), s))
 		}
 	}
 	var decoded struct{ Settings struct{ Password string } }

@@ -1,87 +1,23 @@
 package server
 
 import (
-	"strings"
 	"testing"
 
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"golang.org/x/net/html"
 )
 
-func parse(t *testing.T, s string) *html.Node {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return doc
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	if n == nil {
-		return nil
-	}
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && match(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
-func find(n *html.Node, match func(*html.Node) bool) *html.Node {
-	if all := findAll(n, match); len(all) > 0 {
-		return all[0]
-	}
-	return nil
-}
-
-func byID(n *html.Node, id string) *html.Node {
-	return find(n, func(n *html.Node) bool { return attr(n, "id") == id })
-}
+var (
+	parse   = testutil.ParseHTML
+	attr    = testutil.Attr
+	findAll = testutil.FindAll
+	find    = testutil.Find
+	byID    = testutil.ByID
+	text    = testutil.Text
+)
 
 func findLink(n *html.Node, href string) *html.Node {
 	return find(n, func(n *html.Node) bool { return n.Data == "a" && attr(n, "href") == href })
-}
-
-// text is the text content of n with white space runs collapsed; of a
-// <pre>, as it is.
-func text(n *html.Node) string {
-	if n == nil {
-		return ""
-	}
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-			if n.Parent == nil || n.Parent.Data != "pre" {
-				b.WriteString(" ")
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	if n.Data == "pre" {
-		return b.String()
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
 }
 
 type tableRow struct {

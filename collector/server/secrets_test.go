@@ -1,15 +1,18 @@
 package server
 
 import (
-	"crypto/md5"
-	"encoding/hex"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,78 +22,156 @@ import (
 	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
+	"go.uber.org/goleak"
 )
 
-// TestNoSecretOnAnyEndpoint serves the exporter's routes, logging at debug
-// level, over simulated devices that fail in the ways that handle
-// credentials: a rejected password, an echo service that sends the login
-// query back, a redirect of the token to another host, a 401 after a
-// re-login, an answer quoting the password, a SIP password in clear. It
-// fetches every page (/metrics, /probe, the landing page, /debug of every
-// device, /config, /-/healthy, /-/ready, /-/reload with a good and a bad
-// configuration) and searches them and the whole log for each password,
-// its MD5 in both cases and each token the devices issued.
-func TestNoSecretOnAnyEndpoint(t *testing.T) {
+// TestSecretsNeverInMetricsOrLogs serves the exporter's routes, logging at
+// debug level, over simulated devices that fail in every way the hostile
+// device tests know (a rejected password, 401s, redirects of the login and
+// of the token to another host, a redirect loop, hangs, 500s, answers that
+// quote the password, huge, cut and trickled bodies, expired tokens, bad
+// certificates, an echo service, an SSH banner, a closed port) and one that
+// reveals its SIP password, with credentials from a password file and
+// inline. It fetches every page (/metrics, /probe and /debug of every
+// device, the landing page, /config, /-/healthy, /-/ready, /-/reload with a
+// good configuration and with bad ones that quote a password), and searches
+// them, the device statuses and debug reports the pages are made of, and
+// the whole log, for each password, its MD5 in both cases, each token the
+// devices issued, and the password as YAML cuts an undecodable value.
+func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // last, after the servers closed
 	const (
-		user        = "admin"
-		filePass    = "Kestrel-Mortar-3184" // from the password file
-		inlinePass  = "Puffin-Ledger-5067"  // inline in the configuration
-		devicePass  = "Device-Knows-8820"   // what the rejecting device expects
-		sipPassword = "s1p-777-pass"        // revealed by the monitor
+		filePass    = testutil.Password    // from the password file
+		inlinePass  = "Puffin-Ledger-5067" // inline in the configuration
+		devicePass  = "Device-Knows-8820"  // what the rejecting device expects
+		sipPassword = "s1p-777-pass"       // revealed by the monitor
 	)
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(filePass+"\n"), 0o600); err != nil {
+	pwFile := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pwFile, []byte(filePass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	raw := func(handle func(net.Conn)) string {
+		srv, err := simulator.ServeRaw(handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		return srv.URL
+	}
+	// Another host for the redirects, which must receive nothing.
 	elsewhere, err := simulator.ServeRawOn("127.0.0.2:0", simulator.Sink)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { elsewhere.Close() })
-	echo, err := simulator.ServeRaw(simulator.Echo)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { echo.Close() })
+	gone := "http://" + ln.Addr().String()
+	ln.Close()
 
-	var devices []*simulator.Device
-	var y strings.Builder
-	fmt.Fprintf(&y, "global:\n  timeout: 1s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\ndevices:\n", user, user, inlinePass)
-	add := func(name, api, creds string, settings map[string]any, setup func(d *simulator.Device)) *simulator.Device {
-		pass := filePass
-		if creds == "inline" {
-			pass = inlinePass
+	var (
+		y       strings.Builder
+		devices = map[string]*simulator.Device{}
+		names   []string
+	)
+	fmt.Fprintf(&y, "global:\n  timeout: 1s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\ndevices:\n", testutil.User, testutil.User, inlinePass)
+	entry := func(name, addr, api, creds string) {
+		names = append(names, name)
+		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n    credentials: %s\n", name, addr, api, creds)
+	}
+	// add serves a device (a panel unless d is given) and configures it.
+	add := func(name, creds string, d *simulator.Device, serve func(*simulator.Device) string, setup func(*simulator.Device)) *simulator.Device {
+		if d == nil {
+			d = testutil.Panel("1", "udp")
 		}
-		d := &simulator.Device{Username: user, Password: pass, APIVersion: api}
-		d.SetSettings(settings)
+		if creds == "inline" {
+			d.SetPassword(inlinePass)
+		}
 		d.SetStatus(simulator.Status("OK", time.Now().Unix()))
-		d.SetInfo(simulator.Info(name, "AV-08FB", "panel", "3.9.1", api))
+		d.SetInfo(simulator.Info(name, "AV-08FB", "panel", "3.9.1", d.APIVersion))
 		if setup != nil {
 			setup(d)
 		}
+		if serve == nil {
+			serve = func(d *simulator.Device) string {
+				srv, err := simulator.Serve(d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { srv.Close() })
+				return srv.URL
+			}
+		}
+		devices[name] = d
+		entry(name, serve(d), d.APIVersion, creds)
+		return d
+	}
+	fault := func(f simulator.Fault) func(*simulator.Device) { return func(d *simulator.Device) { d.SetFault(f) } }
+	tlsWith := func(o simulator.CertOptions) func(*simulator.Device) string {
+		return func(d *simulator.Device) string {
+			url, ca := testutil.ServeTLSTrusted(t, d, o)
+			return url + "\n    tls_config: {ca_file: " + ca + "}"
+		}
+	}
+	add("monitor", "default", testutil.Monitor("777", "tls"), nil, nil)
+	add("inline", "inline", nil, nil, nil)
+	add("wrong", "inline", nil, nil, func(d *simulator.Device) { d.SetPassword(devicePass) })
+	add("unauthorized", "default", nil, nil, fault(simulator.FaultUnauthorized))
+	add("redirect", "default", nil, nil, func(d *simulator.Device) { d.SetRedirect(elsewhere.URL); d.SetFault(simulator.FaultRedirect) })
+	add("token-redirect", "inline", nil, nil, func(d *simulator.Device) { d.SetRedirect(elsewhere.URL); d.SetFault(simulator.FaultRedirectSettings) })
+	add("loop", "default", nil, func(d *simulator.Device) string {
 		srv, err := simulator.Serve(d)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { srv.Close() })
-		devices = append(devices, d)
-		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n    credentials: %s\n", name, srv.URL, api, creds)
-		return d
-	}
-	monitorSettings := simulator.MonitorSettings("777", "tls")
-	add("monitor", "v0", "default", monitorSettings, nil)
-	add("inline", "v1", "inline", simulator.PanelSettings("1", "udp"), nil)
-	add("rejecting", "v1", "default", simulator.PanelSettings("2", "udp"), func(d *simulator.Device) { d.SetPassword(devicePass) })
-	add("token-redirect", "v1", "inline", simulator.PanelSettings("3", "udp"), func(d *simulator.Device) {
-		d.SetRedirect(elsewhere.URL)
-		d.SetFault(simulator.FaultRedirectSettings)
-	})
-	relogin := add("relogin", "v1", "default", simulator.PanelSettings("4", "udp"), nil)
-	add("quoting", "v1", "default", simulator.PanelSettings("5", "udp"), func(d *simulator.Device) {
+		d.SetRedirect(srv.URL)
+		d.SetFault(simulator.FaultRedirect)
+		return srv.URL
+	}, nil)
+	add("hang", "default", nil, nil, fault(simulator.FaultHang))
+	add("failing", "default", nil, nil, fault(simulator.FaultServerError))
+	add("quoting", "default", nil, nil, func(d *simulator.Device) {
 		d.SetRawSettings([]byte(`{"proxy": 1, "realm": "` + filePass + `"`))
 		d.SetFault(simulator.FaultRawSettings)
 	})
-	fmt.Fprintf(&y, "  - name: echo\n    address: %s\n    credentials: default\n", echo.URL)
+	add("garbled", "inline", nil, nil, func(d *simulator.Device) {
+		d.SetRawSettings([]byte("<html>" + inlinePass + "</html>"))
+		d.SetFault(simulator.FaultRawSettings)
+	})
+	add("login-html", "default", nil, nil, func(d *simulator.Device) {
+		d.SetRawLogin([]byte("<html>" + filePass + "</html>"))
+		d.SetFault(simulator.FaultRawLogin)
+	})
+	add("huge", "default", nil, nil, fault(simulator.FaultHugeBody))
+	add("mid-body", "default", nil, nil, fault(simulator.FaultCloseMidBody))
+	add("slow-body", "default", nil, nil, func(d *simulator.Device) {
+		d.SetTrickleDelay(200 * time.Millisecond)
+		d.SetFault(simulator.FaultTrickle)
+	})
+	add("slow-headers", "default", nil, nil, func(d *simulator.Device) {
+		d.SetTrickleDelay(50 * time.Millisecond)
+		d.SetFault(simulator.FaultTrickleHeaders)
+	})
+	expired := add("expired", "default", nil, nil, nil)
+	relogin := add("relogin-401", "default", nil, nil, nil)
+	add("tls", "default", nil, func(d *simulator.Device) string {
+		srv, err := simulator.ServeTLS(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		return srv.URL
+	}, nil)
+	add("expired-cert", "default", nil, tlsWith(simulator.CertOptions{NotAfter: time.Now().Add(-time.Hour)}), nil)
+	add("other-host-cert", "default", nil, tlsWith(simulator.CertOptions{Hosts: []string{"intercom.example.com"}}), nil)
+	entry("echo", raw(simulator.Echo), "v1", "default")
+	entry("banner", raw(simulator.Banner("SSH-2.0-OpenSSH_9.6\r\n")), "v1", "default")
+	entry("gone", gone, "v1", "default")
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -116,62 +197,115 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 	reloader := config.NewReloader(load, exp.Apply, reg, logger)
 	srv := httptest.NewServer(New(exp, Options{TimeoutOffset: 500 * time.Millisecond, Self: reg, Registerer: reg, Reload: reloader.Reload, Logger: logger}))
 	t.Cleanup(srv.Close)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 
-	var seen strings.Builder
+	var (
+		seen   strings.Builder
+		seenMu sync.Mutex
+	)
 	fetch := func(method, path string) int {
 		req, err := http.NewRequest(method, srv.URL+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set(scrapeTimeoutHeader, "5")
-		resp, err := http.DefaultClient.Do(req)
+		req.Header.Set(scrapeTimeoutHeader, "4")
+		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s %s: %v", method, path, err)
+			return 0
 		}
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("%s %s: %v", method, path, err)
 		}
+		seenMu.Lock()
+		defer seenMu.Unlock()
 		fmt.Fprintf(&seen, "== %s %s: %d\n%s\n%s\n", method, path, resp.StatusCode, resp.Header, b)
 		return resp.StatusCode
 	}
-	names := []string{"monitor", "inline", "rejecting", "token-redirect", "relogin", "quoting", "echo"}
-	for i := range 2 {
-		fetch(http.MethodGet, "/metrics")
-		for _, n := range append(names, "nope") {
-			fetch(http.MethodGet, "/probe?target="+n)
-			fetch(http.MethodGet, "/debug?device="+n)
+	// Three rounds for the token paths: expired and refused after the
+	// first. Each device's pages are fetched at once, as the slow ones
+	// cost their 1 s timeout each.
+	for i := range 3 {
+		pages := []string{"/metrics"}
+		for _, n := range append(names, "nope", "http://127.0.0.1:1") {
+			pages = append(pages, "/probe?target="+url.QueryEscape(n), "/debug?device="+url.QueryEscape(n))
 		}
-		fetch(http.MethodGet, "/")
-		fetch(http.MethodGet, "/config")
-		fetch(http.MethodGet, "/-/healthy")
-		fetch(http.MethodGet, "/-/ready")
+		var wg sync.WaitGroup
+		for _, p := range pages {
+			wg.Go(func() { fetch(http.MethodGet, p) })
+		}
+		wg.Wait()
+		for _, p := range []string{"/", "/config", "/-/healthy", "/-/ready"} {
+			fetch(http.MethodGet, p)
+		}
 		if code := fetch(http.MethodPost, "/-/reload"); code != http.StatusOK {
 			t.Errorf("reload of a good configuration answered %d", code)
 		}
 		if i == 0 {
+			expired.ExpireTokens()
 			relogin.SetFault(simulator.FaultUnauthorized)
 		}
 	}
-	// A bad configuration, refused: its error names the file and line.
-	bad := strings.Replace(y.String(), "password: \""+inlinePass+"\"", "password: \""+inlinePass+"\"\n    pasword: \""+inlinePass+"\"", 1)
-	bad = strings.Replace(bad, "  inline:\n", "  broken: "+inlinePass+"\n  inline:\n", 1)
-	if err := os.WriteFile(cfgFile, []byte(bad), 0o600); err != nil {
+	// What the pages are made of, in Go's formats too.
+	statuses, err := json.Marshal(exp.Statuses())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if code := fetch(http.MethodPost, "/-/reload"); code != http.StatusInternalServerError {
-		t.Errorf("reload of a bad configuration answered %d", code)
+	fmt.Fprintf(&seen, "%s\n%+v\n%#v\n", statuses, exp.Statuses(), exp.Statuses())
+	reports := make([]string, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+			defer cancel()
+			rep, err := exp.DebugPoll(ctx, name)
+			if err != nil {
+				t.Errorf("debug poll of %s: %v", name, err)
+				return
+			}
+			b, err := json.Marshal(rep)
+			if err != nil {
+				t.Error(err)
+			}
+			reports[i] = fmt.Sprintf("%s\n%+v\n%#v\n", b, rep, rep)
+		})
+	}
+	wg.Wait()
+	seen.WriteString(strings.Join(reports, ""))
+
+	// Bad configurations that quote a password, refused by /-/reload: the
+	// answer and the log must not echo it.
+	good := y.String()
+	cred := fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password: %q\n", inlinePass)
+	for i, bad := range []string{
+		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://x/?password="+inlinePass+"\"\n", 1),
+		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://admin:"+inlinePass+"@x\"\n", 1),
+		strings.Replace(good, "password: \""+inlinePass+"\"", "password: \""+inlinePass+"\"\n    pasword: \""+inlinePass+"\"", 1),
+		strings.Replace(good, "  inline:\n", "  broken: "+inlinePass+"\n  inline:\n", 1),
+		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password_file: %s\n    password: %q\n", pwFile, inlinePass),
+		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password: [%q]\n", inlinePass),
+		fmt.Sprintf("credentials:\n  default: %q\n", inlinePass),
+		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password: {value: %q}\n", inlinePass),
+		cred + fmt.Sprintf("global:\n  timeout: %q\n", inlinePass),
+		cred + fmt.Sprintf("   bad indent: %q\n", inlinePass),
+	} {
+		if err := os.WriteFile(cfgFile, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if code := fetch(http.MethodPost, "/-/reload"); code != http.StatusInternalServerError {
+			t.Errorf("reload of bad configuration %d answered %d", i, code)
+		}
 	}
 	fetch(http.MethodGet, "/config")
-	fetch(http.MethodGet, "/metrics")
+	fetch(http.MethodGet, "/metrics") // still serving the old configuration
 	all := seen.String() + logs.String()
 
 	var secrets []string
 	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword} {
-		sum := md5.Sum([]byte(p))
-		h := hex.EncodeToString(sum[:])
-		secrets = append(secrets, p, h, strings.ToUpper(h), p[:7]+"...")
+		// yaml.v3 quotes a value it cannot decode cut to 7 characters and "...".
+		secrets = append(append(secrets, testutil.SecretForms(p)...), p[:7]+"...")
 	}
 	tokens := 0
 	for _, d := range devices {
@@ -180,23 +314,29 @@ func TestNoSecretOnAnyEndpoint(t *testing.T) {
 			tokens++
 		}
 	}
-	if tokens < 4 {
+	if tokens < 5 {
 		t.Fatalf("only %d tokens were issued: the test exercises little", tokens)
 	}
 	for _, s := range secrets {
-		if i := strings.Index(all, s); i >= 0 {
-			t.Errorf("secret %q leaked: %q", s[:4]+"...", all[max(0, i-100):min(len(all), i+len(s)+20)])
+		if strings.Contains(all, s) {
+			t.Errorf("secret %q leaked: %q", s[:4]+"...", testutil.Around(all, s))
 		}
 	}
-	// The paths were exercised: each device's failure shows, the debug
-	// pages polled, the bad reload was refused with its reason.
+	// The paths were exercised: each device's failure shows, the pages
+	// answered, the bad reloads were refused with their reason.
+	for device, reason := range map[string]string{
+		"wrong": "auth", "unauthorized": "auth", "relogin-401": "auth", "redirect": "http_status", "token-redirect": "http_status",
+		"loop": "http_status", "hang": "timeout", "failing": "http_status", "quoting": "decode", "garbled": "decode", "login-html": "decode",
+		"huge": "too_large", "mid-body": "connection", "slow-body": "timeout", "slow-headers": "timeout", "tls": "tls",
+		"expired-cert": "tls", "other-host-cert": "tls", "echo": "connection", "banner": "connection", "gone": "connection",
+	} {
+		if want := fmt.Sprintf("device=%q,endpoint=\"settings\",reason=%q", device, reason); !strings.Contains(all, want) {
+			t.Errorf("no poll error %s: the path was not exercised", want)
+		}
+	}
 	for _, want := range []string{
-		`basip_up{device="monitor"} 1`, `basip_up{device="inline"} 1`,
-		`device="rejecting",endpoint="settings",reason="auth"`, `device="token-redirect",endpoint="settings",reason="http_status"`,
-		`device="relogin",endpoint="settings",reason="auth"`, `device="quoting",endpoint="settings",reason="decode"`,
-		`device="echo",endpoint="settings",reason="connection"`,
-		"== GET /debug?device=echo: 200", "== GET /config: 200", "reload failed", "config.yaml:",
-		"level=DEBUG",
+		`basip_up{device="monitor"} 1`, `basip_up{device="inline"} 1`, `basip_up{device="expired"} 1`,
+		"== GET /debug?device=echo: 200", "== GET /config: 200", "reload failed", "config.yaml:", "level=DEBUG",
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %s: a path was not exercised", want)

@@ -7,6 +7,8 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -120,4 +122,32 @@ func SecretForms(p string) []string {
 	sum := md5.Sum([]byte(p))
 	h := hex.EncodeToString(sum[:])
 	return []string{p, h, strings.ToUpper(h)}
+}
+
+// Around returns s in all with some context either side, for a message
+// that shows where a secret leaked without the secret's neighbours being
+// lost.
+func Around(all, s string) string {
+	i := strings.Index(all, s)
+	if i < 0 {
+		return ""
+	}
+	return all[max(0, i-80):min(len(all), i+len(s)+20)]
+}
+
+// ServeTLSTrusted serves d over HTTPS with a certificate shaped by o and
+// writes that certificate to a CA file, for a tls_config that trusts it. It
+// returns the URL and the file; the server closes when tb ends.
+func ServeTLSTrusted(tb testing.TB, d *simulator.Device, o simulator.CertOptions) (url, caFile string) {
+	tb.Helper()
+	srv, err := simulator.ServeTLSWith(d, o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Close() })
+	caFile = filepath.Join(tb.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, srv.CertPEM, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	return srv.URL, caFile
 }

@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package e2e
 
 import (
 	"crypto/tls"
@@ -22,8 +24,8 @@ func serverCert(t *testing.T, dir string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "server.crt"), string(certPEM))
-	writeFile(t, filepath.Join(dir, "server.key"), string(keyPEM))
+	replaceFile(t, filepath.Join(dir, "server.crt"), string(certPEM))
+	replaceFile(t, filepath.Join(dir, "server.key"), string(keyPEM))
 	block, _ := pem.Decode(certPEM)
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
@@ -38,13 +40,7 @@ func serverCert(t *testing.T, dir string) *x509.Certificate {
 func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	t.Parallel()
 	const user, pass = "prometheus", "Scrape-Me-8080"
-	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
-	door.SetSettings(simulator.PanelSettings("100", "udp"))
-	srv, err := simulator.Serve(door)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	_, srv := serveDoor(t)
 
 	dir := t.TempDir()
 	cert := serverCert(t, dir)
@@ -53,10 +49,10 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	webCfg := "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
-	writeFile(t, filepath.Join(dir, "web.yml"), webCfg)
-	writeFile(t, filepath.Join(dir, "config.yaml"), "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: door\n    address: "+srv.URL+"\n")
+	replaceFile(t, filepath.Join(dir, "web.yml"), webCfg)
+	replaceFile(t, filepath.Join(dir, "config.yaml"), "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: door\n    address: "+srv.URL+"\n")
 
-	p := startExporter(t, "--config.file="+filepath.Join(dir, "config.yaml"), "--web.config.file="+filepath.Join(dir, "web.yml"))
+	p := startExporterBinary(t, "--config.file="+filepath.Join(dir, "config.yaml"), "--web.config.file="+filepath.Join(dir, "web.yml"))
 	roots := x509.NewCertPool()
 	roots.AddCert(cert)
 	c := loopbackClient(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
@@ -80,7 +76,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	}
 	for _, e := range endpoints {
 		for _, cred := range []struct{ user, pass string }{{"", ""}, {user, "wrong"}, {"someone", pass}, {user, pass + "x"}, {strings.ToUpper(user), pass}} {
-			code, body := fetch(t, c, e.method, base+e.path, cred.user, cred.pass)
+			code, body := fetchURL(t, c, e.method, base+e.path, cred.user, cred.pass)
 			if code != http.StatusUnauthorized {
 				t.Errorf("%s %s as %q/%q = %d, want 401\n%.200s", e.method, e.path, cred.user, cred.pass, code, body)
 			}
@@ -88,12 +84,12 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 				t.Errorf("%s %s without the right credentials shows content", e.method, e.path)
 			}
 		}
-		code, body := fetch(t, c, e.method, base+e.path, user, pass)
+		code, body := fetchURL(t, c, e.method, base+e.path, user, pass)
 		if code != e.code || !strings.Contains(body, e.body) {
 			t.Errorf("%s %s with the right credentials = %d, want %d with %q\n%.300s", e.method, e.path, code, e.code, e.body, body)
 		}
 	}
-	if code, body := fetch(t, c, "GET", base+"/config", user, pass); strings.Contains(body, firstPassword) {
+	if code, body := fetchURL(t, c, "GET", base+"/config", user, pass); strings.Contains(body, firstPassword) {
 		t.Errorf("/config (%d) shows the device password", code)
 	}
 
@@ -109,12 +105,12 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	}
 
 	// Plain HTTP gets no content.
-	code, body, err := tryFetch(loopbackClient(nil), "GET", "http://"+p.addr+"/metrics", user, pass)
+	code, body, err := tryFetchURL(loopbackClient(nil), "GET", "http://"+p.addr+"/metrics", user, pass)
 	if err == nil && (code == 200 || strings.Contains(body, "basip_")) {
 		t.Errorf("plain HTTP to the TLS port = %d\n%.200s", code, body)
 	}
 	// A client that does not trust the certificate refuses it.
-	_, _, err = tryFetch(loopbackClient(&tls.Config{MinVersion: tls.VersionTLS12}), "GET", base+"/-/healthy", user, pass)
+	_, _, err = tryFetchURL(loopbackClient(&tls.Config{MinVersion: tls.VersionTLS12}), "GET", base+"/-/healthy", user, pass)
 	var unknown x509.UnknownAuthorityError
 	if !errors.As(err, &unknown) {
 		t.Errorf("a client without the CA: %v, want an unknown authority error", err)

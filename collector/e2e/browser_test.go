@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package e2e
 
 import (
 	"bytes"
@@ -13,11 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"golang.org/x/net/html"
 )
 
-// The README's screenshot. `UPDATE_SCREENSHOT=1 go test -run TestBrowser .`
-// rewrites it.
+// The README's screenshot, under the module root.
+// `UPDATE_SCREENSHOT=1 go test -run TestBrowser ./collector/e2e/` rewrites it.
 const screenshotPath = "deploy/screenshot.png"
 
 // chromium returns the headless browser to use, or skips the test.
@@ -68,19 +71,16 @@ func browse(t *testing.T, browser, target string, args ...string) string {
 func TestBrowserLandingPage(t *testing.T) {
 	t.Parallel()
 	browser := chromium(t)
-	p := startExporter(t, "--demo")
+	p := startExporterBinary(t, "--demo")
 	base := "http://" + p.addr + "/"
 	// One scrape, so every device has a state (the silent one costs the
 	// demo's 3 s timeout).
-	if code, body := fetch(t, loopbackClient(nil), http.MethodGet, base+"metrics", "", ""); code != 200 {
+	if code, body := fetchURL(t, loopbackClient(nil), http.MethodGet, base+"metrics", "", ""); code != 200 {
 		t.Fatalf("/metrics: %d\n%.300s", code, body)
 	}
 
 	dom := browse(t, browser, base, "--dump-dom")
-	doc, err := html.Parse(strings.NewReader(dom))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := testutil.ParseHTML(t, dom)
 	rows := domRows(doc)
 	want := map[string]struct{ state, sip, transport, err string }{
 		"panel-entrance":           {"up", "", "udp", ""},
@@ -114,7 +114,7 @@ func TestBrowserLandingPage(t *testing.T) {
 			t.Errorf("%s: last poll %q", r["name"], r["last_poll"])
 		}
 	}
-	if s := nodeText(elementByID(doc, "summary")); !strings.HasPrefix(s, "8 devices: 6 up, 2 down.") {
+	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "8 devices: 6 up, 2 down.") {
 		t.Errorf("summary %q", s)
 	}
 
@@ -134,24 +134,21 @@ func TestBrowserLandingPage(t *testing.T) {
 		t.Fatalf("link %q: %v", link, err)
 	}
 	dom = browse(t, browser, u.ResolveReference(ref).String(), "--dump-dom")
-	doc, err = html.Parse(strings.NewReader(dom))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := nodeText(elementByID(doc, "result")); r != "up" {
+	doc = testutil.ParseHTML(t, dom)
+	if r := testutil.Text(testutil.ByID(doc, "result")); r != "up" {
 		t.Errorf("debug view result %q", r)
 	}
-	if s := nodeText(elementByID(doc, "settings")); !strings.Contains(s, `"password": "<secret>"`) {
+	if s := testutil.Text(testutil.ByID(doc, "settings")); !strings.Contains(s, `"password": "<secret>"`) {
 		t.Errorf("debug view settings:\n%s", s)
 	}
-	if s := nodeText(elementByID(doc, "info")); !strings.Contains(s, `"device_model": "AQ-10"`) {
+	if s := testutil.Text(testutil.ByID(doc, "info")); !strings.Contains(s, `"device_model": "AQ-10"`) {
 		t.Errorf("debug view device info:\n%s", s)
 	}
-	if s := nodeText(elementByID(doc, "status")); !strings.Contains(s, `"sip_status": "ERROR"`) {
+	if s := testutil.Text(testutil.ByID(doc, "status")); !strings.Contains(s, `"sip_status": "ERROR"`) {
 		t.Errorf("debug view SIP status:\n%s", s)
 	}
-	if !strings.Contains(nodeText(elementByID(doc, "requests")), "/api/v0/device/sip/settings 200") {
-		t.Errorf("debug view requests: %q", nodeText(elementByID(doc, "requests")))
+	if !strings.Contains(testutil.Text(testutil.ByID(doc, "requests")), "/api/v0/device/sip/settings 200") {
+		t.Errorf("debug view requests: %q", testutil.Text(testutil.ByID(doc, "requests")))
 	}
 	if strings.Contains(dom, "s1p-102-pass") || strings.Contains(dom, "demo-Passw0rd") {
 		t.Error("the debug view shows a password")
@@ -172,96 +169,35 @@ func TestBrowserLandingPage(t *testing.T) {
 		t.Errorf("screenshot is %v, want 1280x900", sz)
 	}
 	if os.Getenv("UPDATE_SCREENSHOT") != "" {
-		if err := os.WriteFile(screenshotPath, b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(repoRoot(t), screenshotPath), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("wrote %s", screenshotPath)
 	}
 }
 
-func elementByID(n *html.Node, id string) *html.Node {
-	if n.Type == html.ElementNode {
-		for _, a := range n.Attr {
-			if a.Key == "id" && a.Val == id {
-				return n
-			}
-		}
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		if found := elementByID(c, id); found != nil {
-			return found
-		}
-	}
-	return nil
-}
-
-func elements(n *html.Node, tag string) []*html.Node {
-	var out []*html.Node
-	if n.Type == html.ElementNode && n.Data == tag {
-		out = append(out, n)
-	}
-	for c := n.FirstChild; c != nil; c = c.NextSibling {
-		out = append(out, elements(c, tag)...)
-	}
-	return out
-}
-
-func attrOf(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-// nodeText is the text in n, white space collapsed; of a <pre>, as is.
-func nodeText(n *html.Node) string {
-	if n == nil {
-		return ""
-	}
-	var b strings.Builder
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.TextNode {
-			b.WriteString(n.Data)
-			if n.Parent.Data != "pre" {
-				b.WriteString(" ")
-			}
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	if n.Data == "pre" {
-		return b.String()
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
-}
-
 // domRows reads the device table: per row the device name, the link, and
 // the first line of each cell by its data-col.
 func domRows(doc *html.Node) []map[string]string {
-	table := elementByID(doc, "devices")
+	table := testutil.ByID(doc, "devices")
 	if table == nil {
 		return nil
 	}
 	var rows []map[string]string
-	for _, tr := range elements(table, "tr") {
-		if attrOf(tr, "data-device") == "" {
+	for _, tr := range testutil.Elements(table, "tr") {
+		if testutil.Attr(tr, "data-device") == "" {
 			continue
 		}
-		r := map[string]string{"name": attrOf(tr, "data-device"), "state": attrOf(tr, "data-state")}
-		for _, td := range elements(tr, "td") {
-			col := attrOf(td, "data-col")
+		r := map[string]string{"name": testutil.Attr(tr, "data-device"), "state": testutil.Attr(tr, "data-state")}
+		for _, td := range testutil.Elements(tr, "td") {
+			col := testutil.Attr(td, "data-col")
 			// The cell's own text, without its note.
 			var own strings.Builder
 			for c := td.FirstChild; c != nil; c = c.NextSibling {
-				if c.Type == html.ElementNode && attrOf(c, "class") == "note" {
+				if c.Type == html.ElementNode && testutil.Attr(c, "class") == "note" {
 					continue
 				}
-				own.WriteString(nodeText(c) + " ")
+				own.WriteString(testutil.Text(c) + " ")
 			}
 			text := strings.Join(strings.Fields(own.String()), " ")
 			if col == "state" {
@@ -272,10 +208,10 @@ func domRows(doc *html.Node) []map[string]string {
 			}
 			r[col] = text
 			if col == "last_poll" || col == "error" {
-				r[col] = nodeText(td)
+				r[col] = testutil.Text(td)
 			}
-			if a := elements(td, "a"); len(a) > 0 {
-				r["href"] = attrOf(a[0], "href")
+			if a := testutil.Elements(td, "a"); len(a) > 0 {
+				r["href"] = testutil.Attr(a[0], "href")
 			}
 		}
 		rows = append(rows, r)

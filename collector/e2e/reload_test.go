@@ -1,8 +1,9 @@
-package main
+//go:build linux
+
+package e2e
 
 import (
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -10,44 +11,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
-
-// writeFile replaces a file the way a secret rotation does: a new file
-// renamed over the old one.
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// sample returns the value of the series line that starts with series, or
-// "" when there is none.
-func sample(exposition, series string) string {
-	for _, line := range strings.Split(exposition, "\n") {
-		if rest, ok := strings.CutPrefix(line, series+" "); ok {
-			return rest
-		}
-	}
-	return ""
-}
 
 const (
 	firstPassword  = "Cobalt-Meadow-3141"
 	secondPassword = "Granite-Harbor-2718"
 )
 
-// TestReloadRereadsRotatedPassword rotates a device's password, then the
-// password file, and checks that a SIGHUP to the running binary brings the
-// device back; then that bad configurations are refused, by SIGHUP and by
-// POST /-/reload (500 with the reason), while the old one keeps serving.
-func TestReloadRereadsRotatedPassword(t *testing.T) {
-	t.Parallel()
+// serveDoor serves a simulated door panel (API v1) that accepts admin and
+// firstPassword until told otherwise; it closes when t ends.
+func serveDoor(t *testing.T) (*simulator.Device, *simulator.Server) {
+	t.Helper()
 	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
 	door.SetSettings(simulator.PanelSettings("100", "udp"))
 	srv, err := simulator.Serve(door)
@@ -55,19 +31,31 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+	return door, srv
+}
+
+// TestReloadRereadsRotatedPassword rotates a device's password, then the
+// password file, and checks that a SIGHUP to the running binary brings the
+// device back; then that bad configurations are refused by SIGHUP (logged)
+// and by POST /-/reload (500 with the reason), that a good one posted is
+// applied, and that SIGTERM exits cleanly. That a refused configuration
+// leaves the old one serving is the reloader's, proven in package collector.
+func TestReloadRereadsRotatedPassword(t *testing.T) {
+	t.Parallel()
+	door, srv := serveDoor(t)
 
 	dir := t.TempDir()
 	cfgPath, pwPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "password")
 	good := "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
-	writeFile(t, cfgPath, good)
-	writeFile(t, pwPath, firstPassword+"\n")
+	replaceFile(t, cfgPath, good)
+	replaceFile(t, pwPath, firstPassword+"\n")
 
-	p := startExporter(t, "--config.file="+cfgPath)
+	p := startExporterBinary(t, "--config.file="+cfgPath)
 	c := loopbackClient(nil)
 	base := "http://" + p.addr
 	scrape := func() string {
 		t.Helper()
-		code, body := fetch(t, c, http.MethodGet, base+"/metrics", "", "")
+		code, body := fetchURL(t, c, http.MethodGet, base+"/metrics", "", "")
 		if code != 200 {
 			t.Fatalf("/metrics: %d\n%s", code, body)
 		}
@@ -76,7 +64,7 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 	up := func(want string) {
 		t.Helper()
 		m := scrape()
-		if got := sample(m, `basip_up{device="door"}`); got != want {
+		if got := seriesValue(m, `basip_up{device="door"}`); got != want {
 			t.Fatalf("basip_up = %q, want %s\n%s", got, want, m)
 		}
 	}
@@ -99,54 +87,48 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 	up("1")
 	door.SetPassword(secondPassword)
 	up("0")
-	if m := scrape(); sample(m, `basip_auth_failures_total{device="door"}`) == "0" {
+	if m := scrape(); seriesValue(m, `basip_auth_failures_total{device="door"}`) == "0" {
 		t.Errorf("the rejected login is not counted:\n%s", m)
 	}
-	writeFile(t, pwPath, secondPassword+"\n")
+	replaceFile(t, pwPath, secondPassword+"\n")
 	up("0") // the new password is not read until a reload
 	sighup("config reloaded")
 	up("1")
-	if m := scrape(); sample(m, "basip_exporter_config_last_reload_successful") != "1" {
+	if m := scrape(); seriesValue(m, "basip_exporter_config_last_reload_successful") != "1" {
 		t.Errorf("reload not reported as successful:\n%s", m)
 	}
 
 	// A configuration with an unknown key: POST /-/reload answers 500 with
-	// the reason, the old configuration keeps serving.
-	writeFile(t, cfgPath, good+"    colour: red\n")
-	code, body := fetch(t, c, http.MethodPost, base+"/-/reload", "", "")
+	// the reason.
+	replaceFile(t, cfgPath, good+"    colour: red\n")
+	code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", "")
 	if code != http.StatusInternalServerError || !regexp.MustCompile(`config\.yaml:\d+: .*colour`).MatchString(body) {
 		t.Errorf("POST /-/reload of a bad config = %d %q, want 500 naming the file, line and key", code, body)
 	}
-	m := scrape()
-	if sample(m, "basip_exporter_config_last_reload_successful") != "0" || sample(m, `basip_up{device="door"}`) != "1" || sample(m, "basip_exporter_devices") != "1" {
-		t.Errorf("after a refused reload:\n%s", grepLines(m, "basip_up", "basip_exporter_"))
-	}
 
-	// An empty password file, by SIGHUP: refused, logged, still serving.
-	writeFile(t, cfgPath, good)
-	writeFile(t, pwPath, "")
+	// An empty password file, by SIGHUP: refused and logged.
+	replaceFile(t, cfgPath, good)
+	replaceFile(t, pwPath, "")
 	l := sighup("config reload failed; keeping the previous configuration")
 	if e, _ := l["err"].(string); !strings.Contains(e, "password file") || !strings.Contains(e, "empty") {
 		t.Errorf("the failed reload logs %q", e)
 	}
-	up("1")
 
 	// Fixed, with a second device: accepted.
-	writeFile(t, pwPath, secondPassword+"\n")
-	writeFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv.URL+"\n")
-	if code, body := fetch(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
+	replaceFile(t, pwPath, secondPassword+"\n")
+	replaceFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv.URL+"\n")
+	if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
 		t.Fatalf("POST /-/reload = %d %q", code, body)
 	}
-	m = scrape()
-	if sample(m, "basip_exporter_config_last_reload_successful") != "1" || sample(m, "basip_exporter_devices") != "2" || sample(m, `basip_up{device="door-2"}`) != "1" {
-		t.Errorf("after a good reload:\n%s", grepLines(m, "basip_up", "basip_exporter_"))
+	if m := scrape(); seriesValue(m, "basip_exporter_devices") != "2" || seriesValue(m, `basip_up{device="door-2"}`) != "1" {
+		t.Errorf("after a good reload:\n%s\n%s", testutil.Grep(m, "basip_up"), testutil.Grep(m, "basip_exporter_devices"))
 	}
-	if code, _ := fetch(t, c, http.MethodGet, base+"/-/reload", "", ""); code != http.StatusMethodNotAllowed {
+	if code, _ := fetchURL(t, c, http.MethodGet, base+"/-/reload", "", ""); code != http.StatusMethodNotAllowed {
 		t.Errorf("GET /-/reload = %d, want 405", code)
 	}
 
 	// SIGTERM: a clean exit, promptly.
-	if code, took := p.stop(10 * time.Second); code != 0 || took > 6*time.Second {
+	if code, took := p.terminate(10 * time.Second); code != 0 || took > 6*time.Second {
 		t.Errorf("SIGTERM: exit code %d after %v", code, took)
 	}
 	for _, s := range []string{firstPassword, secondPassword} {
@@ -154,19 +136,6 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 			t.Errorf("a password appears in the logs")
 		}
 	}
-}
-
-func grepLines(s string, prefixes ...string) string {
-	var out []string
-	for _, line := range strings.Split(s, "\n") {
-		for _, p := range prefixes {
-			if strings.HasPrefix(line, p) {
-				out = append(out, line)
-				break
-			}
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 // TestShutdownWithScrapeInFlight sends SIGTERM while a scrape waits on a
@@ -194,8 +163,8 @@ func TestShutdownWithScrapeInFlight(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = srv.Close() })
 			cfgPath := filepath.Join(t.TempDir(), "config.yaml")
-			writeFile(t, cfgPath, "global:\n  timeout: 60s\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: d\n    address: "+srv.URL+"\n")
-			p := startExporter(t, "--config.file="+cfgPath)
+			replaceFile(t, cfgPath, "global:\n  timeout: 60s\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: d\n    address: "+srv.URL+"\n")
+			p := startExporterBinary(t, "--config.file="+cfgPath)
 
 			type result struct {
 				code int
@@ -204,7 +173,7 @@ func TestShutdownWithScrapeInFlight(t *testing.T) {
 			}
 			scraped := make(chan result, 1)
 			go func() {
-				code, body, err := tryFetch(loopbackClient(nil), http.MethodGet, "http://"+p.addr+"/metrics", "", "")
+				code, body, err := tryFetchURL(loopbackClient(nil), http.MethodGet, "http://"+p.addr+"/metrics", "", "")
 				scraped <- result{code, body, err}
 			}()
 			for deadline := time.Now().Add(10 * time.Second); dev.Requests.Load() == 0; time.Sleep(10 * time.Millisecond) {
@@ -212,7 +181,7 @@ func TestShutdownWithScrapeInFlight(t *testing.T) {
 					t.Fatal("the scrape never reached the device")
 				}
 			}
-			code, took := p.stop(20 * time.Second)
+			code, took := p.terminate(20 * time.Second)
 			if code != 0 {
 				t.Errorf("exit status %d after SIGTERM, want 0", code)
 			}
