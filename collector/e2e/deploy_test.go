@@ -217,13 +217,13 @@ func hasFlag(flags map[string]string, name string) bool {
 
 var (
 	// A command line in a comment or a unit file, continuations joined.
-	invocationRE = regexp.MustCompile(`basip_exporter((?:\s+--[\w.\-]+(?:=[^\s"'\]]*)?)+)`)
-	configFileRE = regexp.MustCompile(`--config\.file=([^\s"'\]]+)`)
+	invocationRE = regexp.MustCompile(`basip_exporter((?:\s+--[\w.\-]+(?:=[^\s"'\]` + "`" + `]*)?)+)`)
+	configFileRE = regexp.MustCompile(`--config\.file=([^\s"'\]` + "`" + `]+)`)
 	// host:port in a URL, a target or an address replacement.
 	hostPortRE = regexp.MustCompile(`(?:^|[/\s\[])([a-z][\w.\-]*):(\d+)\b`)
 	// A compose port mapping: [ip:]published:container[/proto].
 	portMappingRE = regexp.MustCompile(`^(?:[\d.]+:)?(\d+):(\d+)(?:/\w+)?$`)
-	jobSelectorRE = regexp.MustCompile(`job="([^"]+)"`)
+	jobSelectorRE = regexp.MustCompile(`job=~?"([^"]+)"`)
 )
 
 // TestDeployMatchesExporter checks that what the Dockerfile and the files
@@ -560,7 +560,9 @@ func TestDeployMatchesExporter(t *testing.T) {
 				walkYAML(d.v, "", func(key string, v any) bool {
 					if x, ok := v.(string); ok && key == "expr" {
 						for _, m := range jobSelectorRE.FindAllStringSubmatch(x, -1) {
-							selected[m[1]] = true
+							for _, j := range strings.Split(m[1], "|") { // job=~"a|b"
+								selected[j] = true
+							}
 						}
 					}
 					return true

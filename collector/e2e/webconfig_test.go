@@ -50,7 +50,7 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	}
 	webCfg := "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  " + user + ": " + string(hash) + "\n"
 	replaceFile(t, filepath.Join(dir, "web.yml"), webCfg)
-	replaceFile(t, filepath.Join(dir, "config.yaml"), "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: door\n    address: "+srv.URL+"\n")
+	replaceFile(t, filepath.Join(dir, "config.yaml"), "global:\n  collect: [settings]\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: admin\n    password: "+firstPassword+"\ndevices:\n  - name: door\n    address: "+srv.URL+"\n")
 
 	p := startExporterBinary(t, "--config.file="+filepath.Join(dir, "config.yaml"), "--web.config.file="+filepath.Join(dir, "web.yml"))
 	roots := x509.NewCertPool()
