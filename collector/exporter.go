@@ -6,10 +6,10 @@ package collector
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -37,7 +37,7 @@ type fleet struct {
 	devices []*member
 	byName  map[string]*member
 	byAddr  map[string]*member
-	clients map[string]*http.Client // by TLS settings
+	tlsConfigs map[string]*tls.Config // by TLS settings, shared by the clients
 	started time.Time               // the exporter's start
 	// labelPlans orders each family's labels; see labelPlans.
 	labelPlans [][]int
@@ -121,7 +121,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		devices:    make([]*member, 0, len(cfg.Devices)),
 		byName:     make(map[string]*member, len(cfg.Devices)),
 		byAddr:     make(map[string]*member, len(cfg.Devices)),
-		clients:    map[string]*http.Client{},
+		tlsConfigs: map[string]*tls.Config{},
 		started:    e.started,
 		labelPlans: labelPlans(cfg.LabelNames),
 	}
@@ -138,9 +138,9 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	}
 	e.fleet.Store(f)
 	if old != nil {
-		for key, hc := range old.clients {
-			if f.clients[key] != hc {
-				basip.CloseIdleConnections(hc)
+		for _, d := range old.devices {
+			if m := f.byName[d.name]; m == nil || m.client != d.client {
+				d.client.Close()
 			}
 		}
 	}
@@ -175,28 +175,28 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 	if prev != nil && prev.identity == d.identity {
 		d.client, d.cache = prev.client, prev.cache
 		d.client.ResetBackoff()
-		f.clients[tlsKey] = old.clients[tlsKey]
+		if _, ok := f.tlsConfigs[tlsKey]; !ok {
+			f.tlsConfigs[tlsKey] = old.tlsConfigs[tlsKey]
+		}
 		return d, nil
 	}
-	hc, ok := f.clients[tlsKey]
+	tc, ok := f.tlsConfigs[tlsKey]
 	if !ok && old != nil {
-		hc, ok = old.clients[tlsKey]
+		tc, ok = old.tlsConfigs[tlsKey]
 	}
 	if !ok {
-		tc, err := promconfig.NewTLSConfig(&dc.TLSConfig)
-		if err != nil {
+		if tc, err = promconfig.NewTLSConfig(&dc.TLSConfig); err != nil {
 			return nil, fmt.Errorf("device %q: tls_config: %w", dc.Name, err)
 		}
-		hc = basip.NewHTTPClient(tc)
 	}
-	f.clients[tlsKey] = hc
+	f.tlsConfigs[tlsKey] = tc
 	d.cache = &endpointCache{}
 	d.client = basip.New(basip.Options{
 		BaseURL:    dc.URL,
 		APIVersion: dc.APIVersion,
 		Username:   dc.Credential.Username,
 		Password:   pass,
-		HTTP:       hc,
+		TLSConfig:  tc,
 	})
 	return d, nil
 }
@@ -238,8 +238,8 @@ func (e *Exporter) Devices() int { return len(e.fleet.Load().devices) }
 // Close drops the idle device connections. The Exporter stays usable.
 func (e *Exporter) Close() {
 	if f := e.fleet.Load(); f != nil {
-		for _, hc := range f.clients {
-			basip.CloseIdleConnections(hc)
+		for _, d := range f.devices {
+			d.client.Close()
 		}
 	}
 }

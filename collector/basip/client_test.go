@@ -37,9 +37,9 @@ func newClient(t *testing.T, rawURL, apiVersion, password string, now func() tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := NewHTTPClient(nil)
-	t.Cleanup(func() { CloseIdleConnections(hc) })
-	return New(Options{BaseURL: u, APIVersion: apiVersion, Username: "admin", Password: password, HTTP: hc, Now: now})
+	c := New(Options{BaseURL: u, APIVersion: apiVersion, Username: "admin", Password: password, Now: now})
+	t.Cleanup(c.Close)
+	return c
 }
 
 func TestLoginBackoffDoublesAndCaps(t *testing.T) {

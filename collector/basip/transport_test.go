@@ -1,7 +1,10 @@
 package basip
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -36,6 +39,48 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	return "http://" + ln.Addr().String()
 }
 
+// rawHTTP is a device that reads requests one after the other on each
+// connection and writes what answer returns, as is: it can answer wrongly in
+// ways an HTTP server will not. conn counts from 1, req from 0 on each
+// connection; an empty answer closes the connection. It returns the URL and
+// the count of connections.
+func rawHTTP(t *testing.T, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	url := rawServer(t, func(c net.Conn) {
+		n := int(conns.Add(1))
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			out := answer(c, n, i, r)
+			if out == "" {
+				return
+			}
+			if _, err := io.WriteString(c, out); err != nil {
+				return
+			}
+		}
+	})
+	return url, &conns
+}
+
+// ok200 is a complete answer whose body names the connection and request.
+func ok200(conn, req int) string {
+	b := fmt.Sprintf("c%dr%d", conn, req)
+	return fmt.Sprintf("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(b), b)
+}
+
+// testTransport is a device transport with the client's idle timeout, as
+// an *http.Client (no redirects followed), closed at the end of the test.
+func testTransport(t *testing.T, idle time.Duration) (*transport, *http.Client) {
+	tr := newTransport(nil, idle)
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr, &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
 func get(t *testing.T, hc *http.Client, url string) (int, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -48,6 +93,25 @@ func get(t *testing.T, hc *http.Client, url string) (int, string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+func mustGet(t *testing.T, hc *http.Client, url, want string) {
+	t.Helper()
+	code, body, err := get(t, hc, url)
+	if err != nil || code != 200 || body != want {
+		t.Fatalf("GET %s: %d %q %v, want 200 %q", url, code, body, err, want)
+	}
+}
+
+// waitFor polls cond for up to 2 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func TestTransportReusesConnections(t *testing.T) {
@@ -66,27 +130,24 @@ func TestTransportReusesConnections(t *testing.T) {
 	}
 	go srv.Serve(ln)
 	defer srv.Close()
-	hc := NewHTTPClient(nil)
-	defer CloseIdleConnections(hc)
+	tr, hc := testTransport(t, time.Minute)
 	for range 5 {
-		code, body, err := get(t, hc, "http://"+ln.Addr().String()+"/x")
-		if err != nil || code != 200 || body != `{"ok":true}` {
-			t.Fatalf("%d %q %v", code, body, err)
-		}
+		mustGet(t, hc, "http://"+ln.Addr().String()+"/x", `{"ok":true}`)
 	}
 	if n := conns.Load(); n != 1 {
 		t.Errorf("%d connections for 5 sequential requests, want 1", n)
 	}
-	// A device that closed the idle connection meanwhile: the request is
-	// sent again on a new connection.
+	// A device that closed the idle connection meanwhile: the check before
+	// reuse sees it, and the request goes out once, on a new connection.
 	srv.SetKeepAlivesEnabled(false) // closes idle connections
 	time.Sleep(50 * time.Millisecond)
 	srv.SetKeepAlivesEnabled(true)
-	if code, _, err := get(t, hc, "http://"+ln.Addr().String()+"/x"); err != nil || code != 200 {
-		t.Fatalf("after the device closed the idle connection: %d %v", code, err)
-	}
+	mustGet(t, hc, "http://"+ln.Addr().String()+"/x", `{"ok":true}`)
 	if n := conns.Load(); n != 2 {
 		t.Errorf("%d connections, want 2 (one closed by the device, one new)", n)
+	}
+	if n := tr.requests.Load(); n != 6 {
+		t.Errorf("%d requests sent for 6 GETs", n)
 	}
 }
 
@@ -103,30 +164,223 @@ func TestTransportLimitsHeaders(t *testing.T) {
 		}
 		_, _ = io.WriteString(c, "\r\n{}")
 	})
-	hc := NewHTTPClient(nil)
-	defer CloseIdleConnections(hc)
+	_, hc := testTransport(t, time.Minute)
 	_, _, err := get(t, hc, url+"/x")
 	if err == nil || classify(transportError("GET /x", err).Err) != device.ReasonTooLarge {
 		t.Errorf("200 KB of headers: err %v", err)
 	}
 }
 
-func TestTransportConnectionCloseHeader(t *testing.T) {
+func TestTransportSkipsInformationalAnswers(t *testing.T) {
+	url, conns := rawHTTP(t, func(_ net.Conn, conn, req int, r *http.Request) string {
+		switch r.URL.Path {
+		case "/hints":
+			return "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" +
+				"HTTP/1.1 100 Continue\r\n\r\n" + ok200(conn, req)
+		case "/endless":
+			return strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", max1xx+1) + ok200(conn, req)
+		case "/switch":
+			return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+		}
+		return ok200(conn, req)
+	})
+	_, hc := testTransport(t, time.Minute)
+	mustGet(t, hc, url+"/hints", "c1r0")
+	mustGet(t, hc, url+"/hints", "c1r1") // the same connection serves the next request
+	if _, _, err := get(t, hc, url+"/endless"); !errors.Is(err, errTooMany1xx) {
+		t.Errorf("%d informational answers: err %v", max1xx+1, err)
+	}
+	if _, _, err := get(t, hc, url+"/switch"); !errors.Is(err, errSwitchedProtocols) {
+		t.Errorf("101: err %v", err)
+	}
+	mustGet(t, hc, url+"/x", "c3r0") // each failure closed its connection
+	if n := conns.Load(); n != 3 {
+		t.Errorf("%d connections, want 3", n)
+	}
+}
+
+// TestTransportNeverTakesAnUnaskedAnswer: a device that sends a second
+// answer after a complete one, at once or a little later, must not have
+// it taken for the answer to the next request.
+func TestTransportNeverTakesAnUnaskedAnswer(t *testing.T) {
+	cases := map[string]time.Duration{"in the same write": 0, "a little later": 20 * time.Millisecond}
+	for name, delay := range cases {
+		t.Run(name, func(t *testing.T) {
+			sent := make(chan struct{}, 1)
+			url, conns := rawHTTP(t, func(c net.Conn, conn, req int, _ *http.Request) string {
+				if conn > 1 {
+					return ok200(conn, req)
+				}
+				extra := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
+				if delay == 0 {
+					defer func() { sent <- struct{}{} }()
+					return ok200(conn, req) + extra
+				}
+				go func() {
+					time.Sleep(delay)
+					_, _ = io.WriteString(c, extra)
+					sent <- struct{}{}
+				}()
+				return ok200(conn, req)
+			})
+			_, hc := testTransport(t, time.Minute)
+			mustGet(t, hc, url+"/x", "c1r0")
+			<-sent
+			time.Sleep(20 * time.Millisecond) // for the bytes to cross loopback
+			mustGet(t, hc, url+"/x", "c2r0")
+			if n := conns.Load(); n != 2 {
+				t.Errorf("%d connections, want 2", n)
+			}
+		})
+	}
+}
+
+// TestTransportNeverReusesAClosingConnection: Connection: close, HTTP/1.0
+// without keep-alive, and a body that ends with the connection each end
+// the connection's use, even when the device would answer again on it.
+func TestTransportNeverReusesAClosingConnection(t *testing.T) {
+	cases := map[string]struct {
+		answer string
+		closes bool // the device closes after the answer
+	}{
+		"Connection: close":              {answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"},
+		"HTTP/1.0 without keep-alive":    {answer: "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"},
+		"body until the close":           {answer: "HTTP/1.1 200 OK\r\n\r\n{}", closes: true},
+		"closed after a complete answer": {answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", closes: true},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			url := rawServer(t, func(conn net.Conn) {
+				br := bufio.NewReader(conn)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(conn, c.answer); err != nil || c.closes {
+						return
+					}
+				}
+			})
+			tr, hc := testTransport(t, time.Minute)
+			for range 3 {
+				mustGet(t, hc, url+"/x", "{}")
+				time.Sleep(10 * time.Millisecond) // for a close to cross loopback
+			}
+			if n := tr.requests.Load(); n != 3 {
+				t.Errorf("%d requests sent for 3 GETs: one was sent again", n)
+			}
+			tr.mu.Lock()
+			idle := tr.idle
+			tr.mu.Unlock()
+			if idle != nil && !c.closes {
+				t.Errorf("a connection was kept after %q", c.answer)
+			}
+		})
+	}
+}
+
+func TestTransportClosesIdleConnectionAfterTimeout(t *testing.T) {
+	closed := make(chan int, 4)
 	var conns atomic.Int64
 	url := rawServer(t, func(c net.Conn) {
-		conns.Add(1)
-		buf := make([]byte, 4096)
-		_, _ = c.Read(buf)
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-	})
-	hc := NewHTTPClient(nil)
-	defer CloseIdleConnections(hc)
-	for range 3 {
-		if code, body, err := get(t, hc, url+"/x"); err != nil || code != 200 || body != "{}" {
-			t.Fatalf("%d %q %v", code, body, err)
+		n := int(conns.Add(1))
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			if _, err := http.ReadRequest(br); err != nil {
+				closed <- n
+				return
+			}
+			_, _ = io.WriteString(c, ok200(n, i))
 		}
+	})
+	tr, hc := testTransport(t, 200*time.Millisecond)
+	mustGet(t, hc, url+"/x", "c1r0")
+	mustGet(t, hc, url+"/x", "c1r1") // reused within the timeout
+	start := time.Now()
+	select {
+	case n := <-closed:
+		if n != 1 || time.Since(start) < 150*time.Millisecond {
+			t.Errorf("connection %d closed after %v", n, time.Since(start))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the idle connection was not closed after its timeout")
 	}
-	if n := conns.Load(); n != 3 {
-		t.Errorf("%d connections, want 3: Connection: close must not be reused", n)
+	tr.mu.Lock()
+	idle := tr.idle
+	tr.mu.Unlock()
+	if idle != nil {
+		t.Error("the transport still holds the expired connection")
+	}
+	mustGet(t, hc, url+"/x", "c2r0")
+}
+
+func TestClientCloseClosesTheConnection(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	url := rawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				closed <- struct{}{}
+				return
+			}
+			if r.URL.Path == "/api/v1/login" {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"token\":\"t\"}")
+				continue
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+		}
+	})
+	c := newClient(t, url, "v1", "p", nil)
+	if _, _, err := c.SIPSettings(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+		t.Fatal("closed before Close")
+	case <-time.After(20 * time.Millisecond):
+	}
+	c.Close()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close left the connection open")
+	}
+	if _, _, err := c.SIPSettings(context.Background()); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// TestTransportErrorsQuoteNoDeviceBytes: net/http's parsers quote what they
+// could not parse; the transport replaces those errors.
+func TestTransportErrorsQuoteNoDeviceBytes(t *testing.T) {
+	const marker = "Marker-E10ADC3949BA59ABBE56E057F20F883E"
+	cases := map[string]string{
+		"status line":        "GET /api/v1/login?password=" + marker + " HTTP/1.1\r\n\r\n",
+		"status code":        "HTTP/1.1 2x0 " + marker + "\r\n\r\n",
+		"version":            "HTTP/9" + marker + " 200 OK\r\n\r\n",
+		"header line":        "HTTP/1.1 200 OK\r\n" + marker + "\r\n\r\n",
+		"Content-Length":     "HTTP/1.1 200 OK\r\nContent-Length: " + marker + "\r\n\r\n",
+		"transfer encoding":  "HTTP/1.1 200 OK\r\nTransfer-Encoding: " + marker + "\r\n\r\n",
+		"chunk size":         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + marker + "\r\n",
+		"trailer":            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + marker + "\r\n\r\n",
+		"continuation line":  "HTTP/1.1 200 OK\r\n " + marker + "\r\n\r\n",
+		"informational line": "HTTP/1.1 103 Early Hints\r\n" + marker + "\r\n\r\n",
+	}
+	for name, answer := range cases {
+		t.Run(name, func(t *testing.T) {
+			url, _ := rawHTTP(t, func(net.Conn, int, int, *http.Request) string { return answer })
+			_, hc := testTransport(t, time.Minute)
+			_, _, err := get(t, hc, url+"/x")
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if strings.Contains(err.Error(), "Marker") || strings.Contains(strings.ToUpper(err.Error()), "E10ADC") {
+				t.Errorf("error quotes the device: %v", err)
+			}
+			if !errors.Is(err, errMalformedResponse) && !errors.Is(err, errMalformedBody) {
+				t.Errorf("err %v, want a fixed description", err)
+			}
+		})
 	}
 }
