@@ -384,3 +384,109 @@ func TestTransportErrorsQuoteNoDeviceBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestTransportBehavesLikeNetHTTP sends the same requests through the
+// device transport and through net/http's Transport, each to its own copy
+// of one server, and compares what the client sees: status, headers, body
+// (of known length, chunked, empty, with a trailer), and how many
+// connections keep-alive needed.
+func TestTransportBehavesLikeNetHTTP(t *testing.T) {
+	big := strings.Repeat(`{"proxy":"sip:x"},`, 8000) // 144 KB, several reads
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Add("X-Multi", "a")
+		w.Header().Add("X-Multi", "b")
+		switch r.URL.Path {
+		case "/length":
+			w.Header().Set("Content-Length", "11")
+			_, _ = io.WriteString(w, `{"user":1}`+"\n")
+		case "/chunked":
+			for i := range 3 {
+				fmt.Fprintf(w, `{"part":%d}`, i)
+				w.(http.Flusher).Flush()
+			}
+		case "/trailer":
+			w.Header().Set("Trailer", "X-Sum")
+			_, _ = io.WriteString(w, `{"a":1}`)
+			w.(http.Flusher).Flush()
+			w.Header().Set("X-Sum", "42")
+		case "/big":
+			w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+			_, _ = io.WriteString(w, big)
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/missing":
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"error":"Not found"}`)
+		case "/denied":
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"Log In"}`)
+		case "/close":
+			w.Header().Set("Connection", "close")
+			_, _ = io.WriteString(w, `{}`)
+		case "/echo":
+			fmt.Fprintf(w, `{"accept":%q,"auth":%q,"host":%q,"query":%q}`, r.Header.Get("Accept"), r.Header.Get("Authorization"), r.Host, r.URL.RawQuery)
+		}
+	})
+	serve := func() (string, *atomic.Int64) {
+		var conns atomic.Int64
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: handler, ConnState: func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		return "http://" + ln.Addr().String(), &conns
+	}
+	type seen struct {
+		status        string
+		proto         string
+		header        http.Header
+		contentLength int64
+		chunked       bool
+		body          string
+		trailer       http.Header
+	}
+	do := func(rt http.RoundTripper, url string) seen {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("Authorization", "Bearer t-1")
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		resp.Header.Del("Date")
+		return seen{resp.Status, resp.Proto, resp.Header, resp.ContentLength,
+			len(resp.TransferEncoding) == 1 && resp.TransferEncoding[0] == "chunked", string(b), resp.Trailer}
+	}
+	ownURL, ownConns := serve()
+	stdURL, stdConns := serve()
+	own := newTransport(nil, time.Minute)
+	t.Cleanup(own.CloseIdleConnections)
+	std := &http.Transport{DisableCompression: true} // the client asks for no compression
+	t.Cleanup(std.CloseIdleConnections)
+	paths := []string{"/length", "/chunked", "/trailer", "/big", "/empty", "/missing", "/denied", "/echo?x=1&y=2", "/length", "/close", "/length"}
+	for _, p := range paths {
+		got, want := do(own, ownURL+p), do(std, stdURL+p)
+		want.body = strings.ReplaceAll(want.body, strings.TrimPrefix(stdURL, "http://"), strings.TrimPrefix(ownURL, "http://"))
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n own      %+v\n net/http %+v", p, got, want)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // for the server to count the last connection
+	if own, std := ownConns.Load(), stdConns.Load(); own != std || own != 2 {
+		t.Errorf("%d connections through the device transport, %d through net/http's; want 2 (one closed by Connection: close)", own, std)
+	}
+}
