@@ -37,8 +37,8 @@ type fleet struct {
 	devices []*member
 	byName  map[string]*member
 	byAddr  map[string]*member
-	tlsConfigs map[string]*tls.Config // by TLS settings, shared by the clients
-	started time.Time               // the exporter's start
+	tlsCfgs map[string]*tls.Config // by TLS settings, shared by the clients
+	started time.Time              // the exporter's start
 	// labelPlans orders each family's labels; see labelPlans.
 	labelPlans [][]int
 }
@@ -121,7 +121,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		devices:    make([]*member, 0, len(cfg.Devices)),
 		byName:     make(map[string]*member, len(cfg.Devices)),
 		byAddr:     make(map[string]*member, len(cfg.Devices)),
-		tlsConfigs: map[string]*tls.Config{},
+		tlsCfgs:    map[string]*tls.Config{},
 		started:    e.started,
 		labelPlans: labelPlans(cfg.LabelNames),
 	}
@@ -175,21 +175,21 @@ func (e *Exporter) newDevice(old, f *fleet, cfg *config.Config, dc *config.Devic
 	if prev != nil && prev.identity == d.identity {
 		d.client, d.cache = prev.client, prev.cache
 		d.client.ResetBackoff()
-		if _, ok := f.tlsConfigs[tlsKey]; !ok {
-			f.tlsConfigs[tlsKey] = old.tlsConfigs[tlsKey]
+		if _, ok := f.tlsCfgs[tlsKey]; !ok {
+			f.tlsCfgs[tlsKey] = old.tlsCfgs[tlsKey]
 		}
 		return d, nil
 	}
-	tc, ok := f.tlsConfigs[tlsKey]
+	tc, ok := f.tlsCfgs[tlsKey]
 	if !ok && old != nil {
-		tc, ok = old.tlsConfigs[tlsKey]
+		tc, ok = old.tlsCfgs[tlsKey]
 	}
 	if !ok {
 		if tc, err = promconfig.NewTLSConfig(&dc.TLSConfig); err != nil {
 			return nil, fmt.Errorf("device %q: tls_config: %w", dc.Name, err)
 		}
 	}
-	f.tlsConfigs[tlsKey] = tc
+	f.tlsCfgs[tlsKey] = tc
 	d.cache = &endpointCache{}
 	d.client = basip.New(basip.Options{
 		BaseURL:    dc.URL,

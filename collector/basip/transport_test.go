@@ -103,17 +103,6 @@ func mustGet(t *testing.T, hc *http.Client, url, want string) {
 	}
 }
 
-// waitFor polls cond for up to 2 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(2 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestTransportReusesConnections(t *testing.T) {
 	var conns atomic.Int64
 	srv := &http.Server{
