@@ -3,6 +3,8 @@ package basip
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/device"
+	"github.com/basip/basip_exporter/collector/simulator"
 )
 
 // rawServer answers every connection with handle, on 127.0.0.1.
@@ -45,10 +48,19 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 // connection; an empty answer closes the connection. It returns the URL and
 // the count of connections.
 func rawHTTP(t *testing.T, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
+	return rawHTTPOver(t, nil, answer)
+}
+
+// rawHTTPOver is rawHTTP over TLS with cfg, or plain when cfg is nil.
+func rawHTTPOver(t *testing.T, cfg *tls.Config, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
 	t.Helper()
 	var conns atomic.Int64
 	url := rawServer(t, func(c net.Conn) {
 		n := int(conns.Add(1))
+		if cfg != nil {
+			c = tls.Server(c, cfg)
+			defer c.Close() // with a close_notify
+		}
 		br := bufio.NewReader(c)
 		for i := 0; ; i++ {
 			r, err := http.ReadRequest(br)
@@ -64,7 +76,27 @@ func rawHTTP(t *testing.T, answer func(c net.Conn, conn, req int, r *http.Reques
 			}
 		}
 	})
+	if cfg != nil {
+		url = "https" + strings.TrimPrefix(url, "http")
+	}
 	return url, &conns
+}
+
+// testTLS returns a server config with a fresh certificate and a client
+// config that trusts it.
+func testTLS(t *testing.T) (server, client *tls.Config) {
+	t.Helper()
+	certPEM, keyPEM, err := simulator.SelfSigned(simulator.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool}
 }
 
 // ok200 is a complete answer whose body names the connection and request.
@@ -76,7 +108,12 @@ func ok200(conn, req int) string {
 // testTransport is a device transport with the client's idle timeout, as
 // an *http.Client (no redirects followed), closed at the end of the test.
 func testTransport(t *testing.T, idle time.Duration) (*transport, *http.Client) {
-	tr := newTransport(nil, idle)
+	return testTransportTLS(t, idle, nil)
+}
+
+// testTransportTLS is testTransport with a TLS config.
+func testTransportTLS(t *testing.T, idle time.Duration, cfg *tls.Config) (*transport, *http.Client) {
+	tr := newTransport(cfg, idle)
 	t.Cleanup(tr.CloseIdleConnections)
 	return tr, &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
@@ -192,35 +229,67 @@ func TestTransportSkipsInformationalAnswers(t *testing.T) {
 // answer after a complete one, at once or a little later, must not have
 // it taken for the answer to the next request.
 func TestTransportNeverTakesAnUnaskedAnswer(t *testing.T) {
-	cases := map[string]time.Duration{"in the same write": 0, "a little later": 20 * time.Millisecond}
-	for name, delay := range cases {
-		t.Run(name, func(t *testing.T) {
-			sent := make(chan struct{}, 1)
-			url, conns := rawHTTP(t, func(c net.Conn, conn, req int, _ *http.Request) string {
-				if conn > 1 {
-					return ok200(conn, req)
-				}
-				extra := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
-				if delay == 0 {
-					defer func() { sent <- struct{}{} }()
-					return ok200(conn, req) + extra
-				}
-				go func() {
-					time.Sleep(delay)
-					_, _ = io.WriteString(c, extra)
-					sent <- struct{}{}
-				}()
-				return ok200(conn, req)
-			})
-			_, hc := testTransport(t, time.Minute)
-			mustGet(t, hc, url+"/x", "c1r0")
-			<-sent
-			time.Sleep(20 * time.Millisecond) // for the bytes to cross loopback
-			mustGet(t, hc, url+"/x", "c2r0")
-			if n := conns.Load(); n != 2 {
-				t.Errorf("%d connections, want 2", n)
+	serverTLS, clientTLS := testTLS(t)
+	for _, secure := range []bool{false, true} {
+		for name, delay := range map[string]time.Duration{"in the same write": 0, "a little later": 20 * time.Millisecond} {
+			var srvCfg, cliCfg *tls.Config
+			if secure {
+				name, srvCfg, cliCfg = "TLS, "+name, serverTLS, clientTLS
 			}
-		})
+			t.Run(name, func(t *testing.T) {
+				sent := make(chan struct{}, 1)
+				url, conns := rawHTTPOver(t, srvCfg, func(c net.Conn, conn, req int, _ *http.Request) string {
+					if conn > 1 {
+						return ok200(conn, req)
+					}
+					extra := "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
+					if delay == 0 {
+						defer func() { sent <- struct{}{} }()
+						return ok200(conn, req) + extra
+					}
+					go func() {
+						time.Sleep(delay)
+						_, _ = io.WriteString(c, extra)
+						sent <- struct{}{}
+					}()
+					return ok200(conn, req)
+				})
+				_, hc := testTransportTLS(t, time.Minute, cliCfg)
+				mustGet(t, hc, url+"/x", "c1r0")
+				<-sent
+				time.Sleep(20 * time.Millisecond) // for the bytes to cross loopback
+				mustGet(t, hc, url+"/x", "c2r0")
+				if n := conns.Load(); n != 2 {
+					t.Errorf("%d connections, want 2", n)
+				}
+			})
+		}
+	}
+}
+
+// TestTransportTLSConnectionIsReused: a quiet TLS connection passes the
+// check before reuse (session tickets and all); one the device closed
+// (with a close_notify) does not, and the request goes out once, on a new
+// connection.
+func TestTransportTLSConnectionIsReused(t *testing.T) {
+	serverTLS, clientTLS := testTLS(t)
+	closed := make(chan struct{})
+	url, conns := rawHTTPOver(t, serverTLS, func(c net.Conn, conn, req int, _ *http.Request) string {
+		if conn == 1 && req == 1 {
+			_, _ = io.WriteString(c, ok200(conn, req))
+			defer close(closed)
+			return "" // and close
+		}
+		return ok200(conn, req)
+	})
+	tr, hc := testTransportTLS(t, time.Minute, clientTLS)
+	mustGet(t, hc, url+"/x", "c1r0")
+	mustGet(t, hc, url+"/x", "c1r1")
+	<-closed
+	time.Sleep(20 * time.Millisecond) // for the close to cross loopback
+	mustGet(t, hc, url+"/x", "c2r0")
+	if n, sent := conns.Load(), tr.requests.Load(); n != 2 || sent != 3 {
+		t.Errorf("%d connections and %d requests sent for 3 GETs, want 2 and 3", n, sent)
 	}
 }
 
@@ -239,7 +308,9 @@ func TestTransportNeverReusesAClosingConnection(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
+			var conns atomic.Int64
 			url := rawServer(t, func(conn net.Conn) {
+				conns.Add(1)
 				br := bufio.NewReader(conn)
 				for {
 					if _, err := http.ReadRequest(br); err != nil {
@@ -257,6 +328,9 @@ func TestTransportNeverReusesAClosingConnection(t *testing.T) {
 			}
 			if n := tr.requests.Load(); n != 3 {
 				t.Errorf("%d requests sent for 3 GETs: one was sent again", n)
+			}
+			if n := conns.Load(); n != 3 {
+				t.Errorf("%d connections for 3 GETs, want 3", n)
 			}
 			tr.mu.Lock()
 			idle := tr.idle
