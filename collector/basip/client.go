@@ -101,8 +101,9 @@ func New(o Options) *Client {
 	}
 }
 
-// Close closes the kept-alive connection, if it is idle. The Client stays
-// usable: the next request opens a new one.
+// Close closes the kept-alive connection: at once if it is idle, or as
+// soon as the request it carries is answered. The Client stays usable: the
+// next request opens a new connection.
 func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // SIPSettings reads the device's SIP settings, logging in first when no

@@ -60,6 +60,7 @@ type transport struct {
 	requests    atomic.Int64 // requests sent, for device.Result
 
 	mu        sync.Mutex
+	closes    uint64   // CloseIdleConnections calls: a connection from before one is not kept
 	idle      net.Conn // nil, or the one idle connection, to idleKey
 	idleKey   string   // scheme://host:port
 	idleSince time.Time
@@ -111,14 +112,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.requests.Add(1)
 	key := req.URL.Scheme + "://" + hostPort(req.URL.Scheme, req.URL.Hostname(), req.URL.Port())
-	conn := t.takeIdle(key)
+	conn, closes := t.takeIdle(key)
 	if conn == nil {
 		var err error
 		if conn, err = t.dial(req); err != nil {
 			return nil, err
 		}
 	}
-	return t.exchange(conn, key, req)
+	return t.exchange(conn, key, closes, req)
 }
 
 func hostPort(scheme, host, port string) string {
@@ -136,23 +137,22 @@ func defaultPort(scheme string) string {
 }
 
 // takeIdle returns the idle connection if it goes to key, is younger than
-// the idle timeout and has nothing to read; any other is closed.
-func (t *transport) takeIdle(key string) net.Conn {
+// the idle timeout and has nothing to read; any other is closed. closes is
+// the count of CloseIdleConnections calls so far, for put.
+func (t *transport) takeIdle(key string) (conn net.Conn, closes uint64) {
 	t.mu.Lock()
-	conn, fresh := t.idle, t.idleKey == key && time.Since(t.idleSince) < t.idleTimeout
+	conn, closes = t.idle, t.closes
+	fresh := t.idleKey == key && time.Since(t.idleSince) < t.idleTimeout
 	t.idle = nil
 	if t.timer != nil {
 		t.timer.Stop()
 	}
 	t.mu.Unlock()
-	if conn == nil {
-		return nil
-	}
-	if !fresh || !quiet(conn) {
+	if conn != nil && (!fresh || !quiet(conn)) {
 		_ = conn.Close()
-		return nil
+		conn = nil
 	}
-	return conn
+	return conn, closes
 }
 
 // quiet reports whether an idle connection has nothing to read. Bytes
@@ -204,9 +204,16 @@ func (t *transport) dial(req *http.Request) (net.Conn, error) {
 }
 
 // put keeps conn as the idle connection to key, replacing (and closing)
-// any other, and arms the idle timer.
-func (t *transport) put(key string, conn net.Conn) {
+// any other, and arms the idle timer; unless CloseIdleConnections was
+// called while conn carried its request (closes is the count from before):
+// then conn is closed, as if it had been idle.
+func (t *transport) put(key string, conn net.Conn, closes uint64) {
 	t.mu.Lock()
+	if closes != t.closes {
+		t.mu.Unlock()
+		_ = conn.Close()
+		return
+	}
 	old := t.idle
 	t.idle, t.idleKey, t.idleSince = conn, key, time.Now()
 	if t.timer == nil {
@@ -238,12 +245,14 @@ func (t *transport) expire() {
 	}
 }
 
-// CloseIdleConnections closes the idle connection, if any. The transport
-// stays usable.
+// CloseIdleConnections closes the idle connection, if any, and the one
+// carrying a request, once its answer has been read. The transport stays
+// usable.
 func (t *transport) CloseIdleConnections() {
 	t.mu.Lock()
 	conn := t.idle
 	t.idle = nil
+	t.closes++
 	if t.timer != nil {
 		t.timer.Stop()
 	}
@@ -256,7 +265,7 @@ func (t *transport) CloseIdleConnections() {
 // exchange sends req on conn and reads the response head. The deadline and
 // cancellation of req's context apply to the connection itself, so nothing
 // waits on it in the background. On any error the connection is closed.
-func (t *transport) exchange(conn net.Conn, key string, req *http.Request) (*http.Response, error) {
+func (t *transport) exchange(conn net.Conn, key string, closes uint64, req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	deadline, hasDeadline := ctx.Deadline()
 	if hasDeadline {
@@ -302,7 +311,7 @@ func (t *transport) exchange(conn net.Conn, key string, req *http.Request) (*htt
 	// The body may be as large as the client reads, plus what is buffered.
 	lr.n = MaxBodySize + 1 + int64(br.Size())
 	b := &body{
-		t: t, key: key, conn: conn, br: br, rc: resp.Body, stop: stop,
+		t: t, key: key, closes: closes, conn: conn, br: br, rc: resp.Body, stop: stop,
 		// Connection: close, HTTP/1.0 without keep-alive and a body that
 		// ends when the connection does all set resp.Close.
 		reuse: !resp.Close && !req.Close && resp.ProtoMajor == 1,
@@ -352,14 +361,15 @@ func deviceBytesError(err, generic error) error {
 // body hands the connection back once the response has been read to its
 // end, and closes it otherwise.
 type body struct {
-	t     *transport
-	key   string
-	conn  net.Conn
-	br    *bufio.Reader
-	rc    io.ReadCloser
-	stop  func() bool
-	reuse bool
-	done  bool
+	t      *transport
+	key    string
+	closes uint64
+	conn   net.Conn
+	br     *bufio.Reader
+	rc     io.ReadCloser
+	stop   func() bool
+	reuse  bool
+	done   bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -397,7 +407,7 @@ func (b *body) release(complete bool) {
 		_ = b.conn.Close()
 		return
 	}
-	b.t.put(b.key, b.conn)
+	b.t.put(b.key, b.conn, b.closes)
 }
 
 // limitedReader reads from r until n bytes have been read, then fails.
