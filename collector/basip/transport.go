@@ -158,7 +158,10 @@ func (t *transport) takeIdle(key string) (conn net.Conn, closes uint64) {
 // quiet reports whether an idle connection has nothing to read. Bytes
 // there were sent unasked (they would be taken for the next request's
 // answer); EOF or an error means the device closed it. Only a connection
-// with nothing to read is quiet.
+// with nothing to read is quiet. What arrives after the check is not seen:
+// no check can close that race, which HTTP/1.1 leaves open. (Over TLS, an
+// unasked record that arrived only in part before the check makes the next
+// answer fail to authenticate, and the connection is dropped.)
 func quiet(conn net.Conn) bool {
 	if tc, ok := conn.(*tls.Conn); ok {
 		// What TLS has already taken off the socket: a Read with a passed
