@@ -2,9 +2,9 @@ package collector
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -24,8 +24,8 @@ type fleet struct {
 	members []*member
 	byName  map[string]*member
 	byAddr  map[string]*member
-	clients map[string]*http.Client // by TLS settings
-	started time.Time               // the exporter's start
+	tlsCfgs map[string]*tls.Config // by TLS settings, shared by the clients
+	started time.Time              // the exporter's start
 	// families are the metric families with this configuration's labels.
 	families []*textformat.Family
 	// slots bound the polls in flight across all callers, global.concurrency
@@ -55,7 +55,7 @@ type member struct {
 // session; a changed identity starts a new one, so a corrected password is
 // tried at once.
 type session struct {
-	client *basip.Client
+	client device.Client
 	cache  endpointCache
 
 	mu     sync.Mutex
@@ -166,7 +166,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		members:  make([]*member, 0, len(cfg.Devices)),
 		byName:   make(map[string]*member, len(cfg.Devices)),
 		byAddr:   make(map[string]*member, len(cfg.Devices)),
-		clients:  map[string]*http.Client{},
+		tlsCfgs:  map[string]*tls.Config{},
 		started:  e.started,
 		families: newFamilies(cfg.LabelNames),
 	}
@@ -189,10 +189,10 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		}
 	}
 	e.fleet.Store(f)
-	if old != nil {
-		for key, hc := range old.clients {
-			if f.clients[key] != hc {
-				basip.CloseIdleConnections(hc)
+	if old != nil { // close the connections no device will use again
+		for _, m := range old.members {
+			if n := f.byName[m.name]; n == nil || n.session != m.session {
+				m.session.client.Close()
 			}
 		}
 	}
@@ -226,28 +226,28 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 	}
 	if prev != nil && prev.identity == d.identity {
 		d.session = prev.session
-		f.clients[tlsKey] = old.clients[tlsKey]
+		if _, ok := f.tlsCfgs[tlsKey]; !ok {
+			f.tlsCfgs[tlsKey] = old.tlsCfgs[tlsKey]
+		}
 		return d, nil
 	}
-	hc, ok := f.clients[tlsKey]
+	tc, ok := f.tlsCfgs[tlsKey]
 	if !ok && old != nil {
-		hc, ok = old.clients[tlsKey]
+		tc, ok = old.tlsCfgs[tlsKey]
 	}
 	if !ok {
-		tc, err := promconfig.NewTLSConfig(&dc.TLSConfig)
-		if err != nil {
+		if tc, err = promconfig.NewTLSConfig(&dc.TLSConfig); err != nil {
 			return nil, fmt.Errorf("device %q: tls_config: %w", dc.Name, err)
 		}
-		hc = basip.NewHTTPClient(tc)
 	}
-	f.clients[tlsKey] = hc
+	f.tlsCfgs[tlsKey] = tc
 	d.session = &session{}
 	d.session.client = basip.New(basip.Options{
 		BaseURL:    dc.URL,
 		APIVersion: dc.APIVersion,
 		Username:   dc.Credential.Username,
 		Password:   pass,
-		HTTP:       hc,
+		TLSConfig:  tc,
 	})
 	return d, nil
 }
@@ -283,11 +283,11 @@ func labelValues(dc *config.Device, names []string) []string {
 	return v
 }
 
-// Close drops the idle device connections. The Exporter stays usable.
+// Close closes the device connections. The Exporter stays usable.
 func (e *Exporter) Close() {
 	if f := e.fleet.Load(); f != nil {
-		for _, hc := range f.clients {
-			basip.CloseIdleConnections(hc)
+		for _, m := range f.members {
+			m.session.client.Close()
 		}
 	}
 }

@@ -6,6 +6,7 @@ package basip
 import (
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -38,21 +39,31 @@ type Options struct {
 	APIVersion string
 	Username   string
 	Password   string
-	// HTTP carries the requests; share one per TLS setting across devices so
-	// connections are pooled. See NewHTTPClient.
-	HTTP *http.Client
+	// TLSConfig is used for https; it may be shared by many clients and is
+	// not modified. nil verifies against the system's roots.
+	TLSConfig *tls.Config
+	// IdleTimeout closes the kept-alive connection after this long unused;
+	// DefaultIdleTimeout when zero.
+	IdleTimeout time.Duration
 	// Now is the clock, for tests; time.Now when nil.
 	Now func() time.Time
 }
 
-// Client talks to one device. It is safe for concurrent use.
+// DefaultIdleTimeout is how long a device's connection is kept unused.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// Client talks to one device over at most one connection, kept alive
+// between calls. It is safe for concurrent use; its requests go one at a
+// time.
 type Client struct {
-	base     string
-	prefix   string
-	username string
-	passMD5  string
-	http     *retryablehttp.Client
-	now      func() time.Time
+	base      string
+	prefix    string
+	username  string
+	passMD5   string
+	transport *transport
+	http      *retryablehttp.Client
+	turn      chan struct{} // holds a token while a request is under way
+	now       func() time.Time
 
 	loginMu sync.Mutex // one login at a time per device
 
@@ -62,22 +73,38 @@ type Client struct {
 	blockedUntil time.Time
 }
 
-// New returns a Client for one device.
+var _ device.Client = (*Client)(nil)
+
+// New returns a Client for one device. Close it when the device leaves the
+// configuration.
 func New(o Options) *Client {
 	sum := md5.Sum([]byte(o.Password))
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
+	idle := o.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	prefix := "/api/" + o.APIVersion
+	t := newTransport(o.TLSConfig, idle)
 	return &Client{
-		base:     strings.TrimSuffix(o.BaseURL.String(), "/"),
-		prefix:   "/api/" + o.APIVersion,
-		username: o.Username,
-		passMD5:  strings.ToUpper(hex.EncodeToString(sum[:])),
-		http:     newRetryClient(o.HTTP),
-		now:      now,
+		base:      strings.TrimSuffix(o.BaseURL.String(), "/"),
+		prefix:    prefix,
+		username:  o.Username,
+		passMD5:   strings.ToUpper(hex.EncodeToString(sum[:])),
+		transport: t,
+		http:      newRetryClient(t, prefix+"/login"),
+		turn:      make(chan struct{}, 1),
+		now:       now,
 	}
 }
+
+// Close closes the kept-alive connection: at once if it is idle, or as
+// soon as the request it carries is answered. The Client stays usable: the
+// next request opens a new connection.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // SIPSettings reads the device's SIP settings, logging in first when no
 // token is cached and once more when the cached token is refused.
@@ -94,20 +121,8 @@ func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.R
 	return s, res, nil
 }
 
-// ResetBackoff forgets a login back-off, as after a config reload.
-func (c *Client) ResetBackoff() {
-	c.mu.Lock()
-	c.backoff, c.blockedUntil = 0, time.Time{}
-	c.mu.Unlock()
-}
-
-// HasToken reports whether a token is cached.
-func (c *Client) HasToken() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.token != ""
-}
-
+// authorizedGet sends an authorized GET. A 401 to a cached token means the
+// token expired: reauthorize logs in again and repeats the request once.
 func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result) ([]byte, error) {
 	token, fresh, err := c.ensureToken(ctx, res)
 	if err != nil {
@@ -118,28 +133,38 @@ func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Res
 		return nil, err
 	}
 	if code == http.StatusUnauthorized {
-		op := "GET " + path
 		if fresh {
 			res.AuthFailures++
-			return nil, &device.Error{Reason: device.ReasonAuth, Op: op, Err: errors.New("token from a fresh login refused (HTTP 401)")}
+			return nil, authError("GET "+path, code, "token from a fresh login refused: %s", body)
 		}
-		c.dropToken(token)
-		if token, _, err = c.ensureToken(ctx, res); err != nil {
+		if code, body, err = c.reauthorize(ctx, path, token, res); err != nil {
 			return nil, err
-		}
-		if code, body, err = c.get(ctx, path, token, res); err != nil {
-			return nil, err
-		}
-		if code == http.StatusUnauthorized {
-			res.AuthFailures++
-			c.dropToken(token)
-			return nil, &device.Error{Reason: device.ReasonAuth, Op: op, Err: errors.New("HTTP 401 persisted after a fresh login")}
 		}
 	}
 	if code != http.StatusOK {
 		return nil, statusError("GET "+path, code)
 	}
 	return body, nil
+}
+
+// reauthorize drops the refused token, logs in and sends the request once
+// more with the new token. A 401 then is an authentication failure.
+func (c *Client) reauthorize(ctx context.Context, path, refused string, res *device.Result) (int, []byte, error) {
+	c.dropToken(refused)
+	token, _, err := c.ensureToken(ctx, res)
+	if err != nil {
+		return 0, nil, err
+	}
+	code, body, err := c.get(ctx, path, token, res)
+	if err != nil {
+		return 0, nil, err
+	}
+	if code == http.StatusUnauthorized {
+		res.AuthFailures++
+		c.dropToken(token)
+		return 0, nil, authError("GET "+path, code, "refused again after a fresh login: %s", body)
+	}
+	return code, body, nil
 }
 
 // ensureToken returns the cached token or logs in. fresh is true when the
@@ -184,7 +209,7 @@ func (c *Client) login(ctx context.Context, res *device.Result) (string, error) 
 		c.backoff = min(max(2*c.backoff, LoginBackoffMin), LoginBackoffMax)
 		c.blockedUntil = c.now().Add(c.backoff)
 		c.mu.Unlock()
-		return "", &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("device rejected the credentials (HTTP %d)", code)}
+		return "", authError(op, code, "device rejected the credentials: %s", body)
 	case code != http.StatusOK:
 		return "", statusError(op, code)
 	}
@@ -210,10 +235,18 @@ func (c *Client) dropToken(token string) {
 }
 
 // get sends one GET (with bounded retries) and reads the body through the
-// size limit. The error, if any, is an *device.Error.
+// size limit. The error, if any, is an *device.Error. The device's requests
+// go one at a time, which also makes the transport's count of requests
+// this call's own.
 func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *device.Result) (int, []byte, error) {
 	path, _, _ := strings.Cut(pathAndQuery, "?")
 	op := "GET " + path
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return 0, nil, &device.Error{Reason: device.ReasonTimeout, Op: op, Err: ctx.Err()}
+	}
+	defer func() { <-c.turn }()
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base+pathAndQuery, nil)
 	if err != nil {
 		return 0, nil, &device.Error{Reason: device.ReasonConnection, Op: op, Err: errors.New("cannot build request")}
@@ -222,15 +255,16 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *devic
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	counter := &attempts{}
+	sent := c.transport.requests.Load()
 	start := time.Now()
-	code, body, gerr := c.do(req.WithContext(withAttempts(ctx, counter)), op)
+	code, body, gerr := c.do(req, op)
 	if gerr != nil {
-		gerr = redact(gerr, c.passMD5, token)
+		gerr = redact(gerr)
 	}
-	res.Requests += counter.n
+	n := int(c.transport.requests.Load() - sent)
+	res.Requests += n
 	if t := device.TraceFrom(ctx); t != nil {
-		tr := device.TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: counter.n, Duration: time.Since(start)}
+		tr := device.TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: n, Duration: time.Since(start)}
 		if gerr != nil {
 			tr.Error = gerr.Error()
 		}
@@ -245,7 +279,11 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *devic
 func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *device.Error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, transportError(op, err)
+		e := transportError(op, err)
+		if resp != nil && isRedirectError(err) {
+			e.Status = resp.StatusCode
+		}
+		return 0, nil, e
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))

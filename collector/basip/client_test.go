@@ -37,9 +37,9 @@ func newClient(t *testing.T, rawURL, apiVersion, password string, now func() tim
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := NewHTTPClient(nil)
-	t.Cleanup(func() { CloseIdleConnections(hc) })
-	return New(Options{BaseURL: u, APIVersion: apiVersion, Username: "admin", Password: password, HTTP: hc, Now: now})
+	c := New(Options{BaseURL: u, APIVersion: apiVersion, Username: "admin", Password: password, Now: now})
+	t.Cleanup(c.Close)
+	return c
 }
 
 func TestLoginBackoffDoublesAndCaps(t *testing.T) {
@@ -70,15 +70,15 @@ func TestLoginBackoffDoublesAndCaps(t *testing.T) {
 		}
 		clk.Add(time.Second)
 	}
-	// A reload resets the back-off; a fixed password ends it.
+	// A fixed password ends the back-off once it has run out.
 	dev.SetPassword("wrong-Pass1")
 	clk.Add(-time.Second)
 	if _, _, err := c.SIPSettings(ctx); device.ReasonOf(err) != device.ReasonAuth {
 		t.Fatalf("expected to be still backing off, got %v", err)
 	}
-	c.ResetBackoff()
+	clk.Add(2 * time.Second)
 	if _, _, err := c.SIPSettings(ctx); err != nil {
-		t.Fatalf("after ResetBackoff: %v", err)
+		t.Fatalf("after the back-off: %v", err)
 	}
 }
 

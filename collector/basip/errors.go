@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,11 +12,6 @@ import (
 	"strings"
 
 	"github.com/basip/basip_exporter/collector/device"
-)
-
-var (
-	errRedirectOtherHost = errors.New("redirected to another host; not followed")
-	errTooManyRedirects  = errors.New("too many redirects")
 )
 
 // transportError classifies an error from the HTTP round trip. A *url.Error
@@ -40,7 +36,7 @@ func classify(err error) device.Reason {
 		alertErr    tls.AlertError
 	)
 	switch {
-	case errors.Is(err, errRedirectOtherHost), errors.Is(err, errTooManyRedirects):
+	case isRedirectError(err):
 		return device.ReasonHTTPStatus
 	case errors.Is(err, errResponseTooLarge):
 		return device.ReasonTooLarge
@@ -55,21 +51,17 @@ func classify(err error) device.Reason {
 	return device.ReasonConnection
 }
 
-// redact replaces each secret in the error's message with <secret>, in
-// upper and lower case. A device that echoes the request (a TCP echo service
-// on its address, say) makes net/http quote the request line, login query
-// and all, in its error.
-func redact(e *device.Error, secrets ...string) *device.Error {
+// redact replaces anything shaped like a credential in the error's
+// message with <secret> (see device.Redact). The transport already keeps
+// the device's bytes out of its errors; this is the second line, for what
+// another layer might quote (a URL, a header).
+func redact(e *device.Error) *device.Error {
 	msg := e.Err.Error()
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(strings.ReplaceAll(msg, s, "<secret>"), strings.ToLower(s), "<secret>")
-		}
-	}
-	if msg == e.Err.Error() {
+	red := device.Redact(msg)
+	if red == msg {
 		return e
 	}
-	return &device.Error{Reason: e.Reason, Op: e.Op, Err: redactedError{msg: msg, err: e.Err}}
+	return &device.Error{Reason: e.Reason, Op: e.Op, Err: redactedError{msg: red, err: e.Err}, Status: e.Status}
 }
 
 // redactedError is an error with a redacted message; errors.Is and As still
@@ -85,4 +77,58 @@ func (r redactedError) Unwrap() error { return r.err }
 
 func statusError(op string, code int) *device.Error {
 	return &device.Error{Reason: device.ReasonHTTPStatus, Op: op, Err: fmt.Errorf("unexpected HTTP status %d", code), Status: code}
+}
+
+// authError is a refusal by the device: format has one %s, for the status
+// and the device's reason (see statusText).
+func authError(op string, code int, format string, body []byte) *device.Error {
+	return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf(format, statusText(code, body)), Status: code}
+}
+
+// statusText is "HTTP 401: Log In": the status code and the device's short
+// reason from the body, when it has one.
+func statusText(code int, body []byte) string {
+	if r := deviceReason(body); r != "" {
+		return fmt.Sprintf("HTTP %d: %s", code, r)
+	}
+	return fmt.Sprintf("HTTP %d", code)
+}
+
+// maxReason bounds the device's words quoted in an error.
+const maxReason = 64
+
+// deviceReason returns the "error" string of {"error":"Log In"} (panels)
+// or the code of {"error":{"code":"invalid_authentication"}} (Camdroid),
+// printable ASCII only, redacted and cut to maxReason bytes; "" for any
+// other body. It is for reading only: decisions go by the status code.
+func deviceReason(body []byte) string {
+	var v struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &v) != nil || len(v.Error) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v.Error, &s) != nil {
+		var obj struct {
+			Code string `json:"code"`
+		}
+		if json.Unmarshal(v.Error, &obj) != nil {
+			return ""
+		}
+		s = obj.Code
+	}
+	b := make([]byte, 0, min(len(s), 4*maxReason))
+	for i := 0; i < len(s) && len(b) < 4*maxReason; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		} else {
+			b = append(b, '?')
+		}
+	}
+	r := strings.TrimSpace(device.Redact(string(b)))
+	if len(r) > maxReason {
+		r = r[:maxReason-3] + "..."
+	}
+	return r
 }

@@ -2,9 +2,9 @@ package basip
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -19,39 +19,26 @@ const (
 	maxRedirects = 3
 )
 
-// NewHTTPClient returns an HTTP client for devices sharing one TLS setting.
-// Its connections are kept alive and pooled across scrapes; it follows a
-// redirect only to the same host.
-func NewHTTPClient(tlsConfig *tls.Config) *http.Client {
-	return &http.Client{
-		// keepIdle hides CloseIdleConnections: retryablehttp calls it after
-		// every failed request, which would drop the whole fleet's pool
-		// because of one bad device.
-		Transport:     keepIdle{newTransport(tlsConfig)},
-		CheckRedirect: checkRedirect,
-	}
-}
+var (
+	errRedirectRefused   = errors.New("redirected to another host, port or scheme; not followed")
+	errRedirectedLogin   = errors.New("login redirected; not followed")
+	errTooManyRedirects  = errors.New("too many redirects")
+	errRedirectDowngrade = errors.New("redirected from https to http; not followed")
+)
 
-type keepIdle struct{ rt http.RoundTripper }
-
-func (k keepIdle) RoundTrip(r *http.Request) (*http.Response, error) { return k.rt.RoundTrip(r) }
-
-// checkRedirect follows a redirect only to the same host (say http to
-// https): the Authorization header and the login query must not reach
-// another one.
-func checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects {
-		return errTooManyRedirects
-	}
-	if !strings.EqualFold(req.URL.Hostname(), via[0].URL.Hostname()) {
-		return errRedirectOtherHost
-	}
-	return nil
-}
-
-func newRetryClient(hc *http.Client) *retryablehttp.Client {
+// newRetryClient is the one retry layer for transient faults, over the
+// device's own transport. A re-login after a 401 is not a retry: see
+// Client.reauthorize.
+func newRetryClient(t *transport, loginPath string) *retryablehttp.Client {
 	return &retryablehttp.Client{
-		HTTPClient:   hc,
+		// After a failed request retryablehttp closes the HTTP client's
+		// idle connections. The transport serves this device only, so that
+		// drops at most this device's idle connection, and a failure
+		// leaves none anyway.
+		HTTPClient: &http.Client{
+			Transport:     t,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error { return checkRedirect(req, via, loginPath) },
+		},
 		Logger:       nil, // its messages name URLs; ours name paths only
 		RetryWaitMin: retryWaitMin,
 		RetryWaitMax: retryWaitMax,
@@ -59,11 +46,6 @@ func newRetryClient(hc *http.Client) *retryablehttp.Client {
 		CheckRetry:   checkRetry,
 		Backoff:      backoff,
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
-		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, _ int) {
-			if a, ok := r.Context().Value(attemptsKey{}).(*attempts); ok {
-				a.n++
-			}
-		},
 	}
 }
 
@@ -73,13 +55,25 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if errors.Is(err, errRedirectOtherHost) || errors.Is(err, errTooManyRedirects) {
+	if isRedirectError(err) {
 		return false, nil
 	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < 2*retryWaitMax {
 		return false, nil
 	}
-	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	retry, perr := retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	if err == nil {
+		// For a 5xx the library's policy returns an error, which would
+		// stand in for the response once the retries are used up; the
+		// client decides on the status itself.
+		return retry, nil
+	}
+	return retry, perr
+}
+
+func isRedirectError(err error) bool {
+	return errors.Is(err, errRedirectRefused) || errors.Is(err, errRedirectedLogin) ||
+		errors.Is(err, errTooManyRedirects) || errors.Is(err, errRedirectDowngrade)
 }
 
 // backoff is retryablehttp's exponential back-off, with a Retry-After
@@ -88,20 +82,50 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 	return min(retryablehttp.DefaultBackoff(minWait, maxWait, attempt, resp), maxWait)
 }
 
-type attemptsKey struct{}
-
-type attempts struct{ n int }
-
-func withAttempts(ctx context.Context, a *attempts) context.Context {
-	return context.WithValue(ctx, attemptsKey{}, a)
+// checkRedirect follows a redirect only when it stays on the device (see
+// redirectAllowed, against the first request and the previous one), never
+// for the login (the password hash is in its query), at most maxRedirects
+// times, and without the Referer header net/http adds: it would carry the
+// previous URL to the next hop.
+func checkRedirect(req *http.Request, via []*http.Request, loginPath string) error {
+	req.Header.Del("Referer")
+	first, prev := via[0].URL, via[len(via)-1].URL
+	switch {
+	case first.Path == loginPath:
+		return errRedirectedLogin
+	case len(via) > maxRedirects:
+		return errTooManyRedirects
+	case prev.Scheme == "https" && req.URL.Scheme != "https":
+		return errRedirectDowngrade
+	case !redirectAllowed(first, req.URL) || !redirectAllowed(prev, req.URL):
+		return errRedirectRefused
+	}
+	return nil
 }
 
-// CloseIdleConnections closes the idle connections of a client made by
-// NewHTTPClient, for when no device uses it any more.
-func CloseIdleConnections(hc *http.Client) {
-	if k, ok := hc.Transport.(keepIdle); ok {
-		if t, ok := k.rt.(interface{ CloseIdleConnections() }); ok {
-			t.CloseIdleConnections()
-		}
+// redirectAllowed reports whether a request to from may be redirected to
+// to: the same scheme, host and port; or from http to https on the same
+// host, on the same port, or from the http default port (80) to the https
+// default port (443). Another port of the same address may be another
+// device (behind a port forward), so a configured non-default port is kept;
+// https is never left for http.
+func redirectAllowed(from, to *url.URL) bool {
+	if !strings.EqualFold(from.Hostname(), to.Hostname()) || to.User != nil {
+		return false
 	}
+	fromPort, toPort := portOf(from), portOf(to)
+	switch {
+	case from.Scheme == to.Scheme:
+		return fromPort == toPort
+	case from.Scheme == "http" && to.Scheme == "https":
+		return toPort == fromPort || (fromPort == "80" && toPort == "443")
+	}
+	return false
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	return defaultPort(u.Scheme)
 }

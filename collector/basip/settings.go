@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 
 	"github.com/basip/basip_exporter/collector/device"
 )
@@ -20,8 +19,6 @@ func DecodeSIPSettings(body []byte) (*device.SIPSettings, error) {
 	}
 	return &s, nil
 }
-
-var reflectString = reflect.TypeOf("")
 
 func decodeToken(body []byte) (string, error) {
 	var r struct {
