@@ -3,11 +3,14 @@ package collector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/simulator"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -119,4 +122,46 @@ func gathered(t *testing.T, reg prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("%s not gathered", name)
 	return 0
+}
+
+func TestReloadClosesConnectionsOfRemovedAndMovedDevices(t *testing.T) {
+	var specs []devSpec
+	var devs []*simulator.Device
+	for i := range 20 {
+		d := panel(fmt.Sprint(i), "udp")
+		devs = append(devs, d)
+		specs = append(specs, devSpec{name: fmt.Sprintf("d%02d", i), dev: d})
+	}
+	keep := panel("k", "udp")
+	specs = append(specs, devSpec{name: "keep", dev: keep})
+	f := startFleet(t, "", specs...)
+	f.scrape(t)
+	open := func() (n int64) {
+		for _, d := range devs {
+			n += d.OpenConnections()
+		}
+		return n
+	}
+	if got := open(); got != 20 {
+		t.Fatalf("%d sockets open to the 20 devices after a scrape, want 20", got)
+	}
+	moved := panel("m", "udp") // d00's new address
+	srv, err := simulator.Serve(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	y := f.yaml[:strings.Index(f.yaml, "devices:\n")] + "devices:\n" +
+		fmt.Sprintf("  - name: keep\n    address: %s\n    api_version: v1\n", f.servers["keep"].URL) +
+		fmt.Sprintf("  - name: d00\n    address: %s\n    api_version: v1\n", srv.URL)
+	applyYAML(t, f, y)
+	for i := 0; open() != 0 && i < 200; i++ { // the devices see the close a moment later
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := open(); got != 0 {
+		t.Errorf("%d sockets still open to devices removed or moved by the reload", got)
+	}
+	if got := keep.OpenConnections(); got != 1 {
+		t.Errorf("%d sockets open to the device the reload kept, want 1", got)
+	}
 }
