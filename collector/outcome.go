@@ -44,7 +44,7 @@ func (o *pollOutcome) check(d *config.Device) {
 		return
 	}
 	if d.PolicyRef != nil {
-		o.policy = policy.Evaluate(d.PolicyRef, s)
+		o.policy = policy.Evaluate(d.PolicyRef, s, o.info)
 	}
 	o.schema = policy.Schema(s)
 	o.stun = s.STUNAddress()

@@ -22,6 +22,10 @@ func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Resul
 	if err := decodeObject(body, &s); err != nil {
 		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
 	}
+	if s.LastAttempt != nil {
+		t := device.UnixSeconds(*s.LastAttempt)
+		s.LastAttempt = &t
+	}
 	return &s, res, nil
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,6 +196,8 @@ func TestPolicies(t *testing.T) {
     ring_code: false
   lobby:
     transports: [tls, tcp]
+    firmware: {min: "3.9.2"}
+    password_exposed: forbidden
 devices:
   - name: a
     address: h1
@@ -212,7 +215,8 @@ devices:
 	if p := cfg.Devices[0].PolicyRef; p == nil || p.Name != "default" || !p.ProxyRE.MatchString("sip:pbx.example.com") || *p.RegistrationInterval.Max != 300 {
 		t.Errorf("device a: policy %+v", p)
 	}
-	if p := cfg.Devices[1].PolicyRef; p == nil || p.Name != "lobby" || len(p.Transports) != 2 {
+	if p := cfg.Devices[1].PolicyRef; p == nil || p.Name != "lobby" || len(p.Transports) != 2 ||
+		fmt.Sprint(p.Firmware.MinVersion) != "[3 9 2]" || p.PasswordExposed != PasswordForbidden {
 		t.Errorf("device b: policy %+v", p)
 	}
 	if cfg.Devices[2].PolicyRef != nil {
@@ -236,6 +240,9 @@ devices:
 		"empty range":     {"policies:\n  lobby:\n    registration_interval: {}\n", []string{`policy "lobby"`, "registration_interval"}},
 		"policy none":     {"policies:\n  none:\n    stun: required\n", []string{`policy "none"`, "reserved"}},
 		"unknown policy":  {"devices:\n  - name: a\n    address: h\n    policy: lobby\n", []string{`device "a"`, "policy", `no policy named "lobby"`}},
+		"bad firmware":    {"policies:\n  lobby:\n    firmware: {min: latest}\n", []string{"c.yaml:7", `policy "lobby"`, "firmware", "latest"}},
+		"firmware suffix": {"policies:\n  lobby:\n    firmware: {min: 3.9.2-rc1}\n", []string{`policy "lobby"`, "firmware"}},
+		"bad exposed":     {"policies:\n  lobby:\n    password_exposed: allowed\n", []string{`policy "lobby"`, "password_exposed", "forbidden"}},
 		"unknown dev key": {"devices:\n  - name: a\n    address: h\n    polcy: x\n", []string{"c.yaml:8", `device "a"`, "polcy"}},
 	}
 	for name, c := range bad {

@@ -32,6 +32,11 @@ type Policy struct {
 	Realm                string   `yaml:"realm,omitempty"` // regular expression
 	STUN                 string   `yaml:"stun,omitempty"`  // required | forbidden
 	RingCode             *bool    `yaml:"ring_code,omitempty"`
+	// Firmware sets the oldest firmware allowed, compared as dotted numbers.
+	Firmware *FirmwareRule `yaml:"firmware,omitempty"`
+	// PasswordExposed, when "forbidden", flags a device whose settings
+	// answer carries the SIP password in clear.
+	PasswordExposed string `yaml:"password_exposed,omitempty"`
 
 	// Name is the policy's key in the file.
 	Name    string         `yaml:"-"`
@@ -44,6 +49,17 @@ type Range struct {
 	Min *int64 `yaml:"min,omitempty"`
 	Max *int64 `yaml:"max,omitempty"`
 }
+
+// FirmwareRule is a policy's firmware rule.
+type FirmwareRule struct {
+	Min string `yaml:"min"`
+
+	// MinVersion is Min parsed.
+	MinVersion []int `yaml:"-"`
+}
+
+// PasswordForbidden is the value of a policy's password_exposed rule.
+const PasswordForbidden = "forbidden"
 
 // The values of a policy's stun rule.
 const (
@@ -93,7 +109,66 @@ func (v *validator) policy(name string, p *Policy) error {
 	if p.STUN != "" && p.STUN != STUNRequired && p.STUN != STUNForbidden {
 		return v.errorf(fieldLine(node, "stun"), what, "stun", "%q is not required or forbidden", p.STUN)
 	}
+	if fw := p.Firmware; fw != nil {
+		ver, ok := ParseVersion(fw.Min)
+		if !ok || !strictVersion.MatchString(fw.Min) {
+			return v.errorf(fieldLine(node, "firmware"), what, "firmware", "min %q is not a dotted version such as 3.9.2", fw.Min)
+		}
+		fw.MinVersion = ver
+	}
+	if p.PasswordExposed != "" && p.PasswordExposed != PasswordForbidden {
+		return v.errorf(fieldLine(node, "password_exposed"), what, "password_exposed", "%q is not %s", p.PasswordExposed, PasswordForbidden)
+	}
 	return nil
+}
+
+var strictVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)
+
+// ParseVersion reads a firmware version as dotted numbers: "3.9.2" is
+// [3 9 2]. Each part counts by its leading digits ("3.9.2-beta" is [3 9
+// 2]); the version ends at the first part without one. ok is false when
+// not even the first part is a number.
+func ParseVersion(s string) (v []int, ok bool) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "v")
+	for part := range strings.SplitSeq(s, ".") {
+		n, digits := 0, 0
+		for _, c := range part {
+			if c < '0' || c > '9' || digits == 9 {
+				break
+			}
+			n, digits = 10*n+int(c-'0'), digits+1
+		}
+		if digits == 0 {
+			break
+		}
+		v = append(v, n)
+		if digits < len(part) { // "2-beta": nothing after it counts
+			break
+		}
+	}
+	return v, len(v) > 0
+}
+
+// CompareVersions compares two parsed versions part by part, a missing
+// part counting as 0: -1 when a is older than b, 0 when equal, +1 when
+// newer.
+func CompareVersions(a, b []int) int {
+	for i := range max(len(a), len(b)) {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		switch {
+		case x < y:
+			return -1
+		case x > y:
+			return 1
+		}
+	}
+	return 0
 }
 
 func compile(expr string) (*regexp.Regexp, error) {

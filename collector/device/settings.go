@@ -16,6 +16,7 @@ type SIPSettings struct {
 	Enable               *bool   `json:"enable"`
 	Proxy                *string `json:"proxy"`
 	Realm                *string `json:"realm"`
+	Outbound             *string `json:"outbound"`
 	User                 *string `json:"user"`
 	Password             *Secret `json:"password"`
 	Transport            *string `json:"transport"`
@@ -34,6 +35,17 @@ type STUN struct {
 
 // MaskedPassword is what panels send instead of the SIP password.
 const MaskedPassword = "WebPass"
+
+// PasswordExposed reports whether the answer carries a SIP password in
+// clear: a password field that is not a mask (MaskedPassword, empty, or
+// only asterisks).
+func (s *SIPSettings) PasswordExposed() bool {
+	if s.Password == nil {
+		return false
+	}
+	p := s.Password.Reveal()
+	return p != MaskedPassword && strings.Trim(p, "*") != ""
+}
 
 // STUNAddress is the STUN server as host:port (or host alone when the device
 // sent no port), empty when none is set.
@@ -56,9 +68,24 @@ type SIPStatus struct {
 	// Status is "OK" (registered), "ERROR" (enabled, registration failed)
 	// or "OFFLINE" (SIP disabled); nil when not sent.
 	Status *string `json:"sip_status"`
-	// LastAttempt is the Unix time of the last registration attempt; nil
-	// when the device never attempted one.
+	// LastAttempt is the Unix time in seconds of the last registration
+	// attempt; nil when the device never attempted one. Decoders convert
+	// answers in milliseconds with UnixSeconds.
 	LastAttempt *float64 `json:"register_last_attempt"`
+}
+
+// MillisThreshold separates Unix times in seconds from Unix times in
+// milliseconds: 10^11 seconds is the year 5138, 10^11 milliseconds is
+// March 1973, so a timestamp above it can only be in milliseconds.
+const MillisThreshold = 1e11
+
+// UnixSeconds returns a Unix time that a device may send in seconds or in
+// milliseconds (see MillisThreshold) in seconds.
+func UnixSeconds(t float64) float64 {
+	if t > MillisThreshold {
+		return t / 1000
+	}
+	return t
 }
 
 // Info is a device's identity: model, type and firmware.

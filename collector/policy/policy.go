@@ -15,11 +15,17 @@ import (
 )
 
 // Results are the verdicts on a set of rules (or fields), as bits: bit i
-// stands for Rules[i] (or Fields[i]). A check not made has its Checked bit
+// stands for Rule i (or Field i). A check not made has its Checked bit
 // clear. Being two integers, results cost no allocation per device.
 type Results struct {
 	Checked, Violated uint16
 }
+
+// The bits of Results hold every rule and every field.
+var (
+	_ [16 - NumRules]struct{}
+	_ [16 - NumFields]struct{}
+)
 
 func (r *Results) set(i int, violated bool) {
 	r.Checked |= 1 << i
@@ -28,8 +34,8 @@ func (r *Results) set(i int, violated bool) {
 	}
 }
 
-// Each calls f for every check made, in the order of names (Rules or
-// Fields).
+// Each calls f for every check made, in the order of names (Rules[:] or
+// Fields[:]).
 func (r Results) Each(names []string, f func(name string, violated bool)) {
 	for i, n := range names {
 		if r.Checked&(1<<i) != 0 {
@@ -38,7 +44,8 @@ func (r Results) Each(names []string, f func(name string, violated bool)) {
 	}
 }
 
-// Get reports whether check i was made and whether it is violated.
+// Get reports whether check i (a Rule or a Field) was made and whether it
+// is violated.
 func (r Results) Get(i int) (checked, violated bool) {
 	return r.Checked&(1<<i) != 0, r.Violated&(1<<i) != 0
 }
@@ -46,55 +53,112 @@ func (r Results) Get(i int) (checked, violated bool) {
 // Compliant reports whether no check is violated.
 func (r Results) Compliant() bool { return r.Violated == 0 }
 
-// The rule names, the `rule` label of basip_sip_policy_violation: the
-// policy's keys.
+// Rule is one rule of a policy: a bit of Results and an index of Rules.
+type Rule int
+
+// The rules, in the order of Results' bits.
 const (
-	RuleEnabled              = "enabled"
-	RuleTransports           = "transports"
-	RuleRegistrationInterval = "registration_interval"
-	RuleCallTimeouts         = "call_timeouts"
-	RuleProxy                = "proxy"
-	RuleRealm                = "realm"
-	RuleSTUN                 = "stun"
-	RuleRingCode             = "ring_code"
+	RuleEnabled Rule = iota
+	RuleTransports
+	RuleRegistrationInterval
+	RuleCallTimeouts
+	RuleProxy
+	RuleRealm
+	RuleSTUN
+	RuleRingCode
+	RuleFirmware
+	RulePasswordExposed
+	NumRules
 )
 
-// Rules are the rule names in the order of Results' bits.
-var Rules = []string{RuleEnabled, RuleTransports, RuleRegistrationInterval, RuleCallTimeouts, RuleProxy, RuleRealm, RuleSTUN, RuleRingCode}
+// Rules names every Rule, indexed by it: the `rule` label of
+// basip_sip_policy_violation, which is the policy's key.
+var Rules = [NumRules]string{
+	RuleEnabled:              "enabled",
+	RuleTransports:           "transports",
+	RuleRegistrationInterval: "registration_interval",
+	RuleCallTimeouts:         "call_timeouts",
+	RuleProxy:                "proxy",
+	RuleRealm:                "realm",
+	RuleSTUN:                 "stun",
+	RuleRingCode:             "ring_code",
+	RuleFirmware:             "firmware",
+	RulePasswordExposed:      "password_exposed",
+}
 
-// Fields are the settings fields with a documented constraint, the `field`
-// label of basip_sip_schema_violation, in the order of Results' bits.
-var Fields = []string{"registration_interval", "timeout", "transport", "user", "user_id", "password"}
+func (r Rule) String() string { return Rules[r] }
 
-// Evaluate checks s against p. It checks every rule p sets whose field the
-// device sent; a rule on a field the device did not send is not evaluated.
-func Evaluate(p *config.Policy, s *device.SIPSettings) Results {
+func (r *Results) setRule(rule Rule, violated bool) { r.set(int(rule), violated) }
+
+// Field is a settings field with a documented constraint: a bit of Results
+// and an index of Fields.
+type Field int
+
+// The fields, in the order of Results' bits.
+const (
+	FieldRegistrationInterval Field = iota
+	FieldTimeout
+	FieldTransport
+	FieldUser
+	FieldUserID
+	FieldPassword
+	NumFields
+)
+
+// Fields names every Field, indexed by it: the `field` label of
+// basip_sip_schema_violation.
+var Fields = [NumFields]string{
+	FieldRegistrationInterval: "registration_interval",
+	FieldTimeout:              "timeout",
+	FieldTransport:            "transport",
+	FieldUser:                 "user",
+	FieldUserID:               "user_id",
+	FieldPassword:             "password",
+}
+
+func (f Field) String() string { return Fields[f] }
+
+func (r *Results) setField(f Field, violated bool) { r.set(int(f), violated) }
+
+// Evaluate checks s, and the firmware of info, against p. It checks every
+// rule p sets whose field the device sent; a rule on a field the device did
+// not send is not evaluated, nor is the firmware rule while the firmware is
+// unknown (info nil, not collected, or without a version).
+func Evaluate(p *config.Policy, s *device.SIPSettings, info *device.Info) Results {
 	var r Results
 	if p.Enabled != nil && s.Enable != nil {
-		r.set(0, *s.Enable != *p.Enabled)
+		r.setRule(RuleEnabled, *s.Enable != *p.Enabled)
 	}
 	if len(p.Transports) > 0 && s.Transport != nil {
-		r.set(1, !slices.Contains(p.Transports, strings.ToLower(*s.Transport)))
+		r.setRule(RuleTransports, !slices.Contains(p.Transports, strings.ToLower(*s.Transport)))
 	}
 	if rng := p.RegistrationInterval; rng != nil && s.RegistrationInterval != nil {
 		v := *s.RegistrationInterval
-		r.set(2, (rng.Min != nil && v < *rng.Min) || (rng.Max != nil && v > *rng.Max))
+		r.setRule(RuleRegistrationInterval, (rng.Min != nil && v < *rng.Min) || (rng.Max != nil && v > *rng.Max))
 	}
 	if len(p.CallTimeouts) > 0 && s.Timeout != nil {
-		r.set(3, !slices.Contains(p.CallTimeouts, *s.Timeout))
+		r.setRule(RuleCallTimeouts, !slices.Contains(p.CallTimeouts, *s.Timeout))
 	}
 	if p.ProxyRE != nil && s.Proxy != nil {
-		r.set(4, !p.ProxyRE.MatchString(*s.Proxy))
+		r.setRule(RuleProxy, !p.ProxyRE.MatchString(*s.Proxy))
 	}
 	if p.RealmRE != nil && s.Realm != nil {
-		r.set(5, !p.RealmRE.MatchString(*s.Realm))
+		r.setRule(RuleRealm, !p.RealmRE.MatchString(*s.Realm))
 	}
 	if p.STUN != "" && s.STUN != nil {
 		set := s.STUN.IP != nil && *s.STUN.IP != ""
-		r.set(6, set != (p.STUN == config.STUNRequired))
+		r.setRule(RuleSTUN, set != (p.STUN == config.STUNRequired))
 	}
 	if p.RingCode != nil && s.RingCode != nil {
-		r.set(7, *s.RingCode != *p.RingCode)
+		r.setRule(RuleRingCode, *s.RingCode != *p.RingCode)
+	}
+	if fw := p.Firmware; fw != nil && info != nil {
+		if v, ok := config.ParseVersion(string(info.Firmware)); ok {
+			r.setRule(RuleFirmware, config.CompareVersions(v, fw.MinVersion) < 0)
+		}
+	}
+	if p.PasswordExposed == config.PasswordForbidden {
+		r.setRule(RulePasswordExposed, s.PasswordExposed())
 	}
 	return r
 }
@@ -134,22 +198,22 @@ func lengthIn(s string, lo, hi int) bool {
 func Schema(s *device.SIPSettings) Results {
 	var r Results
 	if v := s.RegistrationInterval; v != nil {
-		r.set(0, *v < minRegistrationInterval || *v > maxRegistrationInterval)
+		r.setField(FieldRegistrationInterval, *v < minRegistrationInterval || *v > maxRegistrationInterval)
 	}
 	if v := s.Timeout; v != nil {
-		r.set(1, !slices.Contains(documentedTimeouts, *v))
+		r.setField(FieldTimeout, !slices.Contains(documentedTimeouts, *v))
 	}
 	if v := s.Transport; v != nil {
-		r.set(2, *v != "udp" && *v != "tcp" && *v != "tls")
+		r.setField(FieldTransport, *v != "udp" && *v != "tcp" && *v != "tls")
 	}
 	if v := s.User; v != nil {
-		r.set(3, !lengthIn(*v, 1, 31) || !inCharset(*v))
+		r.setField(FieldUser, !lengthIn(*v, 1, 31) || !inCharset(*v))
 	}
 	if v := s.UserID; v != nil {
-		r.set(4, !lengthIn(*v, 0, 31) || !inCharset(*v))
+		r.setField(FieldUserID, !lengthIn(*v, 0, 31) || !inCharset(*v))
 	}
 	if p, ok := revealed(s); ok {
-		r.set(5, !lengthIn(p, 6, 31) || !inCharset(p))
+		r.setField(FieldPassword, !lengthIn(p, 6, 31) || !inCharset(p))
 	}
 	return r
 }
@@ -163,7 +227,8 @@ var knownDefaults = []string{
 
 // WeakPassword reports whether the device reveals a SIP password that is a
 // known default, equals the SIP user, or is shorter than 8 characters. ok is
-// false when the device does not reveal it (masked as WebPass, or absent).
+// false when the device does not reveal it (masked as WebPass, empty or
+// asterisks, or absent).
 func WeakPassword(s *device.SIPSettings) (weak, ok bool) {
 	p, ok := revealed(s)
 	if !ok {
@@ -184,7 +249,7 @@ func WeakPassword(s *device.SIPSettings) (weak, ok bool) {
 }
 
 func revealed(s *device.SIPSettings) (string, bool) {
-	if s.Password == nil || s.Password.Reveal() == device.MaskedPassword {
+	if !s.PasswordExposed() {
 		return "", false
 	}
 	return s.Password.Reveal(), true

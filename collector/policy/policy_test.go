@@ -66,9 +66,9 @@ func TestEvaluate(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := Evaluate(p, settings(t, c.settings))
-			if format(got, Rules) != c.want {
-				t.Errorf("got  %s\nwant %s", format(got, Rules), c.want)
+			got := Evaluate(p, settings(t, c.settings), nil)
+			if format(got, Rules[:]) != c.want {
+				t.Errorf("got  %s\nwant %s", format(got, Rules[:]), c.want)
 			}
 			if got.Compliant() != !strings.Contains(c.want, "=true") {
 				t.Errorf("Compliant = %v", got.Compliant())
@@ -77,7 +77,7 @@ func TestEvaluate(t *testing.T) {
 	}
 	// Only the rules a policy sets are checked.
 	only := loadPolicy(t, "    transports: [tls, tcp]\n    stun: forbidden\n")
-	if got := format(Evaluate(only, settings(t, `{"enable":false,"transport":"tcp","stun":{"ip":"s","port":1}}`)), Rules); got != "transports=false stun=true" {
+	if got := format(Evaluate(only, settings(t, `{"enable":false,"transport":"tcp","stun":{"ip":"s","port":1}}`), nil), Rules[:]); got != "transports=false stun=true" {
 		t.Errorf("partial policy: %s", got)
 	}
 }
@@ -100,7 +100,7 @@ func TestSchema(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := format(Schema(settings(t, c.settings)), Fields); got != c.want {
+			if got := format(Schema(settings(t, c.settings)), Fields[:]); got != c.want {
 				t.Errorf("got  %s\nwant %s", got, c.want)
 			}
 		})
@@ -119,6 +119,8 @@ func TestWeakPassword(t *testing.T) {
 		"known, other case": {`{"password":"PASSWORD"}`, true, true},
 		"strong":            {`{"user":"101","password":"k8#Vq2!mZr"}`, false, true},
 		"masked":            {`{"password":"WebPass"}`, false, false},
+		"empty":             {`{"password":""}`, false, false},
+		"asterisks":         {`{"password":"********"}`, false, false},
 		"not sent":          {`{"user":"101"}`, false, false},
 	}
 	for name, c := range cases {
@@ -143,5 +145,56 @@ func TestFingerprint(t *testing.T) {
 	}
 	if Fingerprint(a) == Fingerprint(settings(t, `{"proxy":"sip:b","password":"one-Pass1"}`)) {
 		t.Error("a proxy change does not change the fingerprint")
+	}
+}
+
+func TestFirmwareAndPasswordExposedRules(t *testing.T) {
+	p := loadPolicy(t, "    firmware: {min: \"3.9.2\"}\n    password_exposed: forbidden\n")
+	masked := `{"password":"WebPass"}`
+	cases := map[string]struct {
+		settings string
+		firmware string // "-" for no info at all
+		want     string
+	}{
+		"old firmware, password in clear": {`{"password":"sip-secret-1"}`, "3.8.0", "firmware=true password_exposed=true"},
+		"fixed firmware, masked":          {masked, "3.9.2", "firmware=false password_exposed=false"},
+		"newer minor":                     {masked, "3.10.0", "firmware=false password_exposed=false"},
+		"suffix ignored":                  {masked, "3.9.1-rc2", "firmware=true password_exposed=false"},
+		"fewer parts":                     {masked, "3.9", "firmware=true password_exposed=false"},
+		"info not read":                   {masked, "-", "password_exposed=false"},
+		"firmware not sent":               {masked, "", "password_exposed=false"},
+		"firmware not a version":          {masked, "unknown", "password_exposed=false"},
+		"empty password is a mask":        {`{"password":""}`, "4.0", "firmware=false password_exposed=false"},
+		"asterisks are a mask":            {`{"password":"*****"}`, "4.0", "firmware=false password_exposed=false"},
+		"no password field":               {`{}`, "4.0", "firmware=false password_exposed=false"},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			var info *device.Info
+			if c.firmware != "-" {
+				info = &device.Info{Firmware: device.FlexString(c.firmware)}
+			}
+			if got := format(Evaluate(p, settings(t, c.settings), info), Rules[:]); got != c.want {
+				t.Errorf("got  %s\nwant %s", got, c.want)
+			}
+		})
+	}
+}
+
+func TestRuleAndFieldNames(t *testing.T) {
+	seen := map[string]bool{}
+	for r, name := range Rules {
+		if name == "" || seen[name] {
+			t.Errorf("rule %d: name %q empty or repeated", r, name)
+		}
+		seen[name] = true
+		if Rule(r).String() != name {
+			t.Errorf("Rule(%d).String() = %q", r, Rule(r).String())
+		}
+	}
+	for f, name := range Fields {
+		if name == "" {
+			t.Errorf("field %d has no name", f)
+		}
 	}
 }
