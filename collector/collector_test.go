@@ -91,8 +91,8 @@ basip_sip_stun_configured{device="monitor-101",site="hq"} 1
 basip_sip_stun_configured{device="panel-1"} 1
 # HELP basip_sip_info SIP settings as labels; always 1.
 # TYPE basip_sip_info gauge
-basip_sip_info{device="monitor-101",proxy="sip:pbx.example.com",realm="example.com",site="hq",stun="stun.example.com:3478",transport="tcp",user="101",user_id="101"} 1
-basip_sip_info{device="panel-1",proxy="sip:pbx.example.com",realm="example.com",stun="stun.example.com:3478",transport="udp",user="100",user_id="100"} 1
+basip_sip_info{device="monitor-101",outbound="",proxy="sip:pbx.example.com",realm="example.com",site="hq",stun="stun.example.com:3478",transport="tcp",user="101",user_id="101"} 1
+basip_sip_info{device="panel-1",outbound="",proxy="sip:pbx.example.com",realm="example.com",stun="stun.example.com:3478",transport="udp",user="100",user_id="100"} 1
 # HELP basip_auth_failures_total Logins the device rejected, and 401s that persisted right after a fresh login.
 # TYPE basip_auth_failures_total counter
 basip_auth_failures_total{device="monitor-101",site="hq"} 0

@@ -36,7 +36,7 @@ func TestDemoFleetShowsEveryMetric(t *testing.T) {
 	} {
 		requireLine(t, out, line)
 	}
-	if !strings.Contains(out, `basip_sip_info{device="monitor-104-out-of-range",proxy="sip:pbx.example.com",realm="example.com",stun="",transport="wss"`) {
+	if !strings.Contains(out, `basip_sip_info{device="monitor-104-out-of-range",outbound="",proxy="sip:pbx.example.com",realm="example.com",stun="",transport="wss"`) {
 		t.Errorf("undocumented transport not in basip_sip_info:\n%s", grep(out, "basip_sip_info"))
 	}
 	if strings.Contains(out, `basip_sip_registered{device="monitor-101"`) {

@@ -1,9 +1,11 @@
 package collector
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 	"github.com/basip/basip_exporter/collector/textformat"
@@ -13,7 +15,10 @@ import (
 type family struct {
 	name, help, typ string
 	extra           []string // label names after device and the configured labels
-	samples         func(w *textformat.Writer, d *member, o *pollOutcome)
+	// sipInfo marks basip_sip_info, whose extra labels are the
+	// configuration's global.sip_info_labels.
+	sipInfo bool
+	samples func(w *textformat.Writer, d *member, o *pollOutcome)
 }
 
 var families = []family{
@@ -79,12 +84,18 @@ var families = []family{
 				w.Bool(o.stun != "")
 			}
 		}},
-	{name: "basip_sip_info", typ: "gauge", extra: []string{"proxy", "realm", "user", "user_id", "transport", "stun"},
+	{name: "basip_sip_info", typ: "gauge", sipInfo: true,
 		help: "SIP settings as labels; always 1.",
-		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil {
-				w.Sample(1, clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.User)), clean(str(s.UserID)),
-					clean(str(s.Transport)), clean(o.stun))
+				// In the order of config.SIPInfoLabels.
+				all := [...]string{clean(str(s.Proxy)), clean(str(s.Realm)), clean(str(s.Outbound)), clean(str(s.User)),
+					clean(str(s.UserID)), clean(str(s.Transport)), clean(o.stun)}
+				var chosen [len(all)]string
+				for n, i := range d.sipInfo {
+					chosen[n] = all[i]
+				}
+				w.Sample(1, chosen[:len(d.sipInfo)]...)
 			}
 		}},
 	{name: "basip_sip_registered", typ: "gauge", help: "1 if the device reports its SIP registration as OK (sip_status), else 0.",
@@ -154,6 +165,13 @@ var families = []family{
 				}
 			}
 		}},
+	{name: "basip_sip_password_exposed", typ: "gauge",
+		help: "1 if the device's SIP settings answer carries the SIP password in clear (not masked as WebPass, empty or asterisks), else 0.",
+		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+			if s := o.readSettings(); s != nil {
+				w.Bool(s.PasswordExposed())
+			}
+		}},
 	{name: "basip_sip_password_weak", typ: "gauge",
 		help: "1 if the SIP password the device reveals is a known default, equals the SIP user, or is shorter than 8 characters.",
 		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
@@ -164,14 +182,28 @@ var families = []family{
 }
 
 // newFamilies returns the metric families with the constant labels device
-// and configured.
-func newFamilies(configured []string) []*textformat.Family {
-	constNames := append([]string{"device"}, configured...)
+// and cfg's configured labels, and the basip_sip_info labels it chooses.
+func newFamilies(cfg *config.Config) []*textformat.Family {
+	constNames := append([]string{"device"}, cfg.LabelNames...)
 	out := make([]*textformat.Family, len(families))
 	for i, f := range families {
-		out[i] = textformat.NewFamily(f.name, f.help, f.typ, constNames, f.extra)
+		extra := f.extra
+		if f.sipInfo {
+			extra = cfg.Global.SIPInfoLabels
+		}
+		out[i] = textformat.NewFamily(f.name, f.help, f.typ, constNames, extra)
 	}
 	return out
+}
+
+// sipInfoIndexes are the positions in config.SIPInfoLabels of the labels
+// basip_sip_info exports.
+func sipInfoIndexes(chosen []string) []int {
+	idx := make([]int, 0, len(chosen))
+	for _, n := range chosen {
+		idx = append(idx, slices.Index(config.SIPInfoLabels, n))
+	}
+	return idx
 }
 
 // writeDevices writes the device series of a poll, family by family.

@@ -28,6 +28,9 @@ type fleet struct {
 	started time.Time              // the exporter's start
 	// families are the metric families with this configuration's labels.
 	families []*textformat.Family
+	// sipInfo are the indexes in config.SIPInfoLabels of the labels of
+	// basip_sip_info, shared by the members.
+	sipInfo []int
 	// slots bound the polls in flight across all callers, global.concurrency
 	// in all: silentSlots, a quarter of them, for the devices that did not
 	// answer their last poll, and for any poll that takes longer than
@@ -43,13 +46,14 @@ type member struct {
 	labels   []string          // device name, then the values of cfg.LabelNames
 	rendered textformat.Labels // the same, rendered for the exposition
 	identity string            // what must stay equal for the session to stay valid
+	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
 	session  *session
 	state    *deviceState
 }
 
-// session is what a device's identity (address, API version, credentials,
-// TLS settings) owns: the client with its token, login back-off and
+// session is what a device's identity (address, API version, credentials
+// with their auth and MD5 case, TLS settings) owns: the client with its token, login back-off and
 // connection, what the device's answers let the exporter skip, the poll in
 // flight and the last result. A reload that keeps the identity keeps the
 // session; a changed identity starts a new one, so a corrected password is
@@ -57,6 +61,9 @@ type member struct {
 type session struct {
 	client device.Client
 	cache  endpointCache
+	// family is the API family last logged for a device whose family is
+	// found by detection.
+	family atomic.Pointer[string]
 
 	mu     sync.Mutex
 	flight *flight      // the poll in progress, nil when none
@@ -168,7 +175,8 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		byAddr:   make(map[string]*member, len(cfg.Devices)),
 		tlsCfgs:  map[string]*tls.Config{},
 		started:  e.started,
-		families: newFamilies(cfg.LabelNames),
+		families: newFamilies(cfg),
+		sipInfo:  sipInfoIndexes(cfg.Global.SIPInfoLabels),
 	}
 	n := max(1, cfg.Global.Concurrency)
 	f.slots = make(chan struct{}, max(1, n-max(1, n/4)))
@@ -207,11 +215,13 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 	pass := dc.Credential.Secret().Reveal()
 	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
 	d := &member{
-		name:     dc.Name,
-		cfg:      dc,
-		labels:   labelValues(dc, cfg.LabelNames),
-		tlsKey:   tlsKey,
-		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey,
+		name:    dc.Name,
+		cfg:     dc,
+		labels:  labelValues(dc, cfg.LabelNames),
+		sipInfo: f.sipInfo,
+		tlsKey:  tlsKey,
+		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
+			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case,
 	}
 	d.rendered = textformat.RenderLabels(append([]string{"device"}, cfg.LabelNames...), d.labels)
 	var prev *member
@@ -247,6 +257,8 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		APIVersion: dc.APIVersion,
 		Username:   dc.Credential.Username,
 		Password:   pass,
+		Basic:      dc.Credential.Auth == config.AuthBasic,
+		LowerMD5:   dc.Credential.MD5Case == config.MD5Lower,
 		TLSConfig:  tc,
 	})
 	return d, nil

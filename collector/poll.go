@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
@@ -339,6 +340,7 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	default:
 		m.state.class.Store(classAnswered)
 	}
+	e.noteFamily(m)
 	prev := m.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:
@@ -349,6 +351,21 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	if e.logger.Enabled(ctx, slog.LevelDebug) {
 		e.logger.Debug("poll", "device", m.name, "duration", o.duration,
 			"settings_err", errString(o.settingsErr), "status_err", errString(o.statusErr), "info_err", errString(o.infoErr))
+	}
+}
+
+// noteFamily logs, once each time it changes, the API family found for a
+// device whose api_version is auto.
+func (e *Exporter) noteFamily(m *member) {
+	if m.cfg.APIVersion != config.AutoAPIVersion {
+		return
+	}
+	v := m.session.client.APIVersion()
+	if v == "" {
+		return
+	}
+	if prev := m.session.family.Swap(&v); prev == nil || *prev != v {
+		e.logger.Info("API family found", "device", m.name, "api_version", v)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,10 +36,17 @@ const (
 type Options struct {
 	// BaseURL is scheme://host:port of the device.
 	BaseURL *url.URL
-	// APIVersion is "v0" or "v1": the path prefix /api/v0 or /api/v1.
+	// APIVersion is "v0" or "v1": the path prefix /api/v0 or /api/v1; or
+	// AutoAPIVersion: found by the first request (see Client.family).
 	APIVersion string
 	Username   string
 	Password   string
+	// Basic sends "Authorization: Basic" with the plain password on every
+	// request instead of logging in for a token.
+	Basic bool
+	// LowerMD5 sends the login's password MD5 in lower-case hex; the
+	// vendor documents upper case.
+	LowerMD5 bool
 	// TLSConfig is used for https; it may be shared by many clients and is
 	// not modified. nil verifies against the system's roots.
 	TLSConfig *tls.Config
@@ -49,6 +57,13 @@ type Options struct {
 	Now func() time.Time
 }
 
+// AutoAPIVersion as Options.APIVersion finds the device's API family.
+const AutoAPIVersion = "auto"
+
+// Families are the API families, in the order they are probed: panels,
+// the majority, first.
+var Families = []string{"v1", "v0"}
+
 // DefaultIdleTimeout is how long a device's connection is kept unused.
 const DefaultIdleTimeout = 5 * time.Minute
 
@@ -57,17 +72,21 @@ const DefaultIdleTimeout = 5 * time.Minute
 // time.
 type Client struct {
 	base      string
-	prefix    string
+	auto      bool
 	username  string
 	passMD5   string
+	basic     string // the Authorization header in Basic mode, else empty
 	transport *transport
 	http      *retryablehttp.Client
 	turn      chan struct{} // holds a token while a request is under way
 	now       func() time.Time
 
-	loginMu sync.Mutex // one login at a time per device
+	loginMu  sync.Mutex // one login at a time per device
+	detectMu sync.Mutex // one detection of the API family at a time
 
 	mu           sync.Mutex
+	prefix       string          // "/api/v1"; empty while the family is unknown
+	worked       map[string]bool // paths (after the prefix) answered under prefix
 	token        string
 	backoff      time.Duration
 	blockedUntil time.Time
@@ -79,6 +98,10 @@ var _ device.Client = (*Client)(nil)
 // configuration.
 func New(o Options) *Client {
 	sum := md5.Sum([]byte(o.Password))
+	passMD5 := hex.EncodeToString(sum[:])
+	if !o.LowerMD5 {
+		passMD5 = strings.ToUpper(passMD5)
+	}
 	now := o.Now
 	if now == nil {
 		now = time.Now
@@ -87,18 +110,32 @@ func New(o Options) *Client {
 	if idle <= 0 {
 		idle = DefaultIdleTimeout
 	}
-	prefix := "/api/" + o.APIVersion
 	t := newTransport(o.TLSConfig, idle)
-	return &Client{
+	c := &Client{
 		base:      strings.TrimSuffix(o.BaseURL.String(), "/"),
-		prefix:    prefix,
+		auto:      o.APIVersion == AutoAPIVersion,
 		username:  o.Username,
-		passMD5:   strings.ToUpper(hex.EncodeToString(sum[:])),
+		passMD5:   passMD5,
 		transport: t,
-		http:      newRetryClient(t, prefix+"/login"),
+		http:      newRetryClient(t),
 		turn:      make(chan struct{}, 1),
 		now:       now,
 	}
+	if !c.auto {
+		c.prefix = "/api/" + o.APIVersion
+	}
+	if o.Basic {
+		c.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Username+":"+o.Password))
+	}
+	return c
+}
+
+// APIVersion is the API family the client uses ("v0", "v1"), or empty
+// while it is unknown: a client with AutoAPIVersion has not found it yet.
+func (c *Client) APIVersion() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.TrimPrefix(c.prefix, "/api/")
 }
 
 // Close closes the kept-alive connection: at once if it is idle, or as
@@ -110,25 +147,129 @@ func (c *Client) Close() { c.transport.CloseIdleConnections() }
 // token is cached and once more when the cached token is refused.
 func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.Result, error) {
 	var res device.Result
-	body, err := c.authorizedGet(ctx, c.prefix+"/device/sip/settings", &res)
+	body, op, err := c.authorizedGet(ctx, "/device/sip/settings", &res)
 	if err != nil {
 		return nil, res, err
 	}
 	s, err := DecodeSIPSettings(body)
 	if err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + c.prefix + "/device/sip/settings", Err: err}
+		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
 	}
 	return s, res, nil
 }
 
-// authorizedGet sends an authorized GET. A 401 to a cached token means the
-// token expired: reauthorize logs in again and repeats the request once.
-func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result) ([]byte, error) {
+// authorizedGet sends an authorized GET of path under the device's API
+// prefix; op names the request for errors. With AutoAPIVersion, a 404 to
+// a path that answered before under the same prefix (or to the login)
+// means the device moved to another API family, say by a firmware
+// upgrade: the family is found again and the request repeated once.
+func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result) (body []byte, op string, err error) {
+	prefix, err := c.family(ctx, res)
+	if err != nil {
+		return nil, "GET " + path, err
+	}
+	body, err = c.authorizedGetAt(ctx, prefix+path, res)
+	if c.auto && isNotFound(err) && c.forget(prefix, path, err) {
+		if prefix, err = c.family(ctx, res); err != nil {
+			return nil, "GET " + path, err
+		}
+		body, err = c.authorizedGetAt(ctx, prefix+path, res)
+	}
+	if err == nil {
+		c.mu.Lock()
+		if c.prefix == prefix {
+			if c.worked == nil {
+				c.worked = map[string]bool{}
+			}
+			c.worked[path] = true
+		}
+		c.mu.Unlock()
+	}
+	return body, "GET " + prefix + path, err
+}
+
+func isNotFound(err error) bool {
+	var e *device.Error
+	return errors.As(err, &e) && e.Reason == device.ReasonHTTPStatus && e.Status == http.StatusNotFound
+}
+
+// forget drops the API family prefix, with the token and the paths known
+// to work under it, when path answered there before or err is the
+// login's: the family is to be found again. It reports whether it did.
+func (c *Client) forget(prefix, path string, err error) bool {
+	var e *device.Error
+	login := errors.As(err, &e) && e.Op == "GET "+prefix+"/login"
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prefix != prefix || (!c.worked[path] && !login) {
+		return false
+	}
+	c.prefix, c.worked, c.token = "", nil, ""
+	return true
+}
+
+// family returns the API prefix, finding it first when it is unknown.
+//
+// Detection costs at most one request per family and sends no
+// credential: with a token, GET of each family's login path without
+// parameters (400 "Required parameters missed" where it exists, 404 where
+// it does not), so no login goes to a path that does not exist; with
+// Basic, GET of the settings path without credentials (401 where it
+// exists). /api/info does not tell the prefix. Families are tried in the
+// order of Families. A 5xx or no answer leaves the family unknown for the
+// next call.
+func (c *Client) family(ctx context.Context, res *device.Result) (string, error) {
+	if p := c.currentPrefix(); p != "" {
+		return p, nil
+	}
+	c.detectMu.Lock()
+	defer c.detectMu.Unlock()
+	if p := c.currentPrefix(); p != "" {
+		return p, nil
+	}
+	probe := "/login"
+	if c.basic != "" {
+		probe = "/device/sip/settings"
+	}
+	for _, v := range Families {
+		path := "/api/" + v + probe
+		code, _, err := c.get(ctx, path, "", res)
+		switch {
+		case err != nil:
+			return "", err
+		case code == http.StatusNotFound:
+			continue
+		case code >= 500:
+			return "", statusError("GET "+path, code)
+		}
+		c.mu.Lock()
+		c.prefix, c.worked = "/api/"+v, nil
+		c.mu.Unlock()
+		return "/api/" + v, nil
+	}
+	return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: "detect API family",
+		Err: fmt.Errorf("GET %s answered 404 under every family (%s)", probe, strings.Join(Families, ", "))}
+}
+
+func (c *Client) currentPrefix() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.prefix
+}
+
+// authorizedGetAt sends an authorized GET of the full path. A 401 to a
+// cached token means the token expired: reauthorize logs in again and
+// repeats the request once. In Basic mode a 401 is a rejection of the
+// credentials, and backs off as a rejected login does.
+func (c *Client) authorizedGetAt(ctx context.Context, path string, res *device.Result) ([]byte, error) {
+	if c.basic != "" {
+		return c.basicGet(ctx, path, res)
+	}
 	token, fresh, err := c.ensureToken(ctx, res)
 	if err != nil {
 		return nil, err
 	}
-	code, body, err := c.get(ctx, path, token, res)
+	code, body, err := c.get(ctx, path, "Bearer "+token, res)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +296,7 @@ func (c *Client) reauthorize(ctx context.Context, path, refused string, res *dev
 	if err != nil {
 		return 0, nil, err
 	}
-	code, body, err := c.get(ctx, path, token, res)
+	code, body, err := c.get(ctx, path, "Bearer "+token, res)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -178,14 +319,11 @@ func (c *Client) ensureToken(ctx context.Context, res *device.Result) (token str
 	if t := c.cachedToken(); t != "" { // another poll logged in meanwhile
 		return t, false, nil
 	}
-	op := "GET " + c.prefix + "/login"
-	c.mu.Lock()
-	until := c.blockedUntil
-	c.mu.Unlock()
-	if c.now().Before(until) {
-		return "", false, &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("login suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
+	prefix := c.currentPrefix()
+	if err := c.blocked("GET " + prefix + "/login"); err != nil {
+		return "", false, err
 	}
-	t, err := c.login(ctx, res)
+	t, err := c.login(ctx, prefix, res)
 	if err != nil {
 		return "", false, err
 	}
@@ -195,20 +333,60 @@ func (c *Client) ensureToken(ctx context.Context, res *device.Result) (token str
 	return t, true, nil
 }
 
-func (c *Client) login(ctx context.Context, res *device.Result) (string, error) {
-	op := "GET " + c.prefix + "/login"
+// blocked is the error for a request while the back-off after a rejection
+// of the credentials lasts, nil after it.
+func (c *Client) blocked(op string) error {
+	c.mu.Lock()
+	until := c.blockedUntil
+	c.mu.Unlock()
+	if c.now().Before(until) {
+		return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("login suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// rejected counts a rejection of the credentials and extends the back-off.
+func (c *Client) rejected(res *device.Result) {
+	res.AuthFailures++
+	c.mu.Lock()
+	c.backoff = min(max(2*c.backoff, LoginBackoffMin), LoginBackoffMax)
+	c.blockedUntil = c.now().Add(c.backoff)
+	c.mu.Unlock()
+}
+
+// basicGet sends a GET with Basic credentials, unless the back-off after a
+// rejection lasts.
+func (c *Client) basicGet(ctx context.Context, path string, res *device.Result) ([]byte, error) {
+	op := "GET " + path
+	if err := c.blocked(op); err != nil {
+		return nil, err
+	}
+	code, body, err := c.get(ctx, path, c.basic, res)
+	switch {
+	case err != nil:
+		return nil, err
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		c.rejected(res)
+		return nil, authError(op, code, "device rejected the Basic credentials: %s", body)
+	case code != http.StatusOK:
+		return nil, statusError(op, code)
+	}
+	c.mu.Lock()
+	c.backoff, c.blockedUntil = 0, time.Time{}
+	c.mu.Unlock()
+	return body, nil
+}
+
+func (c *Client) login(ctx context.Context, prefix string, res *device.Result) (string, error) {
+	op := "GET " + prefix + "/login"
 	q := url.Values{"username": {c.username}, "password": {c.passMD5}}
-	code, body, err := c.get(ctx, c.prefix+"/login?"+q.Encode(), "", res)
+	code, body, err := c.get(ctx, prefix+"/login?"+q.Encode(), "", res)
 	if err != nil {
 		return "", err
 	}
 	switch {
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
-		res.AuthFailures++
-		c.mu.Lock()
-		c.backoff = min(max(2*c.backoff, LoginBackoffMin), LoginBackoffMax)
-		c.blockedUntil = c.now().Add(c.backoff)
-		c.mu.Unlock()
+		c.rejected(res)
 		return "", authError(op, code, "device rejected the credentials: %s", body)
 	case code != http.StatusOK:
 		return "", statusError(op, code)
@@ -234,11 +412,12 @@ func (c *Client) dropToken(token string) {
 	c.mu.Unlock()
 }
 
-// get sends one GET (with bounded retries) and reads the body through the
-// size limit. The error, if any, is an *device.Error. The device's requests
-// go one at a time, which also makes the transport's count of requests
-// this call's own.
-func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *device.Result) (int, []byte, error) {
+// get sends one GET (with bounded retries) with the Authorization header
+// authz (none when empty) and reads the body through the size limit. The
+// error, if any, is an *device.Error. The device's requests go one at a
+// time, which also makes the transport's count of requests this call's
+// own.
+func (c *Client) get(ctx context.Context, pathAndQuery, authz string, res *device.Result) (int, []byte, error) {
 	path, _, _ := strings.Cut(pathAndQuery, "?")
 	op := "GET " + path
 	select {
@@ -252,8 +431,8 @@ func (c *Client) get(ctx context.Context, pathAndQuery, token string, res *devic
 		return 0, nil, &device.Error{Reason: device.ReasonConnection, Op: op, Err: errors.New("cannot build request")}
 	}
 	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
 	}
 	sent := c.transport.requests.Load()
 	start := time.Now()

@@ -29,7 +29,7 @@ var (
 // newRetryClient is the one retry layer for transient faults, over the
 // device's own transport. A re-login after a 401 is not a retry: see
 // Client.reauthorize.
-func newRetryClient(t *transport, loginPath string) *retryablehttp.Client {
+func newRetryClient(t *transport) *retryablehttp.Client {
 	return &retryablehttp.Client{
 		// After a failed request retryablehttp closes the HTTP client's
 		// idle connections. The transport serves this device only, so that
@@ -37,7 +37,7 @@ func newRetryClient(t *transport, loginPath string) *retryablehttp.Client {
 		// leaves none anyway.
 		HTTPClient: &http.Client{
 			Transport:     t,
-			CheckRedirect: func(req *http.Request, via []*http.Request) error { return checkRedirect(req, via, loginPath) },
+			CheckRedirect: checkRedirect,
 		},
 		Logger:       nil, // its messages name URLs; ours name paths only
 		RetryWaitMin: retryWaitMin,
@@ -87,11 +87,11 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 // for the login (the password hash is in its query), at most maxRedirects
 // times, and without the Referer header net/http adds: it would carry the
 // previous URL to the next hop.
-func checkRedirect(req *http.Request, via []*http.Request, loginPath string) error {
+func checkRedirect(req *http.Request, via []*http.Request) error {
 	req.Header.Del("Referer")
 	first, prev := via[0].URL, via[len(via)-1].URL
 	switch {
-	case first.Path == loginPath:
+	case isLoginPath(first.Path):
 		return errRedirectedLogin
 	case len(via) > maxRedirects:
 		return errTooManyRedirects
@@ -101,6 +101,12 @@ func checkRedirect(req *http.Request, via []*http.Request, loginPath string) err
 		return errRedirectRefused
 	}
 	return nil
+}
+
+// isLoginPath reports whether path is the login of an API family.
+func isLoginPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/api/")
+	return ok && strings.HasSuffix(rest, "/login")
 }
 
 // redirectAllowed reports whether a request to from may be redirected to

@@ -13,14 +13,13 @@ import (
 // ErrNotSupported.
 func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Result, error) {
 	var res device.Result
-	path := c.prefix + "/sip/status"
-	body, err := c.authorizedGet(ctx, path, &res)
+	body, op, err := c.authorizedGet(ctx, "/sip/status", &res)
 	if err != nil {
 		return nil, res, notSupported(err)
 	}
 	var s device.SIPStatus
 	if err := decodeObject(body, &s); err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
+		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
 	}
 	if s.LastAttempt != nil {
 		t := device.UnixSeconds(*s.LastAttempt)
@@ -29,11 +28,13 @@ func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Resul
 	return &s, res, nil
 }
 
-// Info reads /api/info, without logging in. A 404 gives device.ErrNotSupported.
+// Info reads /api/info, without logging in (in Basic mode the request
+// carries the credentials, as every request does). A 404 gives
+// device.ErrNotSupported.
 func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) {
 	var res device.Result
 	const path = "/api/info"
-	code, body, err := c.get(ctx, path, "", &res)
+	code, body, err := c.get(ctx, path, c.basic, &res)
 	if err != nil {
 		return nil, res, err
 	}

@@ -38,18 +38,41 @@ const (
 	DefaultMinPollInterval = time.Second
 	DefaultConcurrency     = 256
 	DefaultAPIVersion      = "v1"
-	DefaultCredentials     = "default"
-	DefaultInfoTTL         = time.Hour
+	// AutoAPIVersion as api_version finds each device's API family.
+	AutoAPIVersion     = "auto"
+	DefaultCredentials = "default"
+	DefaultInfoTTL     = time.Hour
 )
 
 // DefaultCollect is what a device is polled for when no `collect` says:
 // every endpoint.
 var DefaultCollect = device.Endpoints[:]
 
+// APIVersions are the values of api_version.
+var APIVersions = []string{"v0", "v1", AutoAPIVersion}
+
+// The values of a credential set's auth: log in for a token (the default),
+// or HTTP Basic on every request.
+const (
+	AuthToken = "token"
+	AuthBasic = "basic"
+)
+
+// The values of a credential set's md5_case: the case of the hex MD5 the
+// login sends. Upper (the default) is what the vendor documents.
+const (
+	MD5Upper = "upper"
+	MD5Lower = "lower"
+)
+
+// SIPInfoLabels are the labels of basip_sip_info, in order: the values
+// global.sip_info_labels chooses from.
+var SIPInfoLabels = []string{"proxy", "realm", "outbound", "user", "user_id", "transport", "stun"}
+
 // ReservedLabels are the label names the exporter sets itself; a device's
 // constant labels may not use them.
 var ReservedLabels = []string{
-	"device", "transport", "reason", "proxy", "realm", "user", "user_id", "stun",
+	"device", "transport", "reason", "proxy", "realm", "outbound", "user", "user_id", "stun",
 	"endpoint", "policy", "rule", "field", "status", "model", "type", "firmware",
 	"api_version", "serial", "name", "instance", "job",
 }
@@ -83,6 +106,9 @@ type Global struct {
 	// MinPollInterval: a poll result younger than this is served again
 	// instead of polling the device; 0s turns reuse off.
 	MinPollInterval *time.Duration `yaml:"min_poll_interval,omitempty"`
+	// SIPInfoLabels are the labels basip_sip_info exports, a subset of
+	// SIPInfoLabels kept in its order; all of them by default.
+	SIPInfoLabels []string `yaml:"sip_info_labels,omitempty"`
 }
 
 // Credential is a named username and password used to log in to devices.
@@ -90,6 +116,10 @@ type Credential struct {
 	Username     string        `yaml:"username"`
 	Password     device.Secret `yaml:"password,omitempty"`
 	PasswordFile string        `yaml:"password_file,omitempty"`
+	// Auth is AuthToken or AuthBasic.
+	Auth string `yaml:"auth,omitempty"`
+	// MD5Case is MD5Upper or MD5Lower.
+	MD5Case string `yaml:"md5_case,omitempty"`
 
 	password device.Secret
 }
@@ -400,7 +430,37 @@ func (v *validator) global(g *Global) error {
 	if *g.MinPollInterval < 0 {
 		return v.errorf(fieldLine(node, "min_poll_interval"), "global", "min_poll_interval", "must not be negative")
 	}
+	labels, err := sipInfoLabels(g.SIPInfoLabels)
+	if err != nil {
+		return v.errorf(fieldLine(node, "sip_info_labels"), "global", "sip_info_labels", "%v", err)
+	}
+	g.SIPInfoLabels = labels
 	return nil
+}
+
+// sipInfoLabels checks a sip_info_labels list and returns it in the order
+// of SIPInfoLabels; all of them when nil.
+func sipInfoLabels(names []string) ([]string, error) {
+	if names == nil {
+		return SIPInfoLabels, nil
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		switch {
+		case !slices.Contains(SIPInfoLabels, n):
+			return nil, fmt.Errorf("%q is not one of %s", n, strings.Join(SIPInfoLabels, ", "))
+		case seen[n]:
+			return nil, fmt.Errorf("%q is listed twice", n)
+		}
+		seen[n] = true
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range SIPInfoLabels {
+		if seen[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 func checkCollect(c []string) error {
@@ -426,8 +486,8 @@ func (d *Device) Collects(endpoint device.Endpoint) bool {
 }
 
 func checkAPIVersion(s string) error {
-	if s != "v0" && s != "v1" {
-		return fmt.Errorf("%q is not v0 or v1", s)
+	if !slices.Contains(APIVersions, s) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(APIVersions, ", "))
 	}
 	return nil
 }
@@ -440,6 +500,20 @@ func (v *validator) credential(name string, c *Credential) error {
 	}
 	if c.Username == "" {
 		return v.errorf(line(node), what, "username", "missing")
+	}
+	switch c.Auth {
+	case "":
+		c.Auth = AuthToken
+	case AuthToken, AuthBasic:
+	default:
+		return v.errorf(fieldLine(node, "auth"), what, "auth", "%q is not %s or %s", c.Auth, AuthToken, AuthBasic)
+	}
+	switch c.MD5Case {
+	case "":
+		c.MD5Case = MD5Upper
+	case MD5Upper, MD5Lower:
+	default:
+		return v.errorf(fieldLine(node, "md5_case"), what, "md5_case", "%q is not %s or %s", c.MD5Case, MD5Upper, MD5Lower)
 	}
 	switch {
 	case c.Password != "" && c.PasswordFile != "":

@@ -25,6 +25,8 @@ credentials:
   monitors:
     username: root
     password: inline-Pass1
+    auth: basic
+    md5_case: lower
 devices:
   - name: lobby-1
     address: 192.0.2.10
@@ -56,8 +58,18 @@ devices:
 	if d1.Credential.Username != "root" {
 		t.Errorf("credentials not resolved")
 	}
+	if c0, c1 := d0.Credential, d1.Credential; c0.Auth != AuthToken || c0.MD5Case != MD5Upper || c1.Auth != AuthBasic || c1.MD5Case != MD5Lower {
+		t.Errorf("auth, md5_case: %s %s, %s %s", c0.Auth, c0.MD5Case, c1.Auth, c1.MD5Case)
+	}
+	if got := strings.Join(cfg.Global.SIPInfoLabels, ","); got != strings.Join(SIPInfoLabels, ",") {
+		t.Errorf("sip_info_labels default %s", got)
+	}
 	if strings.Join(cfg.LabelNames, ",") != "building,site" {
 		t.Errorf("label names %v", cfg.LabelNames)
+	}
+	cfg, err = Parse([]byte("global:\n  api_version: auto\n  sip_info_labels: [user, proxy]\n"), "c.yaml", dir)
+	if err != nil || cfg.Global.APIVersion != AutoAPIVersion || strings.Join(cfg.Global.SIPInfoLabels, ",") != "proxy,user" {
+		t.Errorf("auto and sip_info_labels: %v %+v", err, cfg.Global)
 	}
 }
 
@@ -94,6 +106,10 @@ func TestParseErrors(t *testing.T) {
 			[]string{"c.yaml:4", "password_file", "/nonexistent/pw"}},
 		"empty password file":         {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
 		"password file is a dir":      {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
+		"bad auth":                    {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: digest\n", []string{"c.yaml:5", `credentials "default"`, "auth", "digest"}},
+		"bad md5 case":                {"credentials:\n  default:\n    username: admin\n    password: x\n    md5_case: mixed\n", []string{"c.yaml:5", "md5_case", "mixed"}},
+		"unknown sip_info label":      {"global:\n  sip_info_labels: [proxy, password]\n", []string{"c.yaml:2", "sip_info_labels", `"password"`}},
+		"sip_info label twice":        {"global:\n  sip_info_labels: [proxy, proxy]\n", []string{"c.yaml:2", "sip_info_labels", "twice"}},
 		"missing username":            {"credentials:\n  default:\n    password: " + secretPw + "\n", []string{"username"}},
 		"negative timeout":            {"global:\n  timeout: -1s\n", []string{"c.yaml:2", "timeout"}},
 		"bad duration":                {"global:\n  timeout: soon\n", []string{"c.yaml:2:", "time.Duration"}},

@@ -19,6 +19,9 @@ type Client interface {
 	// Info reads the device's model and firmware; ErrNotSupported when the
 	// device has no such endpoint.
 	Info(ctx context.Context) (*Info, Result, error)
+	// APIVersion is the API family in use (for BAS-IP "v0" or "v1"),
+	// empty while it is not known yet.
+	APIVersion() string
 	// Close releases the device's connection. The Client stays usable.
 	Close()
 }
