@@ -31,6 +31,9 @@ type devSpec struct {
 	// addr, when set, is configured as the device's address (API v1) and
 	// dev is not served: for raw servers and addresses nothing listens on.
 	addr string
+	// api, when set, is the configured api_version instead of the
+	// device's own.
+	api string
 }
 
 // testFleet is a set of simulated devices on loopback and an exporter
@@ -69,8 +72,11 @@ func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFle
 		global += "  min_poll_interval: 0s\n"
 	}
 	y.WriteString("global:\n" + global)
-	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\n%sdevices:\n",
-		testUser, testPassword, testUser, otherPassword, top)
+	fmt.Fprintf(&y, "credentials:\n  default:\n    username: %s\n    password: %q\n  other:\n    username: %s\n    password: %q\n",
+		testUser, testPassword, testUser, otherPassword)
+	// The default credentials with HTTP Basic, and with a lower-case MD5.
+	fmt.Fprintf(&y, "  basic:\n    username: %s\n    password: %q\n    auth: basic\n  lower:\n    username: %s\n    password: %q\n    md5_case: lower\n%sdevices:\n",
+		testUser, testPassword, testUser, testPassword, top)
 	for _, s := range specs {
 		if s.addr != "" {
 			fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: v1\n%s", s.name, s.addr, s.extra)
@@ -88,7 +94,11 @@ func startFleetWith(t *testing.T, top, global string, specs ...devSpec) *testFle
 		}
 		t.Cleanup(func() { srv.Close() })
 		f.servers[s.name] = srv
-		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n%s", s.name, srv.URL, s.dev.APIVersion, s.extra)
+		api := s.dev.APIVersion
+		if s.api != "" {
+			api = s.api
+		}
+		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n%s", s.name, srv.URL, api, s.extra)
 	}
 	f.yaml = y.String()
 	cfg, err := config.Parse([]byte(f.yaml), "test.yaml", t.TempDir())

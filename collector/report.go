@@ -34,6 +34,20 @@ type DeviceStatus struct {
 	PolicyCompliant *bool
 	// Violations lists the policy rules the device violates.
 	Violations []string
+	// APIVersion is the API family in use: the configured one, or the one
+	// found for api_version auto (empty until found).
+	APIVersion string
+	// Auth is how the device is authenticated: token or basic.
+	Auth string
+	// Registration is the SIP registration status, lower case (ok, error,
+	// offline, or what else the device says), "unsupported" for a device
+	// without the status endpoint, empty when unknown or not collected.
+	Registration string
+	// Firmware is the firmware version from /api/info, empty when unknown.
+	Firmware string
+	// PasswordExposed is true when the last settings read carry the SIP
+	// password in clear.
+	PasswordExposed bool
 }
 
 // Statuses returns the state of every configured device, in configuration
@@ -42,11 +56,15 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
 	out := make([]DeviceStatus, 0, len(f.members))
 	for _, d := range f.members {
-		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
+		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth}
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
 		}
 		if lp := d.state.last.Load(); lp != nil {
+			st.Registration = registration(d, lp)
+			if lp.info != nil {
+				st.Firmware = clean(string(lp.info.Firmware))
+			}
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
 				st.Reason, st.LastError = string(device.ReasonOf(err)), err.Error()
@@ -56,6 +74,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			if s := lp.readSettings(); s != nil {
 				st.SIPEnabled = s.Enable
 				st.Transport = clean(str(s.Transport))
+				st.PasswordExposed = s.PasswordExposed()
 				if d.cfg.PolicyRef != nil {
 					compliant := lp.policy.Compliant()
 					st.PolicyCompliant = &compliant
@@ -70,6 +89,19 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		out = append(out, st)
 	}
 	return out
+}
+
+// registration is the DeviceStatus.Registration of a device's last poll.
+func registration(d *member, o *pollOutcome) string {
+	switch {
+	case !d.cfg.Collects(device.EndpointStatus):
+		return ""
+	case o.status != nil && o.status.Status != nil:
+		return strings.ToLower(clean(*o.status.Status))
+	case o.status == nil && o.statusErr == nil && !d.session.cache.supported(device.EndpointStatus, o.at):
+		return "unsupported"
+	}
+	return ""
 }
 
 // DebugReport is one poll of one device, in detail, for the debug view.

@@ -162,6 +162,9 @@ type Device struct {
 	// OneUseTokens makes a token good for one API request only: the next
 	// request with it is answered 401, forcing a new login.
 	OneUseTokens bool
+	// RecordRequests keeps the path and Authorization scheme of every
+	// request, for RequestLog.
+	RecordRequests bool
 
 	mu           sync.Mutex
 	settings     map[string]any
@@ -180,6 +183,7 @@ type Device struct {
 	unsolicited  []byte
 	unsolDelay   time.Duration
 	trailing     []byte
+	log          []LoggedRequest
 
 	// Counters of what the device saw.
 	Logins         atomic.Int64 // login requests, accepted or not
@@ -398,9 +402,32 @@ func (d *Device) IssuedTokens() []string {
 	return append([]string(nil), d.issued...)
 }
 
+// LoggedRequest is a request a device with RecordRequests saw.
+type LoggedRequest struct {
+	Path string
+	// Auth is the scheme of the Authorization header ("Basic", "Bearer"),
+	// empty when the request had none.
+	Auth string
+	// Query tells whether the request had a query string.
+	Query bool
+}
+
+// RequestLog returns the requests seen while RecordRequests was set.
+func (d *Device) RequestLog() []LoggedRequest {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]LoggedRequest(nil), d.log...)
+}
+
 // ServeHTTP implements http.Handler.
 func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Requests.Add(1)
+	if d.RecordRequests {
+		scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		d.mu.Lock()
+		d.log = append(d.log, LoggedRequest{Path: r.URL.Path, Auth: scheme, Query: r.URL.RawQuery != ""})
+		d.mu.Unlock()
+	}
 	fl := d.enter()
 	defer fl.leave()
 	d.mu.Lock()
