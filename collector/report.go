@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/policy"
 )
@@ -37,6 +38,8 @@ type DeviceStatus struct {
 	// APIVersion is the API family in use: the configured one, or the one
 	// found for api_version auto (empty until found).
 	APIVersion string
+	// APIAuto is true when the configured api_version is auto.
+	APIAuto bool
 	// Auth is how the device is authenticated: token or basic.
 	Auth string
 	// Registration is the SIP registration status, lower case (ok, error,
@@ -56,7 +59,8 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
 	out := make([]DeviceStatus, 0, len(f.members))
 	for _, d := range f.members {
-		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth}
+		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth,
+			APIAuto: d.cfg.APIVersion == config.AutoAPIVersion}
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
 		}
@@ -108,8 +112,14 @@ func registration(d *member, o *pollOutcome) string {
 // The SIP password is kept in a type that prints as "<secret>", requests
 // are recorded without their query, and tokens are not recorded at all.
 type DebugReport struct {
-	Device   string
-	Address  string
+	Device  string
+	Address string
+	// APIVersion is the API family in use after the poll, empty when it
+	// is still unknown; APIAuto tells that it is found by detection.
+	APIVersion string
+	APIAuto    bool
+	// Auth is how the device is authenticated: token or basic.
+	Auth     string
 	Started  time.Time
 	Duration time.Duration
 	Requests []device.TracedRequest
@@ -149,6 +159,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 		rep.Age = max(0, time.Since(o.at))
 	}
 	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
+	rep.APIVersion, rep.APIAuto, rep.Auth = d.session.client.APIVersion(), d.cfg.APIVersion == config.AutoAPIVersion, d.cfg.Credential.Auth
 	if err := o.upErr(d.cfg); err != nil {
 		rep.Error = err.Error()
 	}
@@ -168,9 +179,12 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 type Target struct {
 	Name       string
 	Address    string // normalised, scheme://host:port; no credential
-	APIVersion string
-	Policy     string // empty for none
-	Labels     map[string]string
+	APIVersion string // as configured: v0, v1 or auto
+	// APIFamily is the API family in use, empty while api_version auto
+	// has not found it.
+	APIFamily string
+	Policy    string // empty for none
+	Labels    map[string]string
 }
 
 // Targets returns every configured device, in configuration order.
@@ -178,7 +192,8 @@ func (e *Exporter) Targets() []Target {
 	f := e.fleet.Load()
 	out := make([]Target, 0, len(f.members))
 	for _, m := range f.members {
-		t := Target{Name: m.name, Address: m.cfg.URL.String(), APIVersion: m.cfg.APIVersion, Labels: m.cfg.Labels}
+		t := Target{Name: m.name, Address: m.cfg.URL.String(), APIVersion: m.cfg.APIVersion,
+			APIFamily: m.session.client.APIVersion(), Labels: m.cfg.Labels}
 		if p := m.cfg.PolicyRef; p != nil {
 			t.Policy = p.Name
 		}

@@ -25,6 +25,10 @@ var columns = []column{
 	{"state", "State", stateCell},
 	{"sip", "SIP", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.SIPEnabled, "enabled", "disabled") }},
 	{"transport", "Transport", transportCell},
+	{"registration", "Registration", registrationCell},
+	{"password", "SIP password", passwordCell},
+	{"api", "API", apiCell},
+	{"firmware", "Firmware", func(s collector.DeviceStatus, _ time.Time) cell { return cell{Text: s.Firmware} }},
 	{"policy", "Policy", policyCell},
 	{"error", "Last error", errorCell},
 	{"last_poll", "Last poll", lastPollCell},
@@ -151,4 +155,45 @@ func policyCell(s collector.DeviceStatus, _ time.Time) cell {
 		c.Note = s.Policy + ": " + strings.Join(s.Violations, ", ")
 	}
 	return c
+}
+
+// registrationCell shows the SIP registration status the device reports.
+func registrationCell(s collector.DeviceStatus, _ time.Time) cell {
+	switch s.Registration {
+	case "":
+		return cell{}
+	case "ok":
+		return cell{Text: "ok", Class: "good"}
+	case "error":
+		return cell{Text: "error", Class: "bad", Title: "SIP is enabled but the registration failed"}
+	case "offline":
+		return cell{Text: "offline", Class: "warn", Title: "SIP is switched off"}
+	case "unsupported":
+		return cell{Text: "unsupported", Title: "The device has no SIP status endpoint (HTTP 404); asked again after an hour"}
+	}
+	return cell{Text: s.Registration, Class: "warn", Title: "Not one of the documented states OK, ERROR, OFFLINE"}
+}
+
+// passwordCell marks a device whose settings answer carries the SIP
+// password in clear; the password itself is never shown.
+func passwordCell(s collector.DeviceStatus, _ time.Time) cell {
+	if !s.PasswordExposed {
+		return cell{}
+	}
+	return cell{Text: "exposed", Class: "bad",
+		Title: "The SIP settings answer carries the SIP password in clear (panels before firmware 3.9.2: CVE-2024-39220)"}
+}
+
+// apiCell shows the API family in use, and whether it was found by
+// api_version auto.
+func apiCell(s collector.DeviceStatus, _ time.Time) cell {
+	switch {
+	case !s.Polled:
+		return cell{}
+	case !s.APIAuto:
+		return cell{Text: s.APIVersion, Note: s.Auth}
+	case s.APIVersion == "":
+		return cell{Text: "auto", Note: s.Auth, Title: "api_version auto: not found yet"}
+	}
+	return cell{Text: s.APIVersion, Note: "auto, " + s.Auth, Title: "api_version auto: found by the exporter"}
 }

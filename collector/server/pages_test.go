@@ -150,7 +150,7 @@ func TestLandingPageShowsEveryDevice(t *testing.T) {
 	}
 	doc := parse(t, body)
 	tab := table(t, doc, "devices")
-	if got := strings.Join(tab.header, ","); got != "device,state,sip,transport,error,last_poll" {
+	if got := strings.Join(tab.header, ","); got != "device,state,sip,transport,password,api,error,last_poll" {
 		t.Errorf("columns = %s", got)
 	}
 	want := map[string]struct{ state, sip, transport, err string }{
@@ -189,6 +189,13 @@ func TestLandingPageShowsEveryDevice(t *testing.T) {
 		}
 		if r.attr["data-device"] == "wss" && r.class["transport"] != "warn" {
 			t.Errorf("an undocumented transport is not flagged: class %q", r.class["transport"])
+		}
+		// Monitors send the SIP password in clear, panels mask it.
+		if exposed := r.text["password"] == "exposed"; exposed != (r.attr["data-device"] == "monitor" || r.attr["data-device"] == "wss") {
+			t.Errorf("row %s: password cell %q", r.attr["data-device"], r.text["password"])
+		}
+		if api := r.text["api"]; !strings.HasPrefix(api, "v") || !strings.HasSuffix(api, "token") {
+			t.Errorf("row %s: api cell %q", r.attr["data-device"], api)
 		}
 	}
 	if s := text(byID(doc, "summary")); !strings.Contains(s, "5 devices: 3 up, 2 down.") {

@@ -18,7 +18,9 @@ type sdGroup struct {
 // each through /probe as its own target, with its own up, timeout and
 // hashmod sharding. The labels are meta labels (dropped after relabelling
 // unless kept): __meta_basip_device, __meta_basip_address (no credential),
-// __meta_basip_api_version, __meta_basip_policy and
+// __meta_basip_api_version (as configured, auto included, so that a
+// detection never changes a target's labels), __meta_basip_api_family
+// (the family in use, once known), __meta_basip_policy and
 // __meta_basip_label_<name> for each configured label. The configured
 // labels are not target labels since every series of /probe carries them.
 func sdHandler(e *collector.Exporter) http.Handler {
@@ -30,6 +32,9 @@ func sdHandler(e *collector.Exporter) http.Handler {
 				"__meta_basip_device":      t.Name,
 				"__meta_basip_address":     t.Address,
 				"__meta_basip_api_version": t.APIVersion,
+			}
+			if t.APIFamily != "" {
+				labels["__meta_basip_api_family"] = t.APIFamily
 			}
 			if t.Policy != "" {
 				labels["__meta_basip_policy"] = t.Policy

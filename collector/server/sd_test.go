@@ -50,7 +50,7 @@ devices:
 	}
 	a, b := groups[0].Labels, groups[1].Labels
 	if a["__meta_basip_label_site"] != "hq" || a["__meta_basip_policy"] != "default" || b["__meta_basip_policy"] != "lobby" ||
-		b["__meta_basip_api_version"] != "v0" || !strings.HasPrefix(a["__meta_basip_address"], "http://127.0.0.1:") {
+		b["__meta_basip_api_version"] != "v0" || b["__meta_basip_api_family"] != "v0" || !strings.HasPrefix(a["__meta_basip_address"], "http://127.0.0.1:") {
 		t.Errorf("labels %v %v", a, b)
 	}
 	for _, g := range groups {

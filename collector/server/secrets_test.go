@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +47,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		inlinePass  = "Puffin-Ledger-5067" // inline in the configuration
 		devicePass  = "Device-Knows-8820"  // what the rejecting device expects
 		sipPassword = "s1p-777-pass"       // revealed by the monitor
+		leakedSIP   = "Leaked-Sip-3390"    // revealed by the old panel
 	)
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "pw")
@@ -66,19 +68,14 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { elsewhere.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := "http://" + ln.Addr().String()
-	ln.Close()
 
 	var (
 		y       strings.Builder
 		devices = map[string]*simulator.Device{}
 		names   []string
 	)
-	fmt.Fprintf(&y, "global:\n  timeout: 1s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\ndevices:\n", testutil.User, testutil.User, inlinePass)
+	fmt.Fprintf(&y, "global:\n  timeout: 1s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\n", testutil.User, testutil.User, inlinePass)
+	fmt.Fprintf(&y, "  basic:\n    username: %s\n    password_file: pw\n    auth: basic\n  lower:\n    username: %s\n    password: %q\n    md5_case: lower\ndevices:\n", testutil.User, testutil.User, inlinePass)
 	entry := func(name, addr, api, creds string) {
 		names = append(names, name)
 		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n    credentials: %s\n", name, addr, api, creds)
@@ -171,6 +168,31 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	add("other-host-cert", "default", nil, tlsWith(simulator.CertOptions{Hosts: []string{"intercom.example.com"}}), nil)
 	entry("echo", raw(simulator.Echo), "v1", "default")
 	entry("banner", raw(simulator.Banner("SSH-2.0-OpenSSH_9.6\r\n")), "v1", "default")
+	// Devices as seen in the field: the SIP password in clear on an old
+	// panel, HTTP Basic (an echo service on the address quotes the header),
+	// a lower-case MD5, the API family found by detection.
+	add("leaky", "default", nil, nil, func(d *simulator.Device) {
+		d.SetSettings(simulator.LeakyPanelSettings("1", "udp", leakedSIP))
+	})
+	add("basic", "basic", nil, nil, func(d *simulator.Device) { d.Auth = simulator.AuthBasic })
+	entry("basic-echo", raw(simulator.Echo), "v1", "basic")
+	add("lower", "lower", nil, nil, func(d *simulator.Device) { d.SetPassword(inlinePass); d.MD5Case = simulator.MD5Lower })
+	autoDev := testutil.Monitor("778", "udp")
+	autoSrv, err := simulator.Serve(autoDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { autoSrv.Close() })
+	devices["auto"] = autoDev
+	entry("auto", autoSrv.URL, "auto", "default")
+	// Nothing listens on the port of "gone": it is taken last, so no
+	// device of this test can get it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "http://" + ln.Addr().String()
+	ln.Close()
 	entry("gone", gone, "v1", "default")
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y.String()), 0o600); err != nil {
@@ -303,9 +325,11 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	all := seen.String() + logs.String()
 
 	var secrets []string
-	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword} {
+	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword, leakedSIP} {
 		// yaml.v3 quotes a value it cannot decode cut to 7 characters and "...".
 		secrets = append(append(secrets, testutil.SecretForms(p)...), p[:7]+"...")
+		// The HTTP Basic credentials.
+		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(testutil.User+":"+p)))
 	}
 	tokens := 0
 	for _, d := range devices {
@@ -331,11 +355,13 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		"expired-cert": "tls", "other-host-cert": "tls", "echo": "connection", "banner": "connection", "gone": "connection",
 	} {
 		if want := fmt.Sprintf("device=%q,endpoint=\"settings\",reason=%q", device, reason); !strings.Contains(all, want) {
-			t.Errorf("no poll error %s: the path was not exercised", want)
+			t.Errorf("no poll error %s: the path was not exercised\n%s", want, testutil.Grep(all, `device="`+device+`"`))
 		}
 	}
 	for _, want := range []string{
 		`basip_up{device="monitor"} 1`, `basip_up{device="inline"} 1`, `basip_up{device="expired"} 1`,
+		`basip_up{device="basic"} 1`, `basip_up{device="lower"} 1`, `basip_up{device="auto"} 1`,
+		`basip_sip_password_exposed{device="leaky"} 1`, `device="basic-echo",endpoint="settings",reason="connection"`,
 		"== GET /debug?device=echo: 200", "== GET /config: 200", "reload failed", "config.yaml:", "level=DEBUG",
 	} {
 		if !strings.Contains(all, want) {
