@@ -38,6 +38,7 @@ func run() int {
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
 		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit.").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
+		checkDevices  = kingpin.Flag("check.device", "Poll the named configured device (repeatable; \"all\" for every one) once, print what was found, and exit 0 if every one is up, else 1.").Strings()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
 		webFlags      = webflag.AddFlags(kingpin.CommandLine, ":9875")
 		logConfig     = &promslog.Config{}
@@ -70,6 +71,10 @@ func run() int {
 	if err != nil {
 		logger.Error("cannot start", "err", err)
 		return 1
+	}
+	if len(*checkDevices) > 0 {
+		defer exporter.Close()
+		return checkDevice(exporter, *checkDevices)
 	}
 	logger.Info("starting "+name, "version", version.Info(), "devices", exporter.Devices())
 
@@ -117,6 +122,35 @@ func check(path string) int {
 	}
 	fmt.Println("ok")
 	return 0
+}
+
+// checkDevice implements --check.device: each device is polled once and
+// reported on stdout; the exit code is 0 when every one is up.
+func checkDevice(e *collector.Exporter, names []string) int {
+	reports, err := e.Check(context.Background(), names)
+	if err != nil && len(reports) == 0 {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := 0
+	for _, r := range reports {
+		if r == nil {
+			code = 1
+			continue
+		}
+		if err := r.WriteText(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if r.Error != "" {
+			code = 1
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		code = 1
+	}
+	return code
 }
 
 // handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or

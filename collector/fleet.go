@@ -101,6 +101,14 @@ func (s *session) start(now time.Time, minInterval time.Duration) (*flight, *pol
 	return s.flight, nil, servedFresh
 }
 
+// forgetResult drops the last result, so that the next caller polls
+// whatever min_poll_interval says.
+func (s *session) forgetResult() {
+	s.mu.Lock()
+	s.result = nil
+	s.mu.Unlock()
+}
+
 // land ends fl: its outcome becomes the session's last result and every
 // caller waiting on it is released.
 func (s *session) land(fl *flight) {

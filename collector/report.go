@@ -3,8 +3,10 @@ package collector
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
@@ -82,17 +84,81 @@ func (e *Exporter) Statuses() []DeviceStatus {
 				if d.cfg.PolicyRef != nil {
 					compliant := lp.policy.Compliant()
 					st.PolicyCompliant = &compliant
-					for i, rule := range policy.Rules {
-						if _, violated := lp.policy.Get(i); violated {
-							st.Violations = append(st.Violations, rule)
-						}
-					}
+					st.Violations = violations(lp)
 				}
 			}
 		}
 		out = append(out, st)
 	}
 	return out
+}
+
+// violations lists the policy rules the outcome violates.
+func violations(o *pollOutcome) []string {
+	var out []string
+	for i, rule := range policy.Rules {
+		if _, violated := o.policy.Get(i); violated {
+			out = append(out, rule)
+		}
+	}
+	return out
+}
+
+// endpointResults says how each endpoint of a poll went.
+func endpointResults(d *member, o *pollOutcome) [device.NumEndpoints]string {
+	var out [device.NumEndpoints]string
+	answers := [device.NumEndpoints]bool{o.settings != nil, o.status != nil, o.info != nil}
+	errs := [device.NumEndpoints]error{o.settingsErr, o.statusErr, o.infoErr}
+	for ep := range device.NumEndpoints {
+		switch {
+		case !d.cfg.Collects(ep):
+			out[ep] = "not collected"
+		case errs[ep] != nil:
+			out[ep] = errs[ep].Error()
+		case answers[ep]:
+			out[ep] = "answered"
+		case !d.session.cache.supported(ep, o.at):
+			out[ep] = "unsupported (HTTP 404)"
+		default:
+			out[ep] = "not asked"
+		}
+	}
+	return out
+}
+
+// Check polls the named devices now, whatever their min_poll_interval,
+// and reports each in detail as DebugPoll does, in the order named. The
+// name "all" stands for every configured device. An unknown name is an
+// error wrapping ErrUnknownTarget, and nothing is polled.
+func (e *Exporter) Check(ctx context.Context, names []string) ([]*DebugReport, error) {
+	f := e.fleet.Load()
+	var members []*member
+	for _, n := range names {
+		if n == "all" {
+			members = append(members, f.members...)
+			continue
+		}
+		m, ok := f.byName[n]
+		if !ok {
+			return nil, fmt.Errorf("%w %q: not a configured device name", ErrUnknownTarget, clean(n))
+		}
+		members = append(members, m)
+	}
+	reports := make([]*DebugReport, len(members))
+	errs := make([]error, len(members))
+	sem := make(chan struct{}, max(1, f.cfg.Global.Concurrency))
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			m.session.forgetResult()
+			reports[i], errs[i] = e.DebugPoll(ctx, m.name)
+		}()
+	}
+	wg.Wait()
+	return reports, errors.Join(errs...)
 }
 
 // registration is the DeviceStatus.Registration of a device's last poll.
@@ -127,6 +193,15 @@ type DebugReport struct {
 	Settings *device.SIPSettings
 	Status   *device.SIPStatus
 	Info     *device.Info
+	// Endpoints says, for each endpoint in the order of device.Endpoints,
+	// how it went: "answered", "not collected", "unsupported (HTTP 404)",
+	// "not asked" or the error.
+	Endpoints [device.NumEndpoints]string
+	// Policy names the device's policy, empty for none; Violations are the
+	// rules it violates, PolicyChecked whether the settings were checked.
+	Policy        string
+	PolicyChecked bool
+	Violations    []string
 	// Series is the device's exposition for this poll, in the text format.
 	Series string
 	// Served says how the result was had: "fresh" (a poll made for this
@@ -160,6 +235,12 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
 	rep.APIVersion, rep.APIAuto, rep.Auth = d.session.client.APIVersion(), d.cfg.APIVersion == config.AutoAPIVersion, d.cfg.Credential.Auth
+	rep.Endpoints = endpointResults(d, o)
+	if p := d.cfg.PolicyRef; p != nil {
+		rep.Policy = p.Name
+		rep.PolicyChecked = o.readSettings() != nil
+		rep.Violations = violations(o)
+	}
 	if err := o.upErr(d.cfg); err != nil {
 		rep.Error = err.Error()
 	}
