@@ -113,7 +113,9 @@ func TestSettingsChangeTimestamp(t *testing.T) {
 }
 
 // TestDemoFleetViolations proves that the demo fleet carries exactly the
-// violations it is built with, and nothing more.
+// violations it is built with, and nothing more. (Its monitors send the SIP
+// password in clear, as the monitors' API does; only panel-old-firmware's
+// policy forbids that.)
 func TestDemoFleetViolations(t *testing.T) {
 	out := scrapeDemo(t)
 	var got []string
@@ -132,16 +134,18 @@ func TestDemoFleetViolations(t *testing.T) {
 	}
 	sort.Strings(firing)
 	want := []string{
-		`basip_sip_password_weak{device="monitor-103-sip-off"} 1`,
-		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="proxy"} 1`,
-		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="ring_code"} 1`,
-		`basip_sip_policy_violation{device="monitor-103-sip-off",policy="default",rule="enabled"} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="call_timeouts"} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="registration_interval"} 1`,
-		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="transports"} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="registration_interval"} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="timeout"} 1`,
-		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="transport"} 1`,
+		`basip_sip_password_weak{device="monitor-103-sip-off",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="proxy",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-102",policy="default",rule="ring_code",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-103-sip-off",policy="default",rule="enabled",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="call_timeouts",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="registration_interval",site="tower"} 1`,
+		`basip_sip_policy_violation{device="monitor-104-out-of-range",policy="default",rule="transports",site="tower"} 1`,
+		`basip_sip_policy_violation{device="panel-old-firmware",policy="panels-cve",rule="firmware"} 1`,
+		`basip_sip_policy_violation{device="panel-old-firmware",policy="panels-cve",rule="password_exposed"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="registration_interval",site="tower"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="timeout",site="tower"} 1`,
+		`basip_sip_schema_violation{device="monitor-104-out-of-range",field="transport",site="tower"} 1`,
 	}
 	if strings.Join(firing, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(firing, "\n"), strings.Join(want, "\n"))
@@ -150,7 +154,9 @@ func TestDemoFleetViolations(t *testing.T) {
 		`basip_sip_policy_compliant{device="panel-entrance",policy="panels",site="hq"} 1`,
 		`basip_sip_policy_compliant{device="monitor-101",policy="default",site="hq"} 1`,
 		`basip_sip_policy_compliant{device="panel-https",policy="panels"} 1`,
-		`basip_sip_policy_compliant{device="monitor-102",policy="default"} 0`,
+		`basip_sip_policy_compliant{device="monitor-102",policy="default",site="tower"} 0`,
+		`basip_sip_policy_compliant{device="panel-basic",policy="panels-cve"} 1`,
+		`basip_sip_policy_compliant{device="panel-old-firmware",policy="panels-cve"} 0`,
 	} {
 		requireLine(t, out, l)
 	}

@@ -198,11 +198,11 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 		{
 			name:      "proxy outage holds back the registration alert of a device on that proxy",
 			source:    map[string]string{"alertname": "BasipSIPProxyOutage", "proxy": "sip:old-pbx.example.com", "severity": "critical"},
-			inhibited: []string{`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`},
+			inhibited: []string{`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`},
 		},
 		{
 			// A PBX outage at site hq: its devices' registration alerts
-			// stay quiet, monitor-102 (no site) and a device of another
+			// stay quiet, monitor-102 (site tower) and a device of another
 			// site do not.
 			name:   "site outage holds back the registration alerts of its site only",
 			source: map[string]string{"alertname": "BasipSiteSIPOutage", "site": "hq", "severity": "critical"},
@@ -228,8 +228,8 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 			name:   "device down holds back the device's other alerts",
 			source: map[string]string{"alertname": "BasipDeviceDown", "job": "basip", "instance": exporterAddr, "device": "monitor-102", "severity": "warning"},
 			inhibited: []string{
-				`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`,
-				`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning"}`,
+				`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`,
+				`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`,
 			},
 		},
 		{

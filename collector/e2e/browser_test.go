@@ -91,6 +91,8 @@ func TestBrowserLandingPage(t *testing.T) {
 		"panel-wrong-password":     {"down", "", "", "Login rejected"},
 		"panel-silent":             {"down", "", "", "No answer"},
 		"panel-https":              {"up", "", "tls", ""},
+		"panel-basic":              {"up", "", "udp", ""},
+		"panel-old-firmware":       {"up", "", "udp", ""},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("the browser shows %d device rows, want %d:\n%s", len(rows), len(want), dom)
@@ -114,7 +116,7 @@ func TestBrowserLandingPage(t *testing.T) {
 			t.Errorf("%s: last poll %q", r["name"], r["last_poll"])
 		}
 	}
-	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "8 devices: 6 up, 2 down.") {
+	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "10 devices: 8 up, 2 down.") {
 		t.Errorf("summary %q", s)
 	}
 

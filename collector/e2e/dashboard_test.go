@@ -24,7 +24,6 @@ var pendingMetrics = []string{
 	"basip_sip_settings_fingerprint",
 	"basip_last_poll_timestamp_seconds",
 	"basip_exporter_polls_total",
-	"basip_sip_password_exposed",
 }
 
 // panelQuery is one target expression of one panel.

@@ -88,42 +88,52 @@ const (
 //     registration_interval and call_timeouts and the documented ranges of
 //     transport (wss), registration_interval (3600) and timeout (90): one
 //     non-compliance alert listing them.
-//   - panel-entrance, monitor-101 and panel-https are healthy and
-//     compliant. No device's settings change, none vanishes, the exporter
-//     is up and its configuration loaded; one device of one proxy is no
-//     proxy outage, and site hq (panel-entrance, monitor-101) is healthy.
+//   - panel-old-firmware (firmware 3.8.0) reveals its SIP password: its
+//     policy's rules firmware and password_exposed, one non-compliance
+//     alert.
+//   - monitor-102, -103 and -104 are at site tower: their alerts carry
+//     it; one of three unregistered (the other two are OK or switched
+//     off) is no site outage.
+//   - panel-entrance, monitor-101, panel-https and panel-basic (HTTP
+//     Basic) are healthy and compliant. No device's settings change, none
+//     vanishes, the exporter is up and its configuration loaded; one
+//     device of one proxy is no proxy outage, and site hq
+//     (panel-entrance, monitor-101) is healthy.
 var expectedAlerts = []string{
 	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,
-	`BasipSIPDisabled{device="monitor-103-sip-off",severity="warning"}`,
-	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`,
-	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning"}`,
-	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning"}`,
-	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning"}`,
+	`BasipSIPDisabled{device="monitor-103-sip-off",severity="warning",site="tower"}`,
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`,
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`,
+	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`,
 }
 
 // expectedDescriptions are fragments the annotations must contain: the
 // templates look the offending values up with `query`, which only the real
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
-	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                     {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                  {"panel-wrong-password rejected"},
-	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning"}`: {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
-	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning"}`:                          {"violates policy default (proxy, ring_code);"},
-	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning"}`:                  {"violates policy default (enabled);", "weak SIP password;"},
-	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning"}`:             {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                  {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
+	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                               {"panel-wrong-password rejected"},
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`: {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                          {"violates policy default (proxy, ring_code);"},
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                  {"violates policy default (enabled);", "weak SIP password;"},
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:             {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                {"violates policy panels-cve (firmware, password_exposed);"},
 }
 
 // expectedGroups are Alertmanager's notification groups for expectedAlerts
-// under the shipped route (group_by: [alertname, site]): the demo's failing
-// devices have no site, so one group per alert name, the three
-// non-compliant monitors in one.
+// under the shipped route (group_by: [alertname, site]): the failing
+// monitors are at site tower, the failing panels at none; the three
+// non-compliant monitors share a group, the old panel has its own.
 var expectedGroups = map[string]int{
-	`{alertname="BasipAuthenticationFailing"}`:   1,
-	`{alertname="BasipDeviceDown"}`:              1,
-	`{alertname="BasipSIPDisabled"}`:             1,
-	`{alertname="BasipSIPNotRegistered"}`:        1,
-	`{alertname="BasipSIPSettingsNonCompliant"}`: 3,
+	`{alertname="BasipAuthenticationFailing"}`:                1,
+	`{alertname="BasipDeviceDown"}`:                           1,
+	`{alertname="BasipSIPDisabled",site="tower"}`:             1,
+	`{alertname="BasipSIPNotRegistered",site="tower"}`:        1,
+	`{alertname="BasipSIPSettingsNonCompliant",site="tower"}`: 3,
+	`{alertname="BasipSIPSettingsNonCompliant"}`:              1,
 }
 
 func TestEndToEnd(t *testing.T) {

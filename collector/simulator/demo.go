@@ -122,7 +122,8 @@ const (
 // fleet carries exactly these violations: monitor-102 a wrong proxy and the
 // ring code on; monitor-103-sip-off SIP disabled (and the weak password
 // 123456); monitor-104-out-of-range an undocumented transport, a
-// registration interval and a call timeout out of range.
+// registration interval and a call timeout out of range;
+// panel-old-firmware a firmware before 3.9.2 that reveals the SIP password.
 const demoPolicies = `policies:
   default:
     enabled: true
@@ -138,11 +139,17 @@ const demoPolicies = `policies:
     proxy: '^sip:pbx\.example\.com$'
     realm: '^example\.com$'
     stun: required
+  panels-cve:
+    transports: [udp, tls]
+    proxy: '^sip:pbx\.example\.com(:5060)?$'
+    firmware: {min: "3.9.2"}
+    password_exposed: forbidden
 `
 
 type demoDevice struct {
 	name, api, extra string
 	tls              bool
+	auth             AuthMode
 	setup            func(d *Device)
 }
 
@@ -161,7 +168,7 @@ func StartDemo() (*Demo, error) {
 			d.SetSettings(s)
 			d.SetInfo(Info("Flat 101", "AQ-07L", "monitor", "5.3.2", "v0"))
 		}},
-		{name: "monitor-102", api: "v0", setup: func(d *Device) {
+		{name: "monitor-102", api: "v0", extra: "    labels: {site: tower}\n", setup: func(d *Device) {
 			s := MonitorSettings("102", "tls")
 			s["is_enable_ring_code"] = true
 			s["proxy"] = "sip:old-pbx.example.com"
@@ -169,7 +176,7 @@ func StartDemo() (*Demo, error) {
 			d.SetStatus(Status("ERROR", now))
 			d.SetInfo(Info("Flat 102", "AQ-10", "monitor", "5.1.0", "v0"))
 		}},
-		{name: "monitor-103-sip-off", api: "v0", setup: func(d *Device) {
+		{name: "monitor-103-sip-off", api: "v0", extra: "    labels: {site: tower}\n", setup: func(d *Device) {
 			s := MonitorSettings("103", "udp")
 			s["enable"] = false
 			s["password"] = "123456"
@@ -177,7 +184,7 @@ func StartDemo() (*Demo, error) {
 			d.SetStatus(Status("OFFLINE", 0))
 			d.SetInfo(Info("Flat 103", "AQ-07L", "monitor", "5.3.2", "v0"))
 		}},
-		{name: "monitor-104-out-of-range", api: "v0", setup: func(d *Device) {
+		{name: "monitor-104-out-of-range", api: "v0", extra: "    labels: {site: tower}\n", setup: func(d *Device) {
 			s := MonitorSettings("104", "wss")
 			s["registration_interval"] = 3600
 			s["timeout"] = 90
@@ -198,13 +205,26 @@ func StartDemo() (*Demo, error) {
 			d.SetStatus(Status("OK", now))
 			d.SetInfo(Info("Garage", "AV-08FB", "panel", "3.9.1", "v1"))
 		}},
+		// An ISP platform's way: HTTP Basic on every request, no login.
+		{name: "panel-basic", api: "v1", auth: AuthBasic, extra: "    credentials: basic\n    policy: panels-cve\n", setup: func(d *Device) {
+			d.SetSettings(FieldPanelSettings("500", "udp"))
+			d.SetStatus(StatusMillis("OK", now*1000))
+			d.SetInfo(Info("Side gate", "AA-07FB", "panel", "3.9.2", "2.1.0"))
+		}},
+		// Firmware before 3.9.2 sends the SIP password in clear
+		// (CVE-2024-39220).
+		{name: "panel-old-firmware", api: "v1", extra: "    policy: panels-cve\n", setup: func(d *Device) {
+			d.SetSettings(LeakyPanelSettings("600", "udp", "Old-Sip-Secret-600"))
+			d.SetStatus(Status("OK", now))
+			d.SetInfo(Info("Service door", "AA-07BD", "panel", "3.8.0", "2.0.0"))
+		}},
 	}
 	demo := &Demo{}
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\n%sdevices:\n",
-		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd", demoPolicies)
+	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\n  api_version: auto\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\n  basic:\n    username: %s\n    password: %q\n    auth: basic\n%sdevices:\n",
+		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd", DemoUsername, DemoPassword, demoPolicies)
 	for _, dd := range devices {
-		d := &Device{Username: DemoUsername, Password: DemoPassword, APIVersion: dd.api}
+		d := &Device{Username: DemoUsername, Password: DemoPassword, APIVersion: dd.api, Auth: dd.auth}
 		dd.setup(d)
 		var s *Server
 		var err error
@@ -218,7 +238,7 @@ func StartDemo() (*Demo, error) {
 			return nil, err
 		}
 		demo.Servers = append(demo.Servers, s)
-		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n    api_version: %s\n%s", dd.name, s.URL, dd.api, dd.extra)
+		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n%s", dd.name, s.URL, dd.extra)
 	}
 	demo.Config = []byte(cfg.String())
 	return demo, nil
