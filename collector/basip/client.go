@@ -1,6 +1,7 @@
-// Package basip is a client for the HTTP API of BAS-IP intercoms: it logs in,
-// caches the token, and reads the SIP settings. It knows nothing about
-// Prometheus.
+// Package basip is a client for the HTTP API of BAS-IP intercoms: it
+// authenticates (a login and a cached token, or HTTP Basic on every
+// request), finds the device's API family when asked to, and reads the SIP
+// settings, status and device info. It knows nothing about Prometheus.
 package basip
 
 import (
