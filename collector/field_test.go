@@ -312,3 +312,28 @@ func TestSIPInfoLabels(t *testing.T) {
 	out := f.scrape(t)
 	requireLine(t, out, `basip_sip_info{device="p",outbound="sip:sbc.example.com:5060",proxy="sip:pbx.example.com:5060"} 1`)
 }
+
+func TestAuthAndMD5CaseArePartOfTheIdentity(t *testing.T) {
+	d := panel("1", "udp") // accepts either case, Basic or a token
+	d.Auth, d.RecordRequests = simulator.AuthBoth, true
+	f := startFleet(t, "", devSpec{name: "p", dev: d, extra: "    credentials: default\n"})
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	applyYAML(t, f, f.yaml) // unchanged: the session and its token stay
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	if n := d.Logins.Load(); n != 1 {
+		t.Fatalf("%d logins after an unchanged reload, want 1", n)
+	}
+	lower := strings.Replace(f.yaml, "    credentials: default\n", "    credentials: lower\n", 1)
+	applyYAML(t, f, lower) // same user and password, another MD5 case: a new session
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	if n := d.Logins.Load(); n != 2 {
+		t.Errorf("%d logins after md5_case changed, want 2", n)
+	}
+	basic := strings.Replace(f.yaml, "    credentials: default\n", "    credentials: basic\n", 1)
+	applyYAML(t, f, basic)
+	before := len(d.RequestLog())
+	requireLine(t, f.scrape(t), `basip_up{device="p"} 1`)
+	if log := d.RequestLog()[before:]; len(log) != 1 || log[0].Auth != "Basic" || d.Logins.Load() != 2 {
+		t.Errorf("after auth changed to basic: %+v, %d logins", log, d.Logins.Load())
+	}
+}

@@ -248,8 +248,12 @@ func (c *Client) family(ctx context.Context, res *device.Result) (string, error)
 		c.mu.Unlock()
 		return "/api/" + v, nil
 	}
+	hint := ""
+	if c.basic == "" {
+		hint = "; a device that has no login path may want HTTP Basic auth"
+	}
 	return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: "detect API family",
-		Err: fmt.Errorf("GET %s answered 404 under every family (%s)", probe, strings.Join(Families, ", "))}
+		Err: fmt.Errorf("GET %s answered 404 under every family (%s)%s", probe, strings.Join(Families, ", "), hint)}
 }
 
 func (c *Client) currentPrefix() string {
