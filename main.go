@@ -95,6 +95,9 @@ func run() int {
 			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// Idle keep-alive connections of scrapers and browsers are closed
+		// after this; each handler sets its own write deadline.
+		IdleTimeout: 2 * time.Minute,
 	}
 	if *demo {
 		logger.Info("demo fleet running; open the exporter in a browser", "url", demoURL(*webFlags.WebListenAddresses))

@@ -342,7 +342,7 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	prev := m.state.lastUp.Swap(up)
 	switch {
 	case up == 0 && prev != 0:
-		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", upErr)
+		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", errString(upErr))
 	case up == 1 && prev == 0:
 		e.logger.Info("device up again", "device", m.name)
 	}
@@ -367,9 +367,12 @@ func (e *Exporter) noteSettings(f *fleet, m *member, s *device.SIPSettings, now 
 	}
 }
 
+// errString is err's message for a log line, with anything shaped like a
+// credential redacted (device errors are redacted already; this is the
+// second line of defence).
 func errString(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	return device.Redact(err.Error())
 }

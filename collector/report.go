@@ -49,7 +49,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		if lp := d.state.last.Load(); lp != nil {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
-				st.Reason, st.LastError = string(device.ReasonOf(err)), err.Error()
+				st.Reason, st.LastError = string(device.ReasonOf(err)), device.Redact(err.Error())
 			} else {
 				st.Up = true
 			}
@@ -111,6 +111,9 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	outcomes := poll.outcomes
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
+	for i := range rep.Requests {
+		rep.Requests[i].Error = device.Redact(rep.Requests[i].Error)
+	}
 	o := &outcomes[0]
 	rep.Served = servedNames[poll.served[0]]
 	if !o.at.IsZero() {
@@ -118,7 +121,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
 	if err := o.upErr(d.cfg); err != nil {
-		rep.Error = err.Error()
+		rep.Error = device.Redact(err.Error())
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
