@@ -145,8 +145,15 @@ var families = []family{
 				}
 			}
 		}},
+	{name: "basip_sip_settings_fingerprint", typ: "gauge",
+		help: "A number that identifies the device's SIP settings (the SIP password aside): equal on every replica and across restarts, so changes() over it is the settings' history.",
+		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+			if o.readSettings() != nil {
+				w.Sample(float64(o.fingerprint))
+			}
+		}},
 	{name: "basip_sip_settings_last_change_timestamp_seconds", typ: "gauge",
-		help: "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting).",
+		help: "When this exporter process first saw the device's current SIP settings (its start for the first sighting); use basip_sip_settings_fingerprint for history across restarts and replicas.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
 			if o.readSettings() != nil {
 				if fp := d.state.fingerprint.Load(); fp != nil {

@@ -125,7 +125,7 @@ type deviceState struct {
 // fingerprint identifies the settings a device last answered with, and
 // since when.
 type fingerprint struct {
-	sum   [32]byte
+	sum   uint64
 	since time.Time
 }
 

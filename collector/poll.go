@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/basip/basip_exporter/collector/policy"
 )
 
 // How a caller got a device's result: from a poll of its own, from a poll
@@ -319,8 +318,8 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 		}
 	}
 	m.state.last.Store(o)
-	if o.settings != nil && o.settingsErr == nil {
-		e.noteSettings(f, m, o.settings, o.at)
+	if s := o.readSettings(); s != nil {
+		e.noteSettings(f, m, o.fingerprint, o.at)
 	}
 	upErr := o.upErr(m.cfg)
 	up := int32(1)
@@ -355,8 +354,7 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 // noteSettings keeps the fingerprint of the device's settings and since
 // when they hold. The first sighting dates from the exporter's start: the
 // settings may be older, but not known to be newer.
-func (e *Exporter) noteSettings(f *fleet, m *member, s *device.SIPSettings, now time.Time) {
-	sum := policy.Fingerprint(s)
+func (e *Exporter) noteSettings(f *fleet, m *member, sum uint64, now time.Time) {
 	prev := m.state.fingerprint.Load()
 	switch {
 	case prev == nil:

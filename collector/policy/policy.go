@@ -4,8 +4,6 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/json"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -188,19 +186,4 @@ func revealed(s *device.SIPSettings) (string, bool) {
 		return "", false
 	}
 	return s.Password.Reveal(), true
-}
-
-// Fingerprint identifies the settings, the password included. It is a
-// SHA-256 over the whole answer and never leaves the process.
-func Fingerprint(s *device.SIPSettings) [sha256.Size]byte {
-	b, _ := json.Marshal(s) // the password marshals redacted...
-	h := sha256.New()
-	h.Write(b)
-	h.Write([]byte{0})
-	if s.Password != nil { // ...so it is added on its own
-		h.Write([]byte(s.Password.Reveal()))
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
 }

@@ -131,17 +131,3 @@ func TestWeakPassword(t *testing.T) {
 	}
 }
 
-func TestFingerprint(t *testing.T) {
-	a := settings(t, `{"proxy":"sip:a","password":"one-Pass1"}`)
-	b := settings(t, `{"proxy":"sip:a","password":"two-Pass2"}`)
-	c := settings(t, `{"proxy":"sip:a","password":"one-Pass1"}`)
-	if Fingerprint(a) == Fingerprint(b) {
-		t.Error("a password change does not change the fingerprint")
-	}
-	if Fingerprint(a) != Fingerprint(c) {
-		t.Error("equal settings give different fingerprints")
-	}
-	if Fingerprint(a) == Fingerprint(settings(t, `{"proxy":"sip:b","password":"one-Pass1"}`)) {
-		t.Error("a proxy change does not change the fingerprint")
-	}
-}
