@@ -130,4 +130,3 @@ func TestWeakPassword(t *testing.T) {
 		})
 	}
 }
-
