@@ -3,10 +3,12 @@ package server
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 // column is one column of the landing page's device table. A column whose
@@ -82,35 +84,20 @@ func boolCell(b *bool, yes, no string) cell {
 }
 
 func transportCell(s collector.DeviceStatus, _ time.Time) cell {
-	switch s.Transport {
-	case "":
+	switch {
+	case s.Transport == "":
 		return cell{}
-	case "udp", "tcp", "tls":
+	case slices.Contains(device.Transports, s.Transport):
 		return cell{Text: s.Transport}
 	}
-	return cell{Text: s.Transport, Class: "warn", Title: "Not one of the documented transports udp, tcp, tls"}
-}
-
-// reasonWords says what a poll error's reason means.
-var reasonWords = map[string]string{
-	"auth":        "Login rejected: wrong user name or password",
-	"timeout":     "No answer within the deadline",
-	"connection":  "Cannot connect to the device",
-	"tls":         "TLS handshake or certificate failed",
-	"http_status": "Unexpected HTTP status",
-	"decode":      "Answer not understood",
-	"too_large":   "Answer larger than 1 MiB",
+	return cell{Text: s.Transport, Class: "warn", Title: "Not one of the documented transports " + strings.Join(device.Transports, ", ")}
 }
 
 func errorCell(s collector.DeviceStatus, _ time.Time) cell {
 	if s.Reason == "" && s.LastError == "" {
 		return cell{}
 	}
-	words, ok := reasonWords[s.Reason]
-	if !ok {
-		words = s.Reason
-	}
-	return cell{Text: words, Note: s.LastError, Class: "bad", Title: "reason=" + s.Reason}
+	return cell{Text: device.Reason(s.Reason).Description(), Note: s.LastError, Class: "bad", Title: "reason=" + s.Reason}
 }
 
 func lastPollCell(s collector.DeviceStatus, now time.Time) cell {
