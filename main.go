@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,9 +33,27 @@ import (
 
 const name = "basip_exporter"
 
+// releaseVersion is this source's release, the version of a build made
+// without the release's -ldflags (`go build`, `go install`) and without a
+// module version of its own.
+const releaseVersion = "0.1.0"
+
+// stampVersion fills in the version when the build did not set it: the
+// module's version for `go install ...@vX.Y.Z`, else releaseVersion.
+func stampVersion() {
+	if version.Version != "" {
+		return
+	}
+	version.Version = releaseVersion
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version.Version = strings.TrimPrefix(bi.Main.Version, "v")
+	}
+}
+
 func main() { os.Exit(run()) }
 
 func run() int {
+	stampVersion()
 	var (
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
 		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit.").Bool()

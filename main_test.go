@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/prometheus/common/version"
 )
 
 // TestExampleConfigIsValid keeps config.example.yaml loadable.
@@ -37,5 +38,22 @@ func TestDemoURL(t *testing.T) {
 		if got := demoURL([]string{in}); got != want {
 			t.Errorf("demoURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestVersionWithoutLdflags: a plain `go build` reports the release, not
+// an empty version (which would blank build_info and the dashboard).
+func TestVersionWithoutLdflags(t *testing.T) {
+	saved := version.Version
+	t.Cleanup(func() { version.Version = saved })
+	version.Version = ""
+	stampVersion()
+	if version.Version != releaseVersion {
+		t.Errorf("version %q, want %q", version.Version, releaseVersion)
+	}
+	version.Version = "9.9.9" // set by -ldflags: kept
+	stampVersion()
+	if version.Version != "9.9.9" {
+		t.Errorf("a stamped version was replaced by %q", version.Version)
 	}
 }
