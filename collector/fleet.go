@@ -117,6 +117,7 @@ type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
 	lastUp       atomic.Int32                                          // -1 before the first poll
+	downSince    atomic.Int64                                          // Unix nanoseconds of the last fall, 0 while up
 	class        atomic.Int32                                          // classUnknown...: how the last poll went
 	last         atomic.Pointer[pollOutcome]                           // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]

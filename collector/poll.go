@@ -340,6 +340,12 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	}
 	prev := m.state.lastUp.Swap(up)
 	switch {
+	case up == 1:
+		m.state.downSince.Store(0)
+	case prev != 0:
+		m.state.downSince.Store(o.at.UnixNano())
+	}
+	switch {
 	case up == 0 && prev != 0:
 		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", errString(upErr))
 	case up == 1 && prev == 0:

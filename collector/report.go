@@ -34,6 +34,10 @@ type DeviceStatus struct {
 	PolicyCompliant *bool
 	// Violations lists the policy rules the device violates.
 	Violations []string
+	// Labels are the device's configured constant labels.
+	Labels map[string]string
+	// DownSince is when the device went down, zero while it is up.
+	DownSince time.Time
 }
 
 // Statuses returns the state of every configured device, in configuration
@@ -42,7 +46,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
 	out := make([]DeviceStatus, 0, len(f.members))
 	for _, d := range f.members {
-		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String()}
+		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), Labels: d.cfg.Labels}
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
 		}
@@ -50,6 +54,9 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
 				st.Reason, st.LastError = string(device.ReasonOf(err)), device.Redact(err.Error())
+				if since := d.state.downSince.Load(); since != 0 {
+					st.DownSince = time.Unix(0, since)
+				}
 			} else {
 				st.Up = true
 			}
