@@ -24,12 +24,23 @@ type column struct {
 
 var columns = []column{
 	{"device", "Device", deviceCell},
+	// The configured labels' columns come here; see labelColumns.
 	{"state", "State", stateCell},
+	{"down_since", "Down since", downSinceCell},
 	{"sip", "SIP", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.SIPEnabled, "enabled", "disabled") }},
 	{"transport", "Transport", transportCell},
 	{"policy", "Policy", policyCell},
 	{"error", "Last error", errorCell},
 	{"last_poll", "Last poll", lastPollCell},
+}
+
+// labelColumns are one column for each configured label name, in order.
+func labelColumns(names []string) []column {
+	out := make([]column, len(names))
+	for i, n := range names {
+		out[i] = column{"label_" + n, n, func(s collector.DeviceStatus, _ time.Time) cell { return cell{Text: s.Labels[n]} }}
+	}
+	return out
 }
 
 // cell is one table cell. An empty Text shows as a dash.
@@ -39,6 +50,16 @@ type cell struct {
 	Class string // good, bad, warn or empty
 	Note  string // a second, smaller line
 	Title string // tooltip
+	// Sort is what the column sorts by, when not Text (times, say).
+	Sort string
+}
+
+// sortKey is what c sorts by.
+func (c cell) sortKey() string {
+	if c.Sort != "" {
+		return c.Sort
+	}
+	return c.Text
 }
 
 func (c cell) empty() bool { return c.Text == "" && c.Note == "" }
@@ -108,6 +129,19 @@ func lastPollCell(s collector.DeviceStatus, now time.Time) cell {
 		Text:  ago(now.Sub(s.LastPoll)),
 		Note:  "at " + s.LastPoll.UTC().Format("15:04:05") + " UTC, took " + seconds(s.LastDuration),
 		Title: s.LastPoll.UTC().Format(time.RFC3339Nano),
+		Sort:  s.LastPoll.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func downSinceCell(s collector.DeviceStatus, now time.Time) cell {
+	if s.DownSince.IsZero() {
+		return cell{}
+	}
+	return cell{
+		Text:  "for " + strings.TrimSuffix(ago(now.Sub(s.DownSince)), " ago"),
+		Note:  "since " + s.DownSince.UTC().Format("2006-01-02 15:04:05") + " UTC",
+		Class: "bad",
+		Sort:  s.DownSince.UTC().Format(time.RFC3339Nano),
 	}
 }
 
