@@ -66,12 +66,9 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { elsewhere.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := "http://" + ln.Addr().String()
-	ln.Close()
+	// Bound for the whole test (a closed port could be taken by another
+	// test's listener meanwhile), hanging up on every connection.
+	gone := closedAddress(t)
 
 	var (
 		y       strings.Builder
