@@ -163,7 +163,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, file, dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: file, Err: err}
+		return nil, syntaxError(file, data, err)
 	}
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -187,7 +187,8 @@ var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
 const maxDecodeErrors = 10
 
 // decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...",
-// naming the device, policy or credentials entry the line belongs to.
+// naming the device, policy or credentials entry the line belongs to and
+// the field the message is about.
 func decodeError(file string, root *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -204,10 +205,8 @@ func decodeError(file string, root *yaml.Node, err error) error {
 		rest := e
 		if _, scanErr := fmt.Sscanf(e, "line %d:", &n); scanErr == nil {
 			_, rest, _ = strings.Cut(e, ": ")
-			if what := entryAt(root, n); what != "" {
-				rest = what + ": " + rest
-			}
-			lines = append(lines, fmt.Sprintf("%s:%d: %s", file, n, rest))
+			what, field, text := describe(root, n, rest)
+			lines = append(lines, (&Error{File: file, Line: n, What: what, Field: field, Err: errors.New(text)}).Error())
 			continue
 		}
 		lines = append(lines, file+": "+rest)
@@ -216,7 +215,7 @@ func decodeError(file string, root *yaml.Node, err error) error {
 }
 
 // entryAt names the entry of the devices list, or of the policies or
-// credentials maps, that line falls in; empty elsewhere.
+// credentials maps, or global, that line falls in; empty elsewhere.
 func entryAt(root *yaml.Node, line int) string {
 	if root != nil && root.Kind == yaml.SequenceNode { // a device file
 		root = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Value: "devices", Line: root.Line}, root}}
@@ -232,7 +231,11 @@ func entryAt(root *yaml.Node, line int) string {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
-		mark(key.Line, "")
+		if key.Value == "global" {
+			mark(key.Line, "global")
+		} else {
+			mark(key.Line, "")
+		}
 		switch {
 		case key.Value == "devices" && val.Kind == yaml.SequenceNode:
 			for j, item := range val.Content {
@@ -261,7 +264,7 @@ func loadDeviceFile(path string) ([]*Device, *validator, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, nil, &Error{File: path, Err: err}
+		return nil, nil, syntaxError(path, data, err)
 	}
 	fv := &validator{file: path, dir: filepath.Dir(path), root: docRoot(&root)}
 	if fv.root == nil {
