@@ -313,6 +313,11 @@ func (v *validator) validate(cfg *Config) error {
 		}
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
+	// Two devices at one address are an error even with identical
+	// settings: the intercom would be polled and logged in to twice a
+	// scrape under two device labels, its alerts would fire twice, and
+	// /probe?target=ADDRESS could not say which of the two it means.
+	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
 	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
 		if d == nil {
@@ -327,6 +332,12 @@ func (v *validator) validate(cfg *Config) error {
 		if err := v.device(cfg, i, d, node); err != nil {
 			return err
 		}
+		addr := d.URL.String()
+		if prev, dup := addrs[addr]; dup {
+			return v.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
+				"%s is also the address of %s", addr, prev)
+		}
+		addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, v.file, fieldLine(node, "address"))
 		for k := range d.Labels {
 			labels[k] = struct{}{}
 		}
