@@ -377,16 +377,18 @@ func (v *validator) validate(cfg *Config) error {
 
 func (v *validator) global(g *Global) error {
 	node := child(v.root, "global")
-	if g.Timeout == 0 {
+	// Left out, a setting takes its default; written as 0 it is a mistake
+	// (0s would give every device up at once), not a request for the default.
+	if g.Timeout == 0 && !isSet(node, "timeout") {
 		g.Timeout = DefaultTimeout
 	}
-	if g.Timeout < 0 {
+	if g.Timeout <= 0 {
 		return v.errorf(fieldLine(node, "timeout"), "global", "timeout", "must be positive")
 	}
-	if g.Concurrency == 0 {
+	if g.Concurrency == 0 && !isSet(node, "concurrency") {
 		g.Concurrency = DefaultConcurrency
 	}
-	if g.Concurrency < 0 {
+	if g.Concurrency <= 0 {
 		return v.errorf(fieldLine(node, "concurrency"), "global", "concurrency", "must be positive")
 	}
 	if g.APIVersion == "" {
@@ -401,10 +403,10 @@ func (v *validator) global(g *Global) error {
 	if err := checkCollect(g.Collect); err != nil {
 		return v.errorf(fieldLine(node, "collect"), "global", "collect", "%v", err)
 	}
-	if g.InfoTTL == 0 {
+	if g.InfoTTL == 0 && !isSet(node, "info_ttl") {
 		g.InfoTTL = DefaultInfoTTL
 	}
-	if g.InfoTTL < 0 {
+	if g.InfoTTL <= 0 {
 		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
 	}
 	if g.MinPollInterval == nil {
@@ -613,6 +615,15 @@ func mapItem(n *yaml.Node, key string, i int) *yaml.Node {
 		return nil
 	}
 	return s.Content[i]
+}
+
+// isSet reports whether mapping n gives key a value other than null.
+func isSet(n *yaml.Node, key string) bool {
+	v := child(n, key)
+	if v != nil && v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	return v != nil && v.ShortTag() != "!!null"
 }
 
 // fieldLine is the line of key in mapping n, else the line of n itself.
