@@ -69,6 +69,9 @@ type Config struct {
 	// LabelNames is the sorted union of every device's constant label
 	// names; a device without one of them exports it empty.
 	LabelNames []string `yaml:"-"`
+	// Warnings are what loads but is probably not meant, such as no
+	// devices at all; --config.check prints them, the exporter logs them.
+	Warnings []Warning `yaml:"-"`
 }
 
 // Global holds the settings shared by every device.
@@ -148,6 +151,12 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Warning is a part of a configuration that loads but is probably a
+// mistake; it names where it is as an Error does.
+type Warning Error
+
+func (w Warning) String() string { return (*Error)(&w).Error() }
 
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
@@ -300,6 +309,11 @@ func (v *validator) errorf(line int, what, field string, format string, args ...
 	return &Error{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)}
 }
 
+// warnf adds a Warning to cfg.
+func (v *validator) warnf(cfg *Config, line int, what, field string, format string, args ...any) {
+	cfg.Warnings = append(cfg.Warnings, Warning{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)})
+}
+
 func (v *validator) validate(cfg *Config) error {
 	if err := v.global(&cfg.Global); err != nil {
 		return err
@@ -353,6 +367,9 @@ func (v *validator) validate(cfg *Config) error {
 		if err != nil {
 			return v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err)
 		}
+		if len(paths) == 0 {
+			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
+		}
 		sort.Strings(paths)
 		for _, path := range paths {
 			devices, fv, err := loadDeviceFile(path)
@@ -366,6 +383,13 @@ func (v *validator) validate(cfg *Config) error {
 			}
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
+	}
+	if len(cfg.Devices) == 0 {
+		at := 0
+		if child(v.root, "devices") != nil {
+			at = fieldLine(v.root, "devices")
+		}
+		v.warnf(cfg, at, "", "", "no devices configured: the exporter would serve none")
 	}
 	cfg.LabelNames = make([]string, 0, len(labels))
 	for k := range labels {
