@@ -25,12 +25,16 @@ func syntaxError(file string, data []byte, err error) error {
 		return &Error{File: file, Err: err}
 	}
 	problem := m[2]
+	reported, _ := strconv.Atoi(m[1])
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	n := firstFailingLine(lines, problem)
-	if n == 0 {
-		reported, _ := strconv.Atoi(m[1])
+	lo, hi := firstFailingLine(lines, problem, max(reported, 1))
+	switch {
+	case hi == 0:
 		return &Error{File: file, Line: reported, Err: fmt.Errorf("%s (at or after this line)", problem)}
+	case lo < hi:
+		return &Error{File: file, Line: lo, Err: fmt.Errorf("%s (somewhere in lines %d to %d)", problem, lo, hi)}
 	}
+	n := hi
 	var what string
 	var before yaml.Node
 	// A line at the left margin starts a top-level key: it belongs to no
@@ -42,24 +46,32 @@ func syntaxError(file string, data []byte, err error) error {
 	return &Error{File: file, Line: n, What: what, Err: fmt.Errorf("%s%s", problem, syntaxHint(problem, lines[n-1]))}
 }
 
-// firstFailingLine is the smallest n for which the first n lines fail to
-// parse with problem, found by bisection: a few parses, not one per line.
-// It returns 0 if the whole document does not fail that way.
-func firstFailingLine(lines [][]byte, problem string) int {
+// maxSyntaxSearch bounds the bytes parsed again to find a syntax error's
+// line: each step of the search parses up to the whole document.
+const maxSyntaxSearch = 4 << 20
+
+// firstFailingLine narrows down, by bisection from line lo, the smallest n
+// for which the first n lines fail to parse with problem. It returns the
+// range it got to within maxSyntaxSearch (lo == hi when found), or hi 0 if
+// the whole document does not fail that way.
+func firstFailingLine(lines [][]byte, problem string, lo int) (int, int) {
+	budget := maxSyntaxSearch
 	fails := func(n int) bool {
+		prefix := bytes.Join(lines[:n], nil)
+		budget -= len(prefix)
 		var node yaml.Node
-		err := yaml.Unmarshal(bytes.Join(lines[:n], nil), &node)
+		err := yaml.Unmarshal(prefix, &node)
 		if err == nil {
 			return false
 		}
 		m := yamlSyntax.FindStringSubmatch(err.Error())
 		return m != nil && m[2] == problem
 	}
-	if len(lines) == 0 || !fails(len(lines)) {
-		return 0
+	hi := len(lines)
+	if hi == 0 || lo > hi || !fails(hi) {
+		return 0, 0
 	}
-	lo, hi := 1, len(lines) // fails(hi) holds
-	for lo < hi {
+	for lo < hi && budget > 0 {
 		mid := lo + (hi-lo)/2
 		if fails(mid) {
 			hi = mid
@@ -67,7 +79,7 @@ func firstFailingLine(lines [][]byte, problem string) int {
 			lo = mid + 1
 		}
 	}
-	return hi
+	return lo, hi
 }
 
 // syntaxHint says what usually causes problem on line.
@@ -167,17 +179,13 @@ func fieldName(path []string) string {
 	if len(path) == 0 {
 		return ""
 	}
-	switch path[0] {
+	switch path[0] { // the entry itself, when path names it, has no field
 	case "devices", "policies", "credentials":
-		if len(path) > 2 {
+		if len(path) >= 2 {
 			path = path[2:]
-		} else {
-			path = path[:1]
 		}
 	case "global":
-		if len(path) > 1 {
-			path = path[1:]
-		}
+		path = path[1:]
 	}
 	keys := make([]string, 0, len(path))
 	for _, p := range path {
