@@ -56,7 +56,7 @@ func run() int {
 	stampVersion()
 	var (
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
-		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit.").Bool()
+		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
 		webFlags      = webflag.AddFlags(kingpin.CommandLine, ":9875")
@@ -92,6 +92,7 @@ func run() int {
 		return 1
 	}
 	logger.Info("starting "+name, "version", version.Info(), "devices", exporter.Devices())
+	config.LogWarnings(logger, cfg)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -132,14 +133,29 @@ func run() int {
 	return 0
 }
 
-// check implements --config.check.
+// Exit codes of --config.check.
+const (
+	checkOK       = 0
+	checkErrors   = 1
+	checkWarnings = 2
+)
+
+// check implements --config.check: errors and warnings go to stderr, one a
+// line; "ok" to stdout only when there is neither.
 func check(path string) int {
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return checkErrors
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+w.String())
+	}
+	if len(cfg.Warnings) > 0 {
+		return checkWarnings
 	}
 	fmt.Println("ok")
-	return 0
+	return checkOK
 }
 
 // handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or

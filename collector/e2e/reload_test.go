@@ -116,7 +116,9 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 
 	// Fixed, with a second device: accepted.
 	replaceFile(t, pwPath, secondPassword+"\n")
-	replaceFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv.URL+"\n")
+	door2, srv2 := serveDoor(t)
+	door2.SetPassword(secondPassword)
+	replaceFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv2.URL+"\n")
 	if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
 		t.Fatalf("POST /-/reload = %d %q", code, body)
 	}

@@ -103,8 +103,6 @@ const (
 	maxRegistrationInterval = 900
 )
 
-var documentedTimeouts = []int64{120, 300, 600, 1200, 1800}
-
 // sipCharset is the character set the vendor documents for user, user_id
 // and password: letters, digits, white space and ~`!@#$%^&;*()_-+={[}]|"<,>.?/
 const sipCharset = "~`!@#$%^&;*()_-+={[}]|\"<,>.?/"
@@ -135,7 +133,7 @@ func Schema(s *device.SIPSettings) Results {
 		r.set(0, *v < minRegistrationInterval || *v > maxRegistrationInterval)
 	}
 	if v := s.Timeout; v != nil {
-		r.set(1, !slices.Contains(documentedTimeouts, *v))
+		r.set(1, !slices.Contains(device.CallTimeouts, *v))
 	}
 	if v := s.Transport; v != nil {
 		r.set(2, *v != "udp" && *v != "tcp" && *v != "tls")
