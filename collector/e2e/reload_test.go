@@ -46,7 +46,7 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath, pwPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "password")
-	good := "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
+	good := "global:\n  collect: [settings]\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
 	replaceFile(t, cfgPath, good)
 	replaceFile(t, pwPath, firstPassword+"\n")
 
