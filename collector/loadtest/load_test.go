@@ -1,17 +1,93 @@
 // Package loadtest measures the exporter against a large simulated fleet on
 // loopback: wall time of a /metrics scrape, the exporter process's CPU
 // seconds and peak RSS, and the logins and new connections the simulated
-// devices see once the exporter is warm.
+// devices see once the exporter is warm; optionally the same probes through
+// json_exporter, for comparison; how late /metrics answers come when
+// scrapes run to their deadline; and a CPU and heap profile of the
+// exporter's steady-state work.
 //
-// It runs only when asked:
+// Everything here runs only when asked:
 //
-//	BASIP_LOAD_DEVICES=10000 go test -run TestLoad -v -timeout 30m ./collector/loadtest
+//	BASIP_LOAD_DEVICES=10000 go test -count=1 -run TestLoad -v -timeout 30m ./collector/loadtest
 //
 // Optional: BASIP_LOAD_LATENCY (default 20ms), BASIP_LOAD_SCRAPES (steady
 // scrapes, default 5), BASIP_LOAD_COLLECT (default "[settings]"),
 // BASIP_LOAD_CONCURRENCY (default: the exporter's), BASIP_LOAD_PROBES
 // (probes measured, default 2000), BASIP_LOAD_PROBE_PARALLEL (probes in
-// flight at once, default 32).
+// flight at once, default 32), BASIP_LOAD_JSON_EXPORTER (path of a
+// json_exporter binary: also probe the same devices' settings through it,
+// with Basic credentials, and print the CPU ratios).
+//
+// The exporter runs with min_poll_interval: 0s, since the steady scrapes
+// follow each other within a second and would otherwise be served the
+// previous results; each steady scrape checks that the devices saw at
+// least one request each.
+//
+// # Figures
+//
+// 2-core machine (AMD EPYC), shared with other builds: its 1-minute load
+// average was 1.0-3.3 during the load runs and 2.5-6.2 during the lateness
+// run. Devices answer after 20 ms, in four other processes on the same
+// machine; concurrency 256 (the default). json_exporter built from its
+// source at commit 4f61665 (0.7.0 with updated dependencies); it opens a
+// new connection per probe, as it always does.
+//
+//	BASIP_LOAD_DEVICES=10000 BASIP_LOAD_PROBES=5000 BASIP_LOAD_JSON_EXPORTER=/path/to/json_exporter \
+//	  go test -count=1 -run TestLoad -v -timeout 30m ./collector/loadtest
+//	BASIP_LOAD_DEVICES=10000 BASIP_LOAD_PROBES=5000 BASIP_LOAD_JSON_EXPORTER=/path/to/json_exporter \
+//	  BASIP_LOAD_COLLECT="[settings, status, info]" go test -count=1 -run TestLoad -v -timeout 30m ./collector/loadtest
+//
+//	10,000 devices, steady state          [settings]     [settings, status, info]
+//	/metrics wall time                    1.5-2.3 s      3.0-3.7 s
+//	CPU per device poll (in /metrics)     118-123 us     196 us (2 requests: info is cached)
+//	CPU per /probe, 32 in flight          295-316 us     476 us
+//	peak RSS (whole run)                  107-111 MiB    114 MiB
+//	logins, new connections per scrape    0, 0           0, 0
+//	json_exporter CPU per /probe          838 us         886 us (settings only)
+//	ratio, per device poll / json probe   0.141-0.147    0.221
+//	ratio, per /probe / json probe        0.35-0.38      0.54
+//
+// The target of at most 0.15 for the first ratio is met for settings alone,
+// narrowly; peak RSS is over 100 MiB. On the same machine the same hour,
+// the load test of the commit that wrote the README's figures gave 89 us
+// per device poll, 170 us per probe and 97.8 MiB; the one after
+// min_poll_interval came (with 0s) 113 us, 255 us and 97.1 MiB.
+//
+// TestProfile writes a CPU and a heap profile of steady /metrics work with
+// the exporter in the test process:
+//
+//	BASIP_LOAD_PROFILE=/tmp/basip BASIP_LOAD_DEVICES=10000 go test -count=1 -run TestProfile -v ./collector/loadtest
+//	go tool pprof -top -cum /tmp/basip.cpu
+//
+// Per device poll (116 us in all there): the request's exchange on the
+// socket 38 us (of which the write system call 15 us, reading and parsing
+// the answer 13 us), decoding the settings 15 us, net/http's Client and
+// go-retryablehttp around the transport 11 us, the poll's contexts and
+// timers 6 us, the settings fingerprint (JSON encoding and SHA-256) 6 us,
+// the exposition 8 us, the check of the idle connection before reuse
+// 4 us, garbage collection about 6 us.
+//
+// TestLateness (below) sends scrapes with X-Prometheus-Scrape-Timeout-Seconds:
+// 10 to a fleet where 1 device in 20 hangs, so that scrapes run to their
+// deadline, with and without two CPU-bound threads beside it:
+//
+//	BASIP_LOAD_LATENESS=2000,10000 go test -count=1 -run TestLateness -v -timeout 40m ./collector/loadtest
+//
+//	lateness (ms): last byte of the answer - (request + 10 s); 10 scrapes each
+//	devices  timeout-offset  CPU        median   max    min
+//	2000     0.5s (default)  idle       -4407    -553   -4680
+//	2000     0.5s (default)  saturated  -4425    -425   -4589
+//	2000     0s              idle       -4642    -4519  -4691
+//	2000     0s              saturated  -4400    +16    -4602
+//	10000    0.5s (default)  idle       -740     -515   -841
+//	10000    0.5s (default)  saturated  -909     -205   -1287
+//	10000    0s              idle       -146     -133   -237
+//	10000    0s              saturated  -129     -65    -546
+//
+// Every answer held every device, the hanging ones down. At 2,000 devices
+// most scrapes end after about 5.5 s: the hanging devices' polls end at
+// the 5 s device timeout. With the default offset no answer came late;
+// with no offset one of 40 did, by 16 ms, under CPU saturation.
 package loadtest
 
 import (
