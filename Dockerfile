@@ -11,7 +11,7 @@
 # Run (config and password file mounted read-only):
 #   docker run --rm -p 9875:9875 \
 #     -v "$PWD/config.yaml:/etc/basip_exporter/config.yaml:ro" \
-#     -v "$PWD/password:/run/secrets/basip:ro" \
+#     -v "$PWD/password:/etc/basip_exporter/password:ro" \
 #     basip_exporter
 #
 # Multi-platform builds (docker buildx --platform linux/amd64,linux/arm64)

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,12 +33,30 @@ import (
 
 const name = "basip_exporter"
 
+// releaseVersion is this source's release, the version of a build made
+// without the release's -ldflags (`go build`, `go install`) and without a
+// module version of its own.
+const releaseVersion = "0.1.0"
+
+// stampVersion fills in the version when the build did not set it: the
+// module's version for `go install ...@vX.Y.Z`, else releaseVersion.
+func stampVersion() {
+	if version.Version != "" {
+		return
+	}
+	version.Version = releaseVersion
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		version.Version = strings.TrimPrefix(bi.Main.Version, "v")
+	}
+}
+
 func main() { os.Exit(run()) }
 
 func run() int {
+	stampVersion()
 	var (
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
-		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit.").Bool()
+		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
 		checkDevices  = kingpin.Flag("check.device", "Poll the named configured device (repeatable; \"all\" for every one) once, print what was found, and exit 0 if every one is up, else 1.").Strings()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
@@ -77,6 +97,7 @@ func run() int {
 		return checkDevice(exporter, *checkDevices)
 	}
 	logger.Info("starting "+name, "version", version.Info(), "devices", exporter.Devices())
+	config.LogWarnings(logger, cfg)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -100,6 +121,9 @@ func run() int {
 			},
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
+		// Idle keep-alive connections of scrapers and browsers are closed
+		// after this; each handler sets its own write deadline.
+		IdleTimeout: 2 * time.Minute,
 	}
 	if *demo {
 		logger.Info("demo fleet running; open the exporter in a browser", "url", demoURL(*webFlags.WebListenAddresses))
@@ -114,14 +138,29 @@ func run() int {
 	return 0
 }
 
-// check implements --config.check.
+// Exit codes of --config.check.
+const (
+	checkOK       = 0
+	checkErrors   = 1
+	checkWarnings = 2
+)
+
+// check implements --config.check: errors and warnings go to stderr, one a
+// line; "ok" to stdout only when there is neither.
 func check(path string) int {
-	if _, err := config.Load(path); err != nil {
+	cfg, err := config.Load(path)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return checkErrors
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(os.Stderr, "warning: "+w.String())
+	}
+	if len(cfg.Warnings) > 0 {
+		return checkWarnings
 	}
 	fmt.Println("ok")
-	return 0
+	return checkOK
 }
 
 // checkDevice implements --check.device: each device is polled once and

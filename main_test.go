@@ -7,26 +7,68 @@ import (
 	"testing"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/prometheus/common/version"
 )
 
-// TestExampleConfigIsValid keeps config.example.yaml loadable.
+// TestExampleConfigIsValid: config.example.yaml, copied with the password
+// file the README's first run creates next to it, loads without errors or
+// warnings.
 func TestExampleConfigIsValid(t *testing.T) {
 	b, err := os.ReadFile("config.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	pw := filepath.Join(dir, "basip")
-	if err := os.WriteFile(pw, []byte("example-Passw0rd\n"), 0o600); err != nil {
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	y := strings.ReplaceAll(string(b), "/run/secrets/basip", pw)
-	cfg, err := config.Parse([]byte(y), "config.example.yaml", dir)
+	if err := os.WriteFile(filepath.Join(dir, "password"), []byte("example-Passw0rd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := check(path); code != checkOK {
+		t.Fatalf("--config.check of the example exits %d", code)
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Devices) == 0 {
-		t.Error("the example configures no device")
+	if len(cfg.Devices) == 0 || len(cfg.Policies) == 0 {
+		t.Error("the example shows no device or no policy")
+	}
+	if !strings.Contains(string(b), "device_files:") {
+		t.Error("the example does not show device_files")
+	}
+}
+
+// TestConfigCheckExitCodes: --config.check exits 0 when all is well, 1 on
+// an error and 2 on warnings only.
+func TestConfigCheckExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	head := "credentials:\n  default:\n    username: admin\n    password: example-Passw0rd\n"
+	cases := map[string]struct {
+		yaml string
+		want int
+	}{
+		"ok":                    {head + "devices:\n  - name: a\n    address: 192.0.2.1\n", checkOK},
+		"an error":              {head + "devices:\n  - name: a\n    address: 192.0.2.300\n", checkErrors},
+		"no devices":            {head, checkWarnings},
+		"an empty glob":         {head + "device_files: [nothing/*.yaml]\ndevices:\n  - name: a\n    address: 192.0.2.1\n", checkWarnings},
+		"an error and a glob":   {head + "device_files: [nothing/*.yaml]\nglobal: {timeout: 0s}\n", checkErrors},
+		"a missing config file": {"", checkErrors},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+			if c.yaml != "" {
+				if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := check(path); got != c.want {
+				t.Errorf("exit code %d, want %d", got, c.want)
+			}
+		})
 	}
 }
 
@@ -37,5 +79,22 @@ func TestDemoURL(t *testing.T) {
 		if got := demoURL([]string{in}); got != want {
 			t.Errorf("demoURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestVersionWithoutLdflags: a plain `go build` reports the release, not
+// an empty version (which would blank build_info and the dashboard).
+func TestVersionWithoutLdflags(t *testing.T) {
+	saved := version.Version
+	t.Cleanup(func() { version.Version = saved })
+	version.Version = ""
+	stampVersion()
+	if version.Version != releaseVersion {
+		t.Errorf("version %q, want %q", version.Version, releaseVersion)
+	}
+	version.Version = "9.9.9" // set by -ldflags: kept
+	stampVersion()
+	if version.Version != "9.9.9" {
+		t.Errorf("a stamped version was replaced by %q", version.Version)
 	}
 }

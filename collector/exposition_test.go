@@ -94,7 +94,7 @@ devices:
 		o.check(m.cfg)
 		m.state.authFailures.Add(3)
 		m.state.pollErrors[device.EndpointStatus][device.ReasonTimeout.Index()].Add(2)
-		m.state.fingerprint.Store(&fingerprint{sum: [32]byte{1}})
+		m.state.fingerprint.Store(&fingerprint{sum: 1})
 	}
 	poll := &Poll{fleet: f, members: f.members, outcomes: outcomes}
 

@@ -15,8 +15,8 @@ import (
 type family struct {
 	name, help, typ string
 	extra           []string // label names after device and the configured labels
-	// sipInfo marks basip_sip_info, whose extra labels are the
-	// configuration's global.sip_info_labels.
+	// sipInfo marks basip_sip_info, whose extra labels are those of
+	// extra the configuration's global.sip_info_labels chooses.
 	sipInfo bool
 	samples func(w *textformat.Writer, d *member, o *pollOutcome)
 }
@@ -84,7 +84,7 @@ var families = []family{
 				w.Bool(o.stun != "")
 			}
 		}},
-	{name: "basip_sip_info", typ: "gauge", sipInfo: true,
+	{name: "basip_sip_info", typ: "gauge", extra: config.SIPInfoLabels, sipInfo: true,
 		help: "SIP settings as labels; always 1.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
 			if s := o.readSettings(); s != nil {
@@ -156,8 +156,15 @@ var families = []family{
 				}
 			}
 		}},
+	{name: "basip_sip_settings_fingerprint", typ: "gauge",
+		help: "A number that identifies the device's SIP settings (the SIP password aside): equal on every replica and across restarts, so changes() over it is the settings' history.",
+		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+			if o.readSettings() != nil {
+				w.Sample(float64(o.fingerprint))
+			}
+		}},
 	{name: "basip_sip_settings_last_change_timestamp_seconds", typ: "gauge",
-		help: "When the exporter first saw the device's current SIP settings (the exporter's start for the first sighting).",
+		help: "When this exporter process first saw the device's current SIP settings (its start for the first sighting); use basip_sip_settings_fingerprint for history across restarts and replicas.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
 			if o.readSettings() != nil {
 				if fp := d.state.fingerprint.Load(); fp != nil {

@@ -132,6 +132,7 @@ type deviceState struct {
 	authFailures atomic.Uint64
 	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
 	lastUp       atomic.Int32                                          // -1 before the first poll
+	downSince    atomic.Int64                                          // Unix nanoseconds of the last fall, 0 while up
 	class        atomic.Int32                                          // classUnknown...: how the last poll went
 	last         atomic.Pointer[pollOutcome]                           // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
@@ -140,7 +141,7 @@ type deviceState struct {
 // fingerprint identifies the settings a device last answered with, and
 // since when.
 type fingerprint struct {
-	sum   [32]byte
+	sum   uint64
 	since time.Time
 }
 

@@ -1,6 +1,9 @@
 package collector
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
@@ -27,6 +30,7 @@ type pollOutcome struct {
 	policy, schema  policy.Results
 	weak, weakKnown bool
 	stun            string // STUN server as host:port
+	fingerprint     uint64 // see settingsFingerprint
 }
 
 // readSettings is the settings this poll read, or nil.
@@ -49,6 +53,20 @@ func (o *pollOutcome) check(d *config.Device) {
 	o.schema = policy.Schema(s)
 	o.stun = s.STUNAddress()
 	o.weak, o.weakKnown = policy.WeakPassword(s)
+	o.fingerprint = settingsFingerprint(s)
+}
+
+// settingsFingerprint identifies the settings a device answered with by a
+// number that depends on the settings alone (not on the exporter, the
+// replica or the time) and that a float64 holds exactly: the first 53 bits
+// of a SHA-256 of the settings as JSON. The SIP password is in that JSON
+// only as "<secret>" (or empty when the device sent it empty): a published
+// fingerprint must not let anyone test guesses of it. A change of the SIP
+// password alone therefore does not change the fingerprint.
+func settingsFingerprint(s *device.SIPSettings) uint64 {
+	b, _ := json.Marshal(s) // cannot fail: plain fields and a Secret
+	sum := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(sum[:8]) >> 11
 }
 
 // upErr is the error that decides basip_up: the settings request's, or,

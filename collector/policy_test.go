@@ -100,12 +100,32 @@ func TestSettingsChangeTimestamp(t *testing.T) {
 	if again := value(); again != first {
 		t.Errorf("unchanged settings moved the timestamp: %v -> %v", first, again)
 	}
-	// Only the SIP password changes: the fingerprint covers it.
+	fp := grep(f.scrape(t), `basip_sip_settings_fingerprint{device="m"}`)
+	// Only the SIP password changes: the fingerprint leaves it out.
 	s := simulator.MonitorSettings("101", "tls")
 	s["password"] = "another-Secret-9"
 	dev.SetSettings(s)
+	if changed := value(); changed != first {
+		t.Errorf("a change of the SIP password alone moved the timestamp: %v -> %v", first, changed)
+	}
+	if got := grep(f.scrape(t), `basip_sip_settings_fingerprint{device="m"}`); got != fp || fp == "" {
+		t.Errorf("a change of the SIP password alone changed the fingerprint: %q -> %q", fp, got)
+	}
+	// A real change moves both.
+	s["proxy"] = "sip:new-pbx.example.com"
+	dev.SetSettings(s)
 	if changed := value(); changed <= first {
-		t.Errorf("a password change did not move the timestamp: %v -> %v", first, changed)
+		t.Errorf("a proxy change did not move the timestamp: %v -> %v", first, changed)
+	}
+	changedFP := grep(f.scrape(t), `basip_sip_settings_fingerprint{device="m"}`)
+	if changedFP == fp {
+		t.Errorf("a proxy change did not change the fingerprint: %q", fp)
+	}
+	// Another exporter (a replica, or this one restarted) publishes the
+	// same fingerprint for the same settings.
+	replica := startFleet(t, "", devSpec{name: "m", dev: dev})
+	if got := grep(replica.scrape(t), `basip_sip_settings_fingerprint{device="m"}`); got != changedFP {
+		t.Errorf("a second exporter publishes %q for the same settings, want %q", got, changedFP)
 	}
 	if strings.Contains(f.logs.String(), "another-Secret-9") {
 		t.Error("the new SIP password was logged")

@@ -9,7 +9,6 @@ import (
 
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/basip/basip_exporter/collector/policy"
 )
 
 // How a caller got a device's result: from a poll of its own, from a poll
@@ -320,8 +319,8 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 		}
 	}
 	m.state.last.Store(o)
-	if o.settings != nil && o.settingsErr == nil {
-		e.noteSettings(f, m, o.settings, o.at)
+	if s := o.readSettings(); s != nil {
+		e.noteSettings(f, m, o.fingerprint, o.at)
 	}
 	upErr := o.upErr(m.cfg)
 	up := int32(1)
@@ -343,8 +342,14 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	e.noteFamily(m)
 	prev := m.state.lastUp.Swap(up)
 	switch {
+	case up == 1:
+		m.state.downSince.Store(0)
+	case prev != 0:
+		m.state.downSince.Store(o.at.UnixNano())
+	}
+	switch {
 	case up == 0 && prev != 0:
-		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", upErr)
+		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", errString(upErr))
 	case up == 1 && prev == 0:
 		e.logger.Info("device up again", "device", m.name)
 	}
@@ -372,8 +377,7 @@ func (e *Exporter) noteFamily(m *member) {
 // noteSettings keeps the fingerprint of the device's settings and since
 // when they hold. The first sighting dates from the exporter's start: the
 // settings may be older, but not known to be newer.
-func (e *Exporter) noteSettings(f *fleet, m *member, s *device.SIPSettings, now time.Time) {
-	sum := policy.Fingerprint(s)
+func (e *Exporter) noteSettings(f *fleet, m *member, sum uint64, now time.Time) {
 	prev := m.state.fingerprint.Load()
 	switch {
 	case prev == nil:
@@ -384,9 +388,12 @@ func (e *Exporter) noteSettings(f *fleet, m *member, s *device.SIPSettings, now 
 	}
 }
 
+// errString is err's message for a log line, with anything shaped like a
+// credential redacted (device errors are redacted already; this is the
+// second line of defence).
 func errString(err error) string {
 	if err == nil {
 		return ""
 	}
-	return err.Error()
+	return device.Redact(err.Error())
 }

@@ -37,6 +37,10 @@ type DeviceStatus struct {
 	PolicyCompliant *bool
 	// Violations lists the policy rules the device violates.
 	Violations []string
+	// Labels are the device's configured constant labels.
+	Labels map[string]string
+	// DownSince is when the device went down, zero while it is up.
+	DownSince time.Time
 	// APIVersion is the API family in use: the configured one, or the one
 	// found for api_version auto (empty until found).
 	APIVersion string
@@ -61,8 +65,8 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
 	out := make([]DeviceStatus, 0, len(f.members))
 	for _, d := range f.members {
-		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth,
-			APIAuto: d.cfg.APIVersion == config.AutoAPIVersion}
+		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), Labels: d.cfg.Labels,
+			APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth, APIAuto: d.cfg.APIVersion == config.AutoAPIVersion}
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
 		}
@@ -73,7 +77,10 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			}
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
-				st.Reason, st.LastError = string(device.ReasonOf(err)), err.Error()
+				st.Reason, st.LastError = string(device.ReasonOf(err)), device.Redact(err.Error())
+				if since := d.state.downSince.Load(); since != 0 {
+					st.DownSince = time.Unix(0, since)
+				}
 			} else {
 				st.Up = true
 			}
@@ -228,6 +235,9 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	outcomes := poll.outcomes
 	rep.Duration = time.Since(rep.Started)
 	rep.Requests = trace.Requests()
+	for i := range rep.Requests {
+		rep.Requests[i].Error = device.Redact(rep.Requests[i].Error)
+	}
 	o := &outcomes[0]
 	rep.Served = servedNames[poll.served[0]]
 	if !o.at.IsZero() {
@@ -242,7 +252,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 		rep.Violations = violations(o)
 	}
 	if err := o.upErr(d.cfg); err != nil {
-		rep.Error = err.Error()
+		rep.Error = device.Redact(err.Error())
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/basip/basip_exporter/collector/internal/testutil"
+	"github.com/basip/basip_exporter/collector/simulator"
 )
 
 func TestStatusesAndDebugPoll(t *testing.T) {
@@ -85,5 +87,31 @@ func TestStatusesCarryPolicyCompliance(t *testing.T) {
 	}
 	if st[2].Policy != "" || st[2].PolicyCompliant != nil {
 		t.Errorf("free: %+v", st[2])
+	}
+}
+
+func TestStatusesSayDownSinceAndLabels(t *testing.T) {
+	dev := panel("1", "udp")
+	f := startFleet(t, "", devSpec{name: "p", dev: dev, extra: "    labels: {site: hq}\n"})
+	f.scrape(t)
+	st := f.exp.Statuses()[0]
+	if !st.Up || !st.DownSince.IsZero() || st.Labels["site"] != "hq" {
+		t.Fatalf("up device: %+v", st)
+	}
+	dev.SetFault(simulator.FaultServerError)
+	before := time.Now()
+	f.scrape(t)
+	since := f.exp.Statuses()[0].DownSince
+	if since.Before(before) || since.After(time.Now()) {
+		t.Fatalf("down since %v, want the poll that failed (after %v)", since, before)
+	}
+	f.scrape(t) // still down: the date stays
+	if got := f.exp.Statuses()[0].DownSince; !got.Equal(since) {
+		t.Errorf("down since moved from %v to %v while the device stayed down", since, got)
+	}
+	dev.SetFault(simulator.FaultNone)
+	f.scrape(t)
+	if st := f.exp.Statuses()[0]; !st.Up || !st.DownSince.IsZero() {
+		t.Errorf("back up: %+v", st)
 	}
 }

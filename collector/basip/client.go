@@ -23,14 +23,14 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 )
 
-// MaxBodySize bounds every response body read from a device.
-const MaxBodySize = 1 << 20
+// maxBodySize bounds every response body read from a device.
+const maxBodySize = 1 << 20
 
 // Login back-off after the device rejects the credentials: no login is tried
-// for LoginBackoffMin, doubling up to LoginBackoffMax.
+// for loginBackoffMin, doubling up to loginBackoffMax.
 const (
-	LoginBackoffMin = time.Minute
-	LoginBackoffMax = time.Hour
+	loginBackoffMin = time.Minute
+	loginBackoffMax = time.Hour
 )
 
 // Options configure a Client.
@@ -354,7 +354,7 @@ func (c *Client) blocked(op string) error {
 func (c *Client) rejected(res *device.Result) {
 	res.AuthFailures++
 	c.mu.Lock()
-	c.backoff = min(max(2*c.backoff, LoginBackoffMin), LoginBackoffMax)
+	c.backoff = min(max(2*c.backoff, loginBackoffMin), loginBackoffMax)
 	c.blockedUntil = c.now().Add(c.backoff)
 	c.mu.Unlock()
 }
@@ -470,12 +470,12 @@ func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *device
 		return 0, nil, e
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodySize+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
 	if err != nil {
 		return resp.StatusCode, nil, transportError(op, err)
 	}
-	if len(body) > MaxBodySize {
-		return resp.StatusCode, nil, &device.Error{Reason: device.ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", MaxBodySize)}
+	if len(body) > maxBodySize {
+		return resp.StatusCode, nil, &device.Error{Reason: device.ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", maxBodySize)}
 	}
 	return resp.StatusCode, body, nil
 }

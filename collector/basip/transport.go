@@ -68,7 +68,7 @@ type transport struct {
 }
 
 // Limits on what a device may send in one response: the client reads at
-// most MaxBodySize of the body; the headers get maxHeaderBytes, all
+// most maxBodySize of the body; the headers get maxHeaderBytes, all
 // informational answers included.
 const (
 	maxHeaderBytes = 64 << 10
@@ -312,7 +312,7 @@ func (t *transport) exchange(conn net.Conn, key string, closes uint64, req *http
 		return fail(deviceBytesError(err, errMalformedResponse))
 	}
 	// The body may be as large as the client reads, plus what is buffered.
-	lr.n = MaxBodySize + 1 + int64(br.Size())
+	lr.n = maxBodySize + 1 + int64(br.Size())
 	b := &body{
 		t: t, key: key, closes: closes, conn: conn, br: br, rc: resp.Body, stop: stop,
 		// Connection: close, HTTP/1.0 without keep-alive and a body that

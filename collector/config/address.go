@@ -56,6 +56,12 @@ func ParseAddress(s string) (*url.URL, error) {
 	if host == "" {
 		return nil, errors.New("address has no host")
 	}
+	// A name of digits and dots is not a host name (a top-level domain is
+	// never numeric) but a mistyped IPv4 address, which a resolver would
+	// otherwise be asked about.
+	if strings.Trim(host, "0123456789.") == "" && net.ParseIP(host).To4() == nil {
+		return nil, fmt.Errorf("%q is not a valid IPv4 address", host)
+	}
 	port := u.Port()
 	if port == "" {
 		if strings.HasSuffix(u.Host, ":") {

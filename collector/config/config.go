@@ -92,6 +92,9 @@ type Config struct {
 	// LabelNames is the sorted union of every device's constant label
 	// names; a device without one of them exports it empty.
 	LabelNames []string `yaml:"-"`
+	// Warnings are what loads but is probably not meant, such as no
+	// devices at all; --config.check prints them, the exporter logs them.
+	Warnings []Warning `yaml:"-"`
 }
 
 // Global holds the settings shared by every device.
@@ -179,6 +182,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Warning is a part of a configuration that loads but is probably a
+// mistake; it names where it is as an Error does.
+type Warning Error
+
+func (w Warning) String() string { return (*Error)(&w).Error() }
+
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
@@ -193,7 +202,7 @@ func Load(path string) (*Config, error) {
 func Parse(data []byte, file, dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &Error{File: file, Err: err}
+		return nil, syntaxError(file, data, err)
 	}
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -217,7 +226,8 @@ var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
 const maxDecodeErrors = 10
 
 // decodeError turns yaml.v3's "line N: ..." messages into "FILE:N: ...",
-// naming the device, policy or credentials entry the line belongs to.
+// naming the device, policy or credentials entry the line belongs to and
+// the field the message is about.
 func decodeError(file string, root *yaml.Node, err error) error {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -234,10 +244,8 @@ func decodeError(file string, root *yaml.Node, err error) error {
 		rest := e
 		if _, scanErr := fmt.Sscanf(e, "line %d:", &n); scanErr == nil {
 			_, rest, _ = strings.Cut(e, ": ")
-			if what := entryAt(root, n); what != "" {
-				rest = what + ": " + rest
-			}
-			lines = append(lines, fmt.Sprintf("%s:%d: %s", file, n, rest))
+			what, field, text := describe(root, n, rest)
+			lines = append(lines, (&Error{File: file, Line: n, What: what, Field: field, Err: errors.New(text)}).Error())
 			continue
 		}
 		lines = append(lines, file+": "+rest)
@@ -246,7 +254,7 @@ func decodeError(file string, root *yaml.Node, err error) error {
 }
 
 // entryAt names the entry of the devices list, or of the policies or
-// credentials maps, that line falls in; empty elsewhere.
+// credentials maps, or global, that line falls in; empty elsewhere.
 func entryAt(root *yaml.Node, line int) string {
 	if root != nil && root.Kind == yaml.SequenceNode { // a device file
 		root = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Value: "devices", Line: root.Line}, root}}
@@ -262,7 +270,11 @@ func entryAt(root *yaml.Node, line int) string {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		key, val := root.Content[i], root.Content[i+1]
-		mark(key.Line, "")
+		if key.Value == "global" {
+			mark(key.Line, "global")
+		} else {
+			mark(key.Line, "")
+		}
 		switch {
 		case key.Value == "devices" && val.Kind == yaml.SequenceNode:
 			for j, item := range val.Content {
@@ -291,7 +303,7 @@ func loadDeviceFile(path string) ([]*Device, *validator, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, nil, &Error{File: path, Err: err}
+		return nil, nil, syntaxError(path, data, err)
 	}
 	fv := &validator{file: path, dir: filepath.Dir(path), root: docRoot(&root)}
 	if fv.root == nil {
@@ -327,6 +339,11 @@ func (v *validator) errorf(line int, what, field string, format string, args ...
 	return &Error{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)}
 }
 
+// warnf adds a Warning to cfg.
+func (v *validator) warnf(cfg *Config, line int, what, field string, format string, args ...any) {
+	cfg.Warnings = append(cfg.Warnings, Warning{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)})
+}
+
 func (v *validator) validate(cfg *Config) error {
 	if err := v.global(&cfg.Global); err != nil {
 		return err
@@ -340,6 +357,11 @@ func (v *validator) validate(cfg *Config) error {
 		}
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
+	// Two devices at one address are an error even with identical
+	// settings: the intercom would be polled and logged in to twice a
+	// scrape under two device labels, its alerts would fire twice, and
+	// /probe?target=ADDRESS could not say which of the two it means.
+	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
 	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
 		if d == nil {
@@ -354,6 +376,12 @@ func (v *validator) validate(cfg *Config) error {
 		if err := v.device(cfg, i, d, node); err != nil {
 			return err
 		}
+		addr := d.URL.String()
+		if prev, dup := addrs[addr]; dup {
+			return v.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
+				"%s is also the address of %s", addr, prev)
+		}
+		addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, v.file, fieldLine(node, "address"))
 		for k := range d.Labels {
 			labels[k] = struct{}{}
 		}
@@ -369,6 +397,9 @@ func (v *validator) validate(cfg *Config) error {
 		if err != nil {
 			return v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err)
 		}
+		if len(paths) == 0 {
+			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
+		}
 		sort.Strings(paths)
 		for _, path := range paths {
 			devices, fv, err := loadDeviceFile(path)
@@ -383,6 +414,13 @@ func (v *validator) validate(cfg *Config) error {
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
 	}
+	if len(cfg.Devices) == 0 {
+		at := 0
+		if child(v.root, "devices") != nil {
+			at = fieldLine(v.root, "devices")
+		}
+		v.warnf(cfg, at, "", "", "no devices configured: the exporter would serve none")
+	}
 	cfg.LabelNames = make([]string, 0, len(labels))
 	for k := range labels {
 		cfg.LabelNames = append(cfg.LabelNames, k)
@@ -393,16 +431,18 @@ func (v *validator) validate(cfg *Config) error {
 
 func (v *validator) global(g *Global) error {
 	node := child(v.root, "global")
-	if g.Timeout == 0 {
+	// Left out, a setting takes its default; written as 0 it is a mistake
+	// (0s would give every device up at once), not a request for the default.
+	if g.Timeout == 0 && !isSet(node, "timeout") {
 		g.Timeout = DefaultTimeout
 	}
-	if g.Timeout < 0 {
+	if g.Timeout <= 0 {
 		return v.errorf(fieldLine(node, "timeout"), "global", "timeout", "must be positive")
 	}
-	if g.Concurrency == 0 {
+	if g.Concurrency == 0 && !isSet(node, "concurrency") {
 		g.Concurrency = DefaultConcurrency
 	}
-	if g.Concurrency < 0 {
+	if g.Concurrency <= 0 {
 		return v.errorf(fieldLine(node, "concurrency"), "global", "concurrency", "must be positive")
 	}
 	if g.APIVersion == "" {
@@ -417,10 +457,10 @@ func (v *validator) global(g *Global) error {
 	if err := checkCollect(g.Collect); err != nil {
 		return v.errorf(fieldLine(node, "collect"), "global", "collect", "%v", err)
 	}
-	if g.InfoTTL == 0 {
+	if g.InfoTTL == 0 && !isSet(node, "info_ttl") {
 		g.InfoTTL = DefaultInfoTTL
 	}
-	if g.InfoTTL < 0 {
+	if g.InfoTTL <= 0 {
 		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
 	}
 	if g.MinPollInterval == nil {
@@ -673,6 +713,15 @@ func mapItem(n *yaml.Node, key string, i int) *yaml.Node {
 		return nil
 	}
 	return s.Content[i]
+}
+
+// isSet reports whether mapping n gives key a value other than null.
+func isSet(n *yaml.Node, key string) bool {
+	v := child(n, key)
+	if v != nil && v.Kind == yaml.AliasNode {
+		v = v.Alias
+	}
+	return v != nil && v.ShortTag() != "!!null"
 }
 
 // fieldLine is the line of key in mapping n, else the line of n itself.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/basip/basip_exporter/collector/device"
@@ -99,6 +100,11 @@ func (v *validator) policy(name string, p *Policy) error {
 			return v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "min %d is greater than max %d", *r.Min, *r.Max)
 		}
 	}
+	for _, t := range p.CallTimeouts {
+		if !slices.Contains(device.CallTimeouts, t) {
+			return v.errorf(fieldLine(node, "call_timeouts"), what, "call_timeouts", "%d is not a documented call timeout (%s)", t, joinInts(device.CallTimeouts))
+		}
+	}
 	var err error
 	if p.ProxyRE, err = compile(p.Proxy); err != nil {
 		return v.errorf(fieldLine(node, "proxy"), what, "proxy", "%v", err)
@@ -169,6 +175,14 @@ func CompareVersions(a, b []int) int {
 		}
 	}
 	return 0
+}
+
+func joinInts(ns []int64) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.FormatInt(n, 10)
+	}
+	return strings.Join(s, ", ")
 }
 
 func compile(expr string) (*regexp.Regexp, error) {

@@ -42,9 +42,16 @@ func NewReloader(load func() (*Config, error), apply func(*Config) error, reg pr
 	return r
 }
 
+// LogWarnings logs each of cfg's warnings at warn level.
+func LogWarnings(logger *slog.Logger, cfg *Config) {
+	for _, w := range cfg.Warnings {
+		logger.Warn("configuration warning", "warning", w.String())
+	}
+}
+
 // Reload loads and applies the configuration.
 func (r *Reloader) Reload() (err error) {
-	var devices int
+	var cfg *Config
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	defer func() {
@@ -55,12 +62,12 @@ func (r *Reloader) Reload() (err error) {
 		}
 		r.success.Set(1)
 		r.timestamp.SetToCurrentTime()
-		r.logger.Info("config reloaded", "devices", devices)
+		r.logger.Info("config reloaded", "devices", len(cfg.Devices))
+		LogWarnings(r.logger, cfg)
 	}()
-	cfg, err := r.load()
+	cfg, err = r.load()
 	if err != nil {
 		return err
 	}
-	devices = len(cfg.Devices)
 	return r.apply(cfg)
 }

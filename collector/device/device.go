@@ -55,6 +55,9 @@ func (e Endpoint) String() string { return Endpoints[e] }
 // Transports are the documented SIP transports.
 var Transports = []string{"udp", "tcp", "tls"}
 
+// CallTimeouts are the call timeouts, in seconds, the vendor documents.
+var CallTimeouts = []int64{120, 300, 600, 1200, 1800}
+
 // RegistrationStatuses are the registration states a device reports, in
 // lower case.
 var RegistrationStatuses = []string{"ok", "error", "offline"}

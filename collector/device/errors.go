@@ -23,6 +23,27 @@ const (
 // Reasons lists every Reason, in a fixed order.
 var Reasons = [...]Reason{ReasonAuth, ReasonTimeout, ReasonConnection, ReasonTLS, ReasonHTTPStatus, ReasonDecode, ReasonTooLarge, ReasonSkipped}
 
+// reasonDescriptions say what each reason means, for people.
+var reasonDescriptions = map[Reason]string{
+	ReasonAuth:       "Login rejected: wrong user name or password",
+	ReasonTimeout:    "No answer within the deadline",
+	ReasonConnection: "Cannot connect to the device",
+	ReasonTLS:        "TLS handshake or certificate failed",
+	ReasonHTTPStatus: "Unexpected HTTP status",
+	ReasonDecode:     "Answer not understood",
+	ReasonTooLarge:   "Answer larger than the exporter reads",
+	ReasonSkipped:    "Not polled: the scrape's deadline came first",
+}
+
+// Description says what r means, for people; an unknown reason describes
+// itself.
+func (r Reason) Description() string {
+	if d, ok := reasonDescriptions[r]; ok {
+		return d
+	}
+	return string(r)
+}
+
 // NumReasons is the number of reasons, for arrays indexed by Reason.Index.
 const NumReasons = len(Reasons)
 

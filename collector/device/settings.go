@@ -16,7 +16,7 @@ type SIPSettings struct {
 	Enable               *bool   `json:"enable"`
 	Proxy                *string `json:"proxy"`
 	Realm                *string `json:"realm"`
-	Outbound             *string `json:"outbound"`
+	Outbound             *string `json:"outbound,omitempty"` // omitted when absent: settings fingerprints predate it
 	User                 *string `json:"user"`
 	Password             *Secret `json:"password"`
 	Transport            *string `json:"transport"`

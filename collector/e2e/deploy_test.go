@@ -403,7 +403,11 @@ func TestDeployMatchesExporter(t *testing.T) {
 		if err != nil || yaml.Unmarshal(b, &example) != nil {
 			t.Fatalf("config.example.yaml: %v", err)
 		}
-		for _, mount := range []string{configPath, example.Credentials["default"].PasswordFile} {
+		pw := example.Credentials["default"].PasswordFile
+		if !filepath.IsAbs(pw) { // relative to the configuration file
+			pw = filepath.Join(filepath.Dir(configPath), pw)
+		}
+		for _, mount := range []string{configPath, pw} {
 			if !regexp.MustCompile(`-v "[^"]*:` + regexp.QuoteMeta(mount) + `:ro"`).MatchString(text) {
 				t.Errorf("the docker run example does not mount %s", mount)
 			}

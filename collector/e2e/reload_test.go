@@ -46,7 +46,7 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgPath, pwPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "password")
-	good := "global:\n  collect: [settings]\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
+	good := "global:\n  collect: [settings]\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: admin\n    password_file: password\ndevices:\n  - name: door\n    address: " + srv.URL + "\n"
 	replaceFile(t, cfgPath, good)
 	replaceFile(t, pwPath, firstPassword+"\n")
 
@@ -116,7 +116,9 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 
 	// Fixed, with a second device: accepted.
 	replaceFile(t, pwPath, secondPassword+"\n")
-	replaceFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv.URL+"\n")
+	door2, srv2 := serveDoor(t)
+	door2.SetPassword(secondPassword)
+	replaceFile(t, cfgPath, good+"  - name: door-2\n    address: "+srv2.URL+"\n")
 	if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
 		t.Fatalf("POST /-/reload = %d %q", code, body)
 	}

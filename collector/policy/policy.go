@@ -4,8 +4,6 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/json"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -169,8 +167,6 @@ const (
 	maxRegistrationInterval = 900
 )
 
-var documentedTimeouts = []int64{120, 300, 600, 1200, 1800}
-
 // sipCharset is the character set the vendor documents for user, user_id
 // and password: letters, digits, white space and ~`!@#$%^&;*()_-+={[}]|"<,>.?/
 const sipCharset = "~`!@#$%^&;*()_-+={[}]|\"<,>.?/"
@@ -201,7 +197,7 @@ func Schema(s *device.SIPSettings) Results {
 		r.setField(FieldRegistrationInterval, *v < minRegistrationInterval || *v > maxRegistrationInterval)
 	}
 	if v := s.Timeout; v != nil {
-		r.setField(FieldTimeout, !slices.Contains(documentedTimeouts, *v))
+		r.setField(FieldTimeout, !slices.Contains(device.CallTimeouts, *v))
 	}
 	if v := s.Transport; v != nil {
 		r.setField(FieldTransport, *v != "udp" && *v != "tcp" && *v != "tls")
@@ -253,19 +249,4 @@ func revealed(s *device.SIPSettings) (string, bool) {
 		return "", false
 	}
 	return s.Password.Reveal(), true
-}
-
-// Fingerprint identifies the settings, the password included. It is a
-// SHA-256 over the whole answer and never leaves the process.
-func Fingerprint(s *device.SIPSettings) [sha256.Size]byte {
-	b, _ := json.Marshal(s) // the password marshals redacted...
-	h := sha256.New()
-	h.Write(b)
-	h.Write([]byte{0})
-	if s.Password != nil { // ...so it is added on its own
-		h.Write([]byte(s.Password.Reveal()))
-	}
-	var sum [sha256.Size]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
 }

@@ -133,21 +133,6 @@ func TestWeakPassword(t *testing.T) {
 	}
 }
 
-func TestFingerprint(t *testing.T) {
-	a := settings(t, `{"proxy":"sip:a","password":"one-Pass1"}`)
-	b := settings(t, `{"proxy":"sip:a","password":"two-Pass2"}`)
-	c := settings(t, `{"proxy":"sip:a","password":"one-Pass1"}`)
-	if Fingerprint(a) == Fingerprint(b) {
-		t.Error("a password change does not change the fingerprint")
-	}
-	if Fingerprint(a) != Fingerprint(c) {
-		t.Error("equal settings give different fingerprints")
-	}
-	if Fingerprint(a) == Fingerprint(settings(t, `{"proxy":"sip:b","password":"one-Pass1"}`)) {
-		t.Error("a proxy change does not change the fingerprint")
-	}
-}
-
 func TestFirmwareAndPasswordExposedRules(t *testing.T) {
 	p := loadPolicy(t, "    firmware: {min: \"3.9.2\"}\n    password_exposed: forbidden\n")
 	masked := `{"password":"WebPass"}`

@@ -3,10 +3,12 @@ package server
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/device"
 )
 
 // column is one column of the landing page's device table. A column whose
@@ -22,7 +24,9 @@ type column struct {
 
 var columns = []column{
 	{"device", "Device", deviceCell},
+	// The configured labels' columns come here; see labelColumns.
 	{"state", "State", stateCell},
+	{"down_since", "Down since", downSinceCell},
 	{"sip", "SIP", func(s collector.DeviceStatus, _ time.Time) cell { return boolCell(s.SIPEnabled, "enabled", "disabled") }},
 	{"transport", "Transport", transportCell},
 	{"registration", "Registration", registrationCell},
@@ -34,6 +38,15 @@ var columns = []column{
 	{"last_poll", "Last poll", lastPollCell},
 }
 
+// labelColumns are one column for each configured label name, in order.
+func labelColumns(names []string) []column {
+	out := make([]column, len(names))
+	for i, n := range names {
+		out[i] = column{"label_" + n, n, func(s collector.DeviceStatus, _ time.Time) cell { return cell{Text: s.Labels[n]} }}
+	}
+	return out
+}
+
 // cell is one table cell. An empty Text shows as a dash.
 type cell struct {
 	Text  string
@@ -41,6 +54,16 @@ type cell struct {
 	Class string // good, bad, warn or empty
 	Note  string // a second, smaller line
 	Title string // tooltip
+	// Sort is what the column sorts by, when not Text (times, say).
+	Sort string
+}
+
+// sortKey is what c sorts by.
+func (c cell) sortKey() string {
+	if c.Sort != "" {
+		return c.Sort
+	}
+	return c.Text
 }
 
 func (c cell) empty() bool { return c.Text == "" && c.Note == "" }
@@ -86,35 +109,20 @@ func boolCell(b *bool, yes, no string) cell {
 }
 
 func transportCell(s collector.DeviceStatus, _ time.Time) cell {
-	switch s.Transport {
-	case "":
+	switch {
+	case s.Transport == "":
 		return cell{}
-	case "udp", "tcp", "tls":
+	case slices.Contains(device.Transports, s.Transport):
 		return cell{Text: s.Transport}
 	}
-	return cell{Text: s.Transport, Class: "warn", Title: "Not one of the documented transports udp, tcp, tls"}
-}
-
-// reasonWords says what a poll error's reason means.
-var reasonWords = map[string]string{
-	"auth":        "Login rejected: wrong user name or password",
-	"timeout":     "No answer within the deadline",
-	"connection":  "Cannot connect to the device",
-	"tls":         "TLS handshake or certificate failed",
-	"http_status": "Unexpected HTTP status",
-	"decode":      "Answer not understood",
-	"too_large":   "Answer larger than 1 MiB",
+	return cell{Text: s.Transport, Class: "warn", Title: "Not one of the documented transports " + strings.Join(device.Transports, ", ")}
 }
 
 func errorCell(s collector.DeviceStatus, _ time.Time) cell {
 	if s.Reason == "" && s.LastError == "" {
 		return cell{}
 	}
-	words, ok := reasonWords[s.Reason]
-	if !ok {
-		words = s.Reason
-	}
-	return cell{Text: words, Note: s.LastError, Class: "bad", Title: "reason=" + s.Reason}
+	return cell{Text: device.Reason(s.Reason).Description(), Note: s.LastError, Class: "bad", Title: "reason=" + s.Reason}
 }
 
 func lastPollCell(s collector.DeviceStatus, now time.Time) cell {
@@ -125,6 +133,19 @@ func lastPollCell(s collector.DeviceStatus, now time.Time) cell {
 		Text:  ago(now.Sub(s.LastPoll)),
 		Note:  "at " + s.LastPoll.UTC().Format("15:04:05") + " UTC, took " + seconds(s.LastDuration),
 		Title: s.LastPoll.UTC().Format(time.RFC3339Nano),
+		Sort:  s.LastPoll.UTC().Format(time.RFC3339Nano),
+	}
+}
+
+func downSinceCell(s collector.DeviceStatus, now time.Time) cell {
+	if s.DownSince.IsZero() {
+		return cell{}
+	}
+	return cell{
+		Text:  "for " + strings.TrimSuffix(ago(now.Sub(s.DownSince)), " ago"),
+		Note:  "since " + s.DownSince.UTC().Format("2006-01-02 15:04:05") + " UTC",
+		Class: "bad",
+		Sort:  s.DownSince.UTC().Format(time.RFC3339Nano),
 	}
 }
 

@@ -15,8 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +57,7 @@ var files embed.FS
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"seconds": seconds,
 	"inc":     func(i int) int { return i + 1 },
+	"list":    func(s ...string) []string { return s },
 }).ParseFS(files, "templates/*.html", "templates/*.css"))
 
 // newPages returns the pages of src.
@@ -98,11 +102,20 @@ func onlyGet(w http.ResponseWriter, r *http.Request) bool {
 
 // landing is the data of the landing page.
 type landing struct {
-	Columns []column
+	Columns []headerCell
 	Rows    []row
-	Up      int
-	Down    int
-	Pending int
+	// Counts over the whole fleet, whatever the filter.
+	Total, Up, Down, Pending int
+	Filter                   filter
+	// LabelValues are the name=value choices of the label filter.
+	LabelValues []string
+}
+
+// headerCell is a column's header, a link that sorts by it.
+type headerCell struct {
+	column
+	Href  string
+	Arrow string // ▲ or ▼ on the column sorted by
 }
 
 type row struct {
@@ -116,6 +129,58 @@ type keyedCell struct {
 	Cell cell
 }
 
+// filter is the landing page's query: which devices, in which order. The
+// page needs no script: filtering and sorting are links and a form.
+type filter struct {
+	State string // up, down, pending; empty for all
+	Label string // name=value; empty for all
+	Text  string // in the name, address, labels or last error
+	Sort  string // a column key; empty for configuration order
+	Desc  bool
+}
+
+func parseFilter(q url.Values) filter {
+	return filter{State: q.Get("state"), Label: q.Get("label"), Text: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1"}
+}
+
+// query renders f as a query string, with the sort replaced by sort/desc.
+func (f filter) query(sort string, desc bool) string {
+	q := url.Values{}
+	for k, v := range map[string]string{"state": f.State, "label": f.Label, "q": f.Text, "sort": sort} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if desc {
+		q.Set("desc", "1")
+	}
+	return "./?" + q.Encode()
+}
+
+// matches reports whether the device passes the filter.
+func (f filter) matches(s collector.DeviceStatus, st string) bool {
+	if f.State != "" && f.State != st {
+		return false
+	}
+	if name, value, ok := strings.Cut(f.Label, "="); ok && s.Labels[name] != value {
+		return false
+	}
+	if f.Text == "" {
+		return true
+	}
+	text := strings.ToLower(f.Text)
+	in := func(v string) bool { return strings.Contains(strings.ToLower(v), text) }
+	if in(s.Name) || in(s.Address) || in(s.LastError) {
+		return true
+	}
+	for _, v := range s.Labels {
+		if in(v) {
+			return true
+		}
+	}
+	return false
+}
+
 // landingHandler serves the landing page at "/" and 404 for any other path.
 func (p *pages) landingHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -126,44 +191,76 @@ func (p *pages) landingHandler() http.Handler {
 		if !onlyGet(w, r) {
 			return
 		}
-		p.render(w, "landing.html", p.opts.Name, p.landing())
+		p.render(w, "landing.html", p.opts.Name, p.landing(parseFilter(r.URL.Query())))
 	})
 }
 
-func (p *pages) landing() landing {
+func (p *pages) landing(f filter) landing {
 	statuses := p.src.Statuses()
 	now := p.now()
+	cols := slices.Concat(columns[:1], labelColumns(p.src.Config().LabelNames), columns[1:])
 	cells := make([][]cell, len(statuses))
-	used := make([]bool, len(columns))
+	used := make([]bool, len(cols))
+	labelValues := map[string]bool{}
 	for i, s := range statuses {
-		cells[i] = make([]cell, len(columns))
-		for j, c := range columns {
+		cells[i] = make([]cell, len(cols))
+		for j, c := range cols {
 			cells[i][j] = c.Cell(s, now)
 			if !cells[i][j].empty() {
 				used[j] = true
 			}
 		}
-	}
-	var l landing
-	for j, c := range columns {
-		if used[j] {
-			l.Columns = append(l.Columns, c)
+		for k, v := range s.Labels {
+			labelValues[k+"="+v] = true
 		}
 	}
-	for i, s := range statuses {
-		r := row{Name: s.Name, State: state(s)}
-		for j := range columns {
-			if used[j] {
-				r.Cells = append(r.Cells, keyedCell{Key: columns[j].Key, Cell: cells[i][j]})
+	l := landing{Total: len(statuses), Filter: f, LabelValues: slices.Sorted(maps.Keys(labelValues))}
+	sortCol := -1
+	for j, c := range cols {
+		if !used[j] {
+			continue
+		}
+		h := headerCell{column: c, Href: f.query(c.Key, false)}
+		if c.Key == f.Sort {
+			sortCol = j
+			h.Arrow = "▲"
+			h.Href = f.query(c.Key, !f.Desc)
+			if f.Desc {
+				h.Arrow = "▼"
 			}
 		}
-		switch r.State {
+		l.Columns = append(l.Columns, h)
+	}
+	order := make([]int, 0, len(statuses))
+	for i, s := range statuses {
+		st := state(s)
+		switch st {
 		case "up":
 			l.Up++
 		case "down":
 			l.Down++
 		default:
 			l.Pending++
+		}
+		if f.matches(s, st) {
+			order = append(order, i)
+		}
+	}
+	if sortCol >= 0 {
+		slices.SortStableFunc(order, func(a, b int) int {
+			c := strings.Compare(cells[a][sortCol].sortKey(), cells[b][sortCol].sortKey())
+			if f.Desc {
+				return -c
+			}
+			return c
+		})
+	}
+	for _, i := range order {
+		r := row{Name: statuses[i].Name, State: state(statuses[i])}
+		for j, c := range cols {
+			if used[j] {
+				r.Cells = append(r.Cells, keyedCell{Key: c.Key, Cell: cells[i][j]})
+			}
 		}
 		l.Rows = append(l.Rows, r)
 	}

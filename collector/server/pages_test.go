@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -150,7 +151,7 @@ func TestLandingPageShowsEveryDevice(t *testing.T) {
 	}
 	doc := parse(t, body)
 	tab := table(t, doc, "devices")
-	if got := strings.Join(tab.header, ","); got != "device,state,sip,transport,password,api,error,last_poll" {
+	if got := strings.Join(tab.header, ","); got != "device,state,down_since,sip,transport,password,api,error,last_poll" {
 		t.Errorf("columns = %s", got)
 	}
 	want := map[string]struct{ state, sip, transport, err string }{
@@ -402,4 +403,74 @@ func get200(t *testing.T, h http.Handler, path string) string {
 		t.Fatalf("GET %s = %d\n%s", path, rec.Code, rec.Body.String())
 	}
 	return rec.Body.String()
+}
+
+// TestLandingPageSortsAndFilters: label columns, "down since", filters by
+// state, label and text, and sorting by any column, all without a script.
+func TestLandingPageSortsAndFilters(t *testing.T) {
+	now := time.Now()
+	src := &fakeSource{
+		cfg: &config.Config{LabelNames: []string{"site"}},
+		statuses: []collector.DeviceStatus{
+			{Name: "a", Polled: true, Up: true, Labels: map[string]string{"site": "hq"}},
+			{Name: "b", Polled: true, Reason: "timeout", LastError: "no answer", DownSince: now.Add(-time.Hour), Labels: map[string]string{"site": "tower"}},
+			{Name: "c", Polled: true, Reason: "auth", LastError: "rejected", DownSince: now.Add(-2 * time.Hour), Labels: map[string]string{"site": "hq"}},
+			{Name: "d"},
+		},
+	}
+	h := newPages(src, PageOptions{}).landingHandler()
+	view := func(query string) (deviceTable, *html.Node) {
+		t.Helper()
+		doc := parse(t, get200(t, h, "/"+query))
+		return table(t, doc, "devices"), doc
+	}
+	names := func(tab deviceTable) string {
+		var n []string
+		for _, r := range tab.rows {
+			n = append(n, r.attr["data-device"])
+		}
+		return strings.Join(n, ",")
+	}
+	tab, doc := view("")
+	if got := strings.Join(tab.header, ","); got != "device,label_site,state,down_since,error,last_poll" {
+		t.Errorf("columns %s", got)
+	}
+	if tab.rows[1].text["label_site"] != "tower" || !strings.HasPrefix(tab.rows[1].text["down_since"], "for 1h00m") {
+		t.Errorf("row b: %v", tab.rows[1].text)
+	}
+	if s := text(byID(doc, "summary")); !strings.Contains(s, "4 devices: 1 up, 2 down, 1 not polled yet.") {
+		t.Errorf("summary %q", s)
+	}
+	for query, want := range map[string]string{
+		"?state=down":                 "b,c",
+		"?label=site%3Dhq":            "a,c",
+		"?q=REJECT":                   "c",
+		"?q=tower":                    "b",
+		"?state=down&label=site%3Dhq": "c",
+		"?sort=down_since":            "a,d,c,b", // no date first (in configuration order), then the oldest fall
+		"?sort=down_since&desc=1":     "b,c,a,d",
+		"?sort=device&desc=1":         "d,c,b,a",
+		"?state=up&q=nothing":         "",
+	} {
+		tab, doc := view(query)
+		if got := names(tab); got != want {
+			t.Errorf("%s: rows %q, want %q", query, got, want)
+		}
+		if want != "" && want != "a,b,c,d" && strings.Count(want, ",")+1 < 4 && !strings.Contains(text(byID(doc, "summary")), "shown") {
+			t.Errorf("%s: the summary does not say a filter hides devices", query)
+		}
+	}
+	// A header sorts by its column, keeping the filter; clicked again, it
+	// reverses.
+	tab, doc = view("?state=down&sort=device")
+	var links []string
+	for _, a := range findAll(byID(doc, "devices"), func(n *html.Node) bool { return n.Data == "a" && strings.HasPrefix(attr(n, "href"), "./?") }) {
+		links = append(links, attr(a, "href"))
+	}
+	if !slices.Contains(links, "./?desc=1&sort=device&state=down") || !slices.Contains(links, "./?sort=down_since&state=down") {
+		t.Errorf("header links %v", links)
+	}
+	if names(tab) != "b,c" {
+		t.Errorf("rows %s", names(tab))
+	}
 }

@@ -68,6 +68,9 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { elsewhere.Close() })
+	// Bound for the whole test (a closed port could be taken by another
+	// test's listener meanwhile), hanging up on every connection.
+	gone := closedAddress(t)
 
 	var (
 		y       strings.Builder
@@ -185,14 +188,6 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	t.Cleanup(func() { autoSrv.Close() })
 	devices["auto"] = autoDev
 	entry("auto", autoSrv.URL, "auto", "default")
-	// Nothing listens on the port of "gone": it is taken last, so no
-	// device of this test can get it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gone := "http://" + ln.Addr().String()
-	ln.Close()
 	entry("gone", gone, "v1", "default")
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y.String()), 0o600); err != nil {

@@ -53,17 +53,45 @@ func New(e *collector.Exporter, o Options) http.Handler {
 		mux.Handle(path, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(labels),
 			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(labels), h)))
 	}
-	handle("/metrics", "metrics", metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger))
-	handle("/probe", "probe", probeHandler(e, o.TimeoutOffset, rejected))
-	handle("/sd", "sd", sdHandler(e))
-	handle("/-/reload", "reload", reloadHandler(o.Reload))
+	scrapeDeadline := func(r *http.Request) time.Duration {
+		if budget, ok := scrapeBudget(r.Header.Get(scrapeTimeoutHeader), o.TimeoutOffset); ok {
+			return budget + writeMargin
+		}
+		return noBudgetWriteTimeout
+	}
+	pageDeadline := func(*http.Request) time.Duration { return e.Config().Global.Timeout + writeMargin }
+	handle("/metrics", "metrics", withWriteDeadline(scrapeDeadline, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
+	handle("/probe", "probe", withWriteDeadline(scrapeDeadline, probeHandler(e, o.TimeoutOffset, rejected)))
+	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
+	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
 	p := newPages(e, o.Pages)
-	handle("/", "landing", p.landingHandler())
-	handle("/debug", "debug", p.debugHandler())
-	handle("/config", "config", p.configHandler())
+	handle("/", "landing", withWriteDeadline(pageDeadline, p.landingHandler()))
+	handle("/debug", "debug", withWriteDeadline(pageDeadline, p.debugHandler()))
+	handle("/config", "config", withWriteDeadline(pageDeadline, p.configHandler()))
 	return mux
+}
+
+// Write deadlines: a client that never reads its answer cannot hold a
+// handler (and the poll results it keeps) longer than this. A scrape gets
+// its budget plus writeMargin; one without a scrape timeout, which may poll
+// a whole fleet without a deadline, noBudgetWriteTimeout; a page the device
+// timeout plus writeMargin.
+const (
+	writeMargin          = 10 * time.Second
+	noBudgetWriteTimeout = 5 * time.Minute
+)
+
+// withWriteDeadline sets the response's write deadline to timeout(r) from
+// now before h runs.
+func withWriteDeadline(timeout func(*http.Request) time.Duration, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// An error means the ResponseWriter cannot set deadlines (a test
+		// recorder); the server's own timeouts still apply.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout(r)))
+		h.ServeHTTP(w, r)
+	})
 }
 
 // reloadHandler reloads the configuration on POST or PUT.
