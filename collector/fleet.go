@@ -94,6 +94,13 @@ func (s *session) start(now time.Time, minInterval time.Duration) (*flight, *pol
 	return s.flight, nil, servedFresh
 }
 
+// lastResult is the last poll that ended, or nil.
+func (s *session) lastResult() *pollOutcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.result
+}
+
 // land ends fl: its outcome becomes the session's last result and every
 // caller waiting on it is released.
 func (s *session) land(fl *flight) {
