@@ -109,6 +109,13 @@ func (s *session) forgetResult() {
 	s.mu.Unlock()
 }
 
+// lastResult is the last poll that ended, or nil.
+func (s *session) lastResult() *pollOutcome {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.result
+}
+
 // land ends fl: its outcome becomes the session's last result and every
 // caller waiting on it is released.
 func (s *session) land(fl *flight) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"reflect"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
@@ -31,6 +32,7 @@ type pollOutcome struct {
 	weak, weakKnown bool
 	stun            string // STUN server as host:port
 	fingerprint     uint64 // see settingsFingerprint
+	fingerprinted   bool   // fingerprint is set
 }
 
 // readSettings is the settings this poll read, or nil.
@@ -53,7 +55,21 @@ func (o *pollOutcome) check(d *config.Device) {
 	o.schema = policy.Schema(s)
 	o.stun = s.STUNAddress()
 	o.weak, o.weakKnown = policy.WeakPassword(s)
-	o.fingerprint = settingsFingerprint(s)
+	if !o.fingerprinted {
+		o.fingerprint, o.fingerprinted = settingsFingerprint(s), true
+	}
+}
+
+// reuseFingerprint takes prev's fingerprint when this poll read the same
+// settings: most polls do, and comparing costs a fraction of hashing.
+func (o *pollOutcome) reuseFingerprint(prev *pollOutcome) {
+	s, p := o.readSettings(), (*pollOutcome)(nil)
+	if prev != nil && prev.readSettings() != nil {
+		p = prev
+	}
+	if s != nil && p != nil && p.fingerprinted && reflect.DeepEqual(s, p.settings) {
+		o.fingerprint, o.fingerprinted = p.fingerprint, true
+	}
 }
 
 // settingsFingerprint identifies the settings a device answered with by a

@@ -155,13 +155,12 @@ func (e *Exporter) writeReserve(n int) time.Duration {
 // device's timeout and by ctx's deadline, but not cancelled with ctx: other
 // callers may wait on it.
 func (e *Exporter) fly(ctx context.Context, f *fleet, m *member, fl *flight, pool chan struct{}) {
-	pctx, cancel := context.WithTimeoutCause(context.WithoutCancel(ctx), f.cfg.Global.Timeout, context.DeadlineExceeded)
-	defer cancel()
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel2 context.CancelFunc
-		pctx, cancel2 = context.WithDeadline(pctx, deadline.Add(-landingMargin))
-		defer cancel2()
+	deadline := time.Now().Add(f.cfg.Global.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-landingMargin).Before(deadline) {
+		deadline = d.Add(-landingMargin)
 	}
+	pctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
 	s := slot{held: pool}
 	if pool != f.silentSlots {
 		t := time.AfterFunc(f.slowAfter, func() { s.demote(f.silentSlots, cancel) })
@@ -169,6 +168,7 @@ func (e *Exporter) fly(ctx context.Context, f *fleet, m *member, fl *flight, poo
 	}
 	fl.o = m.poll(pctx, f.cfg.Global.InfoTTL)
 	s.release()
+	fl.o.reuseFingerprint(m.session.lastResult())
 	e.record(ctx, f, m, &fl.o)
 	m.session.land(fl)
 }
