@@ -38,6 +38,20 @@ const name = "basip_exporter"
 // module version of its own.
 const releaseVersion = "0.1.0"
 
+// defaultGCPercent replaces Go's default GOGC of 100. Most of the heap is
+// long-lived per-device state (clients, the last poll of each device), so
+// letting the heap grow to twice of it before a collection wastes memory:
+// at 10,000 devices GOGC 100 peaked at 111 MiB RSS, 75 at 94-95 MiB, for
+// about 5% more CPU (collector/loadtest has the figures and the command).
+// GOGC in the environment takes precedence.
+const defaultGCPercent = 75
+
+func setGCPercent() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
 // stampVersion fills in the version when the build did not set it: the
 // module's version for `go install ...@vX.Y.Z`, else releaseVersion.
 func stampVersion() {
@@ -54,6 +68,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	stampVersion()
+	setGCPercent()
 	var (
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
 		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()

@@ -93,7 +93,8 @@ devices:
 		o.info = &device.Info{Model: device.FlexString(hostile), Type: "panel", Firmware: "3.9.1", Serial: ""}
 		o.check(m.cfg)
 		m.state.authFailures.Add(3)
-		m.state.pollErrors[device.EndpointStatus][device.ReasonTimeout.Index()].Add(2)
+		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
+		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
 		m.state.fingerprint.Store(&fingerprint{sum: 1})
 	}
 	poll := &Poll{fleet: f, members: f.members, outcomes: outcomes}

@@ -37,9 +37,13 @@ var families = []family{
 	{name: "basip_poll_errors_total", typ: "counter", extra: []string{"endpoint", "reason"},
 		help: "Failed requests to the device by endpoint (settings, status, info) and reason.",
 		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) {
+			pe := d.state.pollErrors.Load()
+			if pe == nil {
+				return
+			}
 			for ep, name := range device.Endpoints {
 				for i, r := range device.Reasons {
-					if n := d.state.pollErrors[ep][i].Load(); n > 0 {
+					if n := pe[ep][i].Load(); n > 0 {
 						w.Sample(float64(n), name, string(r))
 					}
 				}

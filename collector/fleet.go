@@ -45,7 +45,7 @@ type member struct {
 	cfg      *config.Device
 	labels   []string          // device name, then the values of cfg.LabelNames
 	rendered textformat.Labels // the same, rendered for the exposition
-	identity string            // what must stay equal for the session to stay valid
+	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
 	session  *session
@@ -134,10 +134,24 @@ const (
 	classSilent          // it timed out
 )
 
+// pollErrors counts failed requests by endpoint, then Reason.Index. Most
+// devices never fail; their state holds no array.
+type pollErrors [device.NumEndpoints][device.NumReasons]atomic.Uint64
+
+// countError counts a failed request to ep.
+func (s *deviceState) countError(ep int, r device.Reason) {
+	pe := s.pollErrors.Load()
+	if pe == nil {
+		s.pollErrors.CompareAndSwap(nil, &pollErrors{})
+		pe = s.pollErrors.Load()
+	}
+	pe[ep][r.Index()].Add(1)
+}
+
 // deviceState survives reloads as long as the device keeps its name.
 type deviceState struct {
 	authFailures atomic.Uint64
-	pollErrors   [device.NumEndpoints][device.NumReasons]atomic.Uint64 // by endpoint, then Reason.Index
+	pollErrors   atomic.Pointer[pollErrors]                            // nil until the first error
 	lastUp       atomic.Int32                                          // -1 before the first poll
 	downSince    atomic.Int64                                          // Unix nanoseconds of the last fall, 0 while up
 	class        atomic.Int32                                          // classUnknown...: how the last poll went
@@ -236,8 +250,8 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		labels:  labelValues(dc, cfg.LabelNames),
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
-		identity: dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
-			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case,
+		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
+			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case)),
 	}
 	d.rendered = textformat.RenderLabels(append([]string{"device"}, cfg.LabelNames...), d.labels)
 	var prev *member

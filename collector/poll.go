@@ -315,7 +315,7 @@ func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutco
 	o.check(m.cfg)
 	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
 		if err != nil {
-			m.state.pollErrors[ep][device.ReasonOf(err).Index()].Add(1)
+			m.state.countError(ep, device.ReasonOf(err))
 		}
 	}
 	m.state.last.Store(o)

@@ -54,7 +54,6 @@ import (
 // transport carries one device's requests over at most one kept-alive
 // connection. It counts the requests it sends.
 type transport struct {
-	dialer      net.Dialer
 	tlsConfig   *tls.Config // shared, never modified
 	idleTimeout time.Duration
 	requests    atomic.Int64 // requests sent, for device.Result
@@ -96,9 +95,11 @@ var (
 // aLongTimeAgo is a deadline that has passed: a Read with it returns at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// dialer dials every device; it holds settings only, so one serves all.
+var dialer = net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+
 func newTransport(tlsConfig *tls.Config, idleTimeout time.Duration) *transport {
 	return &transport{
-		dialer:      net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second},
 		tlsConfig:   tlsConfig,
 		idleTimeout: idleTimeout,
 	}
@@ -184,7 +185,7 @@ func quiet(conn net.Conn) bool {
 
 func (t *transport) dial(req *http.Request) (net.Conn, error) {
 	ctx := req.Context()
-	conn, err := t.dialer.DialContext(ctx, "tcp", hostPort(req.URL.Scheme, req.URL.Hostname(), req.URL.Port()))
+	conn, err := dialer.DialContext(ctx, "tcp", hostPort(req.URL.Scheme, req.URL.Hostname(), req.URL.Port()))
 	if err != nil {
 		return nil, err
 	}
