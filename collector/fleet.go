@@ -151,11 +151,11 @@ func (s *deviceState) countError(ep int, r device.Reason) {
 // deviceState survives reloads as long as the device keeps its name.
 type deviceState struct {
 	authFailures atomic.Uint64
-	pollErrors   atomic.Pointer[pollErrors]                            // nil until the first error
-	lastUp       atomic.Int32                                          // -1 before the first poll
-	downSince    atomic.Int64                                          // Unix nanoseconds of the last fall, 0 while up
-	class        atomic.Int32                                          // classUnknown...: how the last poll went
-	last         atomic.Pointer[pollOutcome]                           // the latest, for the status pages
+	pollErrors   atomic.Pointer[pollErrors]  // nil until the first error
+	lastUp       atomic.Int32                // -1 before the first poll
+	downSince    atomic.Int64                // Unix nanoseconds of the last fall, 0 while up
+	class        atomic.Int32                // classUnknown...: how the last poll went
+	last         atomic.Pointer[pollOutcome] // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
 }
 
