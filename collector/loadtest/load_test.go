@@ -38,14 +38,19 @@
 //	  BASIP_LOAD_COLLECT="[settings, status, info]" go test -count=1 -run TestLoad -v -timeout 30m ./collector/loadtest
 //
 //	10,000 devices, steady state          [settings]     [settings, status, info]
-//	/metrics wall time                    1.5-2.3 s      3.0-3.7 s
-//	CPU per device poll (in /metrics)     118-123 us     196 us (2 requests: info is cached)
-//	CPU per /probe, 32 in flight          295-316 us     476 us
-//	peak RSS (whole run)                  107-111 MiB    114 MiB
+//	/metrics wall time                    1.6-1.7 s      3.1 s
+//	CPU per device poll (in /metrics)     129-134 us     226 us (2 requests: info is cached)
+//	CPU per /probe, 32 in flight          334-346 us     480 us
+//	peak RSS (whole run)                  94.3-95.2 MiB  98.5 MiB
 //	logins, new connections per scrape    0, 0           0, 0
-//	json_exporter CPU per /probe          838 us         886 us (settings only)
-//	ratio, per device poll / json probe   0.141-0.147    0.221
-//	ratio, per /probe / json probe        0.35-0.38      0.54
+//	json_exporter CPU per /probe          902-926 us     952 us (settings only)
+//	ratio, per device poll / json probe   0.139-0.149    0.237 (0.12 per request)
+//	ratio, per /probe / json probe        0.36-0.38      0.50
+//
+// (Two runs each, load average 1.1-2.7, the exporter's default GOGC of 75,
+// after the per-device state shrank. Before those two changes, with Go's
+// GOGC 100: 118-123 us per poll, ratio 0.129-0.147, 107-111 MiB; GOGC 60:
+// 147 us, 0.159, 97.9 MiB.)
 //
 // With probes one at a time (BASIP_LOAD_PROBE_PARALLEL=1,
 // BASIP_LOAD_PROBES=500) json_exporter takes 1680 us per probe and the
