@@ -53,7 +53,7 @@ func FuzzDecodeSIPSettings(f *testing.F) {
 			t.Fatalf("cannot decode %s, the marshalled form of %q: %v", out, body, err)
 		}
 		want := *s
-		if want.Password != nil {
+		if want.Password != nil && *want.Password != "" { // an empty one stays empty
 			p := device.Secret("<secret>")
 			want.Password = &p
 		}
