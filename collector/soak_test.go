@@ -65,16 +65,16 @@ func (s *soakFleet) serve(d *soakDevice) {
 }
 
 // writeConfig writes the configuration of the present devices; one that
-// is off the network keeps an address nothing listens on.
+// is off the network keeps an address of its own that nothing listens on.
 func (s *soakFleet) writeConfig() {
 	var y strings.Builder
 	fmt.Fprintf(&y, "global:\n  timeout: 500ms\n  concurrency: 8\n  collect: [settings]\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  other:\n    username: %s\n    password: %q\ndevices:\n",
 		testUser, testUser, otherPassword)
-	for _, d := range s.devices {
+	for i, d := range s.devices {
 		if !d.present {
 			continue
 		}
-		addr := "http://127.0.0.1:1"
+		addr := fmt.Sprintf("http://127.0.0.1:%d", i+1) // one each: two devices may not share an address
 		if d.srv != nil {
 			addr = d.srv.URL
 		}
