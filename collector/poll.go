@@ -71,8 +71,9 @@ func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member)
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil || tooLate(ctx, f) {
-			outcomes[i] = skipped(m)
-			e.record(ctx, f, m, &outcomes[i])
+			o := skipped(m) // its own: the device's state keeps it, not this slice
+			e.record(ctx, f, m, &o)
+			outcomes[i] = o
 			served[i] = servedFresh
 			return
 		}
