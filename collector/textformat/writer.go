@@ -80,7 +80,7 @@ func RenderLabels(names, values []string) Labels {
 			continue
 		}
 		b := append([]byte(n), '=', '"')
-		b = AppendEscaped(b, values[i])
+		b = appendEscaped(b, values[i], true)
 		pairs[i] = string(append(b, '"'))
 	}
 	return Labels{values: values, pairs: pairs}
@@ -151,7 +151,7 @@ func (w *Writer) Sample(v float64, extra ...string) {
 		b = append(b, "# HELP "...)
 		b = append(b, f.Name...)
 		b = append(b, ' ')
-		b = appendHelp(b, f.Help)
+		b = appendEscaped(b, f.Help, false)
 		b = append(b, "\n# TYPE "...)
 		b = append(b, f.Name...)
 		b = append(b, ' ')
@@ -177,13 +177,13 @@ func (w *Writer) Sample(v float64, extra ...string) {
 			}
 			b = append(b, f.Extra[-idx-1]...)
 			b = append(b, '=', '"')
-			b = AppendEscaped(b, extra[-idx-1])
+			b = appendEscaped(b, extra[-idx-1], true)
 			b = append(b, '"')
 		}
 		first = false
 	}
 	b = append(b, '}', ' ')
-	b = AppendFloat(b, v)
+	b = appendFloat(b, v)
 	b = append(b, '\n')
 	w.buf = b
 	if _, err := w.w.Write(b); err != nil {
@@ -191,16 +191,16 @@ func (w *Writer) Sample(v float64, extra ...string) {
 	}
 }
 
-// AppendEscaped appends a label value escaped for the text format:
-// backslash, double quote and line feed.
-func AppendEscaped(b []byte, s string) []byte {
+// appendEscaped appends s escaped for the text format: backslash and line
+// feed, and the double quote too in a label value (quote), not in HELP.
+func appendEscaped(b []byte, s string, quote bool) []byte {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
+		switch c := s[i]; {
+		case c == '\\':
 			b = append(b, '\\', '\\')
-		case '"':
+		case c == '"' && quote:
 			b = append(b, '\\', '"')
-		case '\n':
+		case c == '\n':
 			b = append(b, '\\', 'n')
 		default:
 			b = append(b, c)
@@ -209,24 +209,8 @@ func AppendEscaped(b []byte, s string) []byte {
 	return b
 }
 
-// appendHelp appends a HELP text escaped for the text format: backslash
-// and line feed.
-func appendHelp(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '\\':
-			b = append(b, '\\', '\\')
-		case '\n':
-			b = append(b, '\\', 'n')
-		default:
-			b = append(b, c)
-		}
-	}
-	return b
-}
-
-// AppendFloat appends a sample value as the text format writes it.
-func AppendFloat(b []byte, v float64) []byte {
+// appendFloat appends a sample value as the text format writes it.
+func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case v == 1:
 		return append(b, '1')
