@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -100,16 +99,7 @@ func (d *redirectDevice) requests() []seenRequest {
 // returns ADDR and a TLS config that trusts the server.
 func dualServer(t *testing.T, h http.Handler) (string, *tls.Config) {
 	t.Helper()
-	certPEM, keyPEM, err := simulator.SelfSigned(simulator.CertOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
+	serverTLS, clientTLS := testTLS(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -144,13 +134,13 @@ func dualServer(t *testing.T, h http.Handler) (string, *tls.Config) {
 	srvPlain := &http.Server{Handler: h}
 	srvTLS := &http.Server{Handler: h}
 	go srvPlain.Serve(plain)
-	go srvTLS.Serve(tls.NewListener(secure, &tls.Config{Certificates: []tls.Certificate{cert}}))
+	go srvTLS.Serve(tls.NewListener(secure, serverTLS))
 	t.Cleanup(func() {
 		ln.Close()
 		srvPlain.Close()
 		srvTLS.Close()
 	})
-	return ln.Addr().String(), &tls.Config{RootCAs: pool}
+	return ln.Addr().String(), clientTLS
 }
 
 type peekedConn struct {
