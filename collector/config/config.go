@@ -51,12 +51,50 @@ var DefaultCollect = device.Endpoints[:]
 // APIVersions are the values of api_version.
 var APIVersions = []string{"v0", "v1", AutoAPIVersion}
 
-// The values of a credential set's auth: log in for a token (the default),
-// or HTTP Basic on every request.
+// The values of a credential set's auth: log in for a token (BAS-IP's
+// default), HTTP Basic on every request, or HTTP Digest (RFC 7616).
 const (
-	AuthToken = "token"
-	AuthBasic = "basic"
+	AuthToken  = "token"
+	AuthBasic  = "basic"
+	AuthDigest = "digest"
 )
+
+// Auths are the values of a credential set's auth.
+var Auths = []string{AuthToken, AuthBasic, AuthDigest}
+
+// The vendors a device can be made by: the values of vendor.
+const (
+	VendorBASIP   = "basip"
+	Vendor2N      = "2n"
+	VendorBeward  = "beward"
+	VendorQtech   = "qtech"
+	VendorAkuvox  = "akuvox"
+	VendorSokol   = "sokol"
+	VendorRubetek = "rubetek"
+	VendorUfanet  = "ufanet"
+)
+
+// Vendors lists every vendor, BAS-IP (the default) first.
+var Vendors = []string{VendorBASIP, Vendor2N, VendorBeward, VendorQtech, VendorAkuvox, VendorSokol, VendorRubetek, VendorUfanet}
+
+// VendorAuths are the auths each vendor's API accepts, its default first:
+// BAS-IP logs in for a token or takes Basic; 2N's HTTP API is set to Digest
+// or Basic; Akuvox documents Digest, and Beward is Basic but Digest-capable;
+// Qtech, Sokol, Rubetek and Ufanet take Basic only.
+var VendorAuths = map[string][]string{
+	VendorBASIP:   {AuthToken, AuthBasic},
+	Vendor2N:      {AuthDigest, AuthBasic},
+	VendorBeward:  {AuthBasic, AuthDigest},
+	VendorQtech:   {AuthBasic},
+	VendorAkuvox:  {AuthDigest, AuthBasic},
+	VendorSokol:   {AuthBasic},
+	VendorRubetek: {AuthBasic},
+	VendorUfanet:  {AuthBasic},
+}
+
+// DefaultUfanetStatusPort is the port Ufanet devices serve their
+// registration status on (the web API is on the address's port).
+const DefaultUfanetStatusPort = 85
 
 // The values of a credential set's md5_case: the case of the hex MD5 the
 // login sends. Upper (the default) is what the vendor documents.
@@ -74,7 +112,7 @@ var SIPInfoLabels = []string{"proxy", "realm", "outbound", "user", "user_id", "t
 var ReservedLabels = []string{
 	"device", "transport", "reason", "proxy", "realm", "outbound", "user", "user_id", "stun",
 	"endpoint", "policy", "rule", "field", "status", "model", "type", "firmware",
-	"api_version", "serial", "name", "instance", "job",
+	"api_version", "serial", "name", "instance", "job", "vendor", "account",
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -112,6 +150,8 @@ type Global struct {
 	// SIPInfoLabels are the labels basip_sip_info exports, a subset of
 	// SIPInfoLabels kept in its order; all of them by default.
 	SIPInfoLabels []string `yaml:"sip_info_labels,omitempty"`
+	// Vendor is the vendor of devices that name none: one of Vendors.
+	Vendor string `yaml:"vendor,omitempty"`
 }
 
 // Credential is a named username and password used to log in to devices.
@@ -119,12 +159,14 @@ type Credential struct {
 	Username     string        `yaml:"username"`
 	Password     device.Secret `yaml:"password,omitempty"`
 	PasswordFile string        `yaml:"password_file,omitempty"`
-	// Auth is AuthToken or AuthBasic.
+	// Auth is one of Auths. Left out, each device uses its vendor's
+	// default; the set itself reads AuthToken, BAS-IP's.
 	Auth string `yaml:"auth,omitempty"`
 	// MD5Case is MD5Upper or MD5Lower.
 	MD5Case string `yaml:"md5_case,omitempty"`
 
 	password device.Secret
+	authSet  bool // auth was written in the file
 }
 
 // Secret returns the password, read from password_file when that is set.
@@ -145,10 +187,17 @@ type Device struct {
 	// Policy names the policy checked; "none" for none. Devices that name
 	// none get the policy "default" when there is one.
 	Policy string `yaml:"policy,omitempty"`
+	// Vendor overrides global.vendor for this device.
+	Vendor string `yaml:"vendor,omitempty"`
+	// StatusPort is the port a Ufanet device serves its registration
+	// status on; DefaultUfanetStatusPort when left out. Other vendors
+	// refuse it.
+	StatusPort int `yaml:"status_port,omitempty"`
 
 	// URL is the normalised address (scheme://host:port).
 	URL *url.URL `yaml:"-"`
-	// Credential is the resolved credential set.
+	// Credential is the resolved credential set, its Auth the one this
+	// device uses (its vendor's default when the set names none).
 	Credential *Credential `yaml:"-"`
 	// PolicyRef is the resolved policy; nil when none applies.
 	PolicyRef *Policy `yaml:"-"`
@@ -475,6 +524,19 @@ func (v *validator) global(g *Global) error {
 		return v.errorf(fieldLine(node, "sip_info_labels"), "global", "sip_info_labels", "%v", err)
 	}
 	g.SIPInfoLabels = labels
+	if g.Vendor == "" {
+		g.Vendor = VendorBASIP
+	}
+	if err := checkVendor(g.Vendor); err != nil {
+		return v.errorf(fieldLine(node, "vendor"), "global", "vendor", "%v", err)
+	}
+	return nil
+}
+
+func checkVendor(s string) error {
+	if !slices.Contains(Vendors, s) {
+		return fmt.Errorf("%q is not one of %s", s, strings.Join(Vendors, ", "))
+	}
 	return nil
 }
 
@@ -541,12 +603,12 @@ func (v *validator) credential(name string, c *Credential) error {
 	if c.Username == "" {
 		return v.errorf(line(node), what, "username", "missing")
 	}
-	switch c.Auth {
-	case "":
+	c.authSet = c.Auth != ""
+	switch {
+	case c.Auth == "":
 		c.Auth = AuthToken
-	case AuthToken, AuthBasic:
-	default:
-		return v.errorf(fieldLine(node, "auth"), what, "auth", "%q is not %s or %s", c.Auth, AuthToken, AuthBasic)
+	case !slices.Contains(Auths, c.Auth):
+		return v.errorf(fieldLine(node, "auth"), what, "auth", "%q is not one of %s", c.Auth, strings.Join(Auths, ", "))
 	}
 	switch c.MD5Case {
 	case "":
@@ -636,6 +698,9 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "no credentials named %q", credName)
 	}
 	d.Credential = c
+	if err := v.vendor(cfg, d, node, what); err != nil {
+		return err
+	}
 	if err := v.resolvePolicy(cfg, d, node, what); err != nil {
 		return err
 	}
@@ -668,6 +733,47 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 		}
 	}
 	return nil
+}
+
+// vendor resolves a device's vendor, the auth it uses with its credential
+// set and its status_port.
+func (v *validator) vendor(cfg *Config, d *Device, node *yaml.Node, what string) error {
+	if d.Vendor == "" {
+		d.Vendor = cfg.Global.Vendor
+	}
+	if err := checkVendor(d.Vendor); err != nil {
+		return v.errorf(fieldLine(node, "vendor"), what, "vendor", "%v", err)
+	}
+	c, auths := d.Credential, VendorAuths[d.Vendor]
+	auth := auths[0]
+	if c.authSet {
+		auth = c.Auth
+	}
+	if !slices.Contains(auths, auth) {
+		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "%s uses auth %s, which vendor %s does not accept (it takes %s)",
+			fmt.Sprintf("credentials %q", credentialName(d)), auth, d.Vendor, strings.Join(auths, " or "))
+	}
+	if auth != c.Auth { // the set is shared: this device gets its own copy
+		cc := *c
+		cc.Auth = auth
+		d.Credential = &cc
+	}
+	switch {
+	case d.Vendor != VendorUfanet && isSet(node, "status_port"):
+		return v.errorf(fieldLine(node, "status_port"), what, "status_port", "only Ufanet devices have a status port (this one is %s)", d.Vendor)
+	case d.Vendor == VendorUfanet && d.StatusPort == 0 && !isSet(node, "status_port"):
+		d.StatusPort = DefaultUfanetStatusPort
+	case d.Vendor == VendorUfanet && (d.StatusPort < 1 || d.StatusPort > 65535):
+		return v.errorf(fieldLine(node, "status_port"), what, "status_port", "%d is not a port (1-65535)", d.StatusPort)
+	}
+	return nil
+}
+
+func credentialName(d *Device) string {
+	if d.Credentials == "" {
+		return DefaultCredentials
+	}
+	return d.Credentials
 }
 
 func checkLabel(name, value string) error {

@@ -73,6 +73,68 @@ devices:
 	}
 }
 
+func TestVendorsAndTheirAuth(t *testing.T) {
+	y := `
+global:
+  vendor: beward
+credentials:
+  default:
+    username: admin
+    password: x
+  basic:
+    username: admin
+    password: y
+    auth: basic
+devices:
+  - {name: bas, address: 192.0.2.1, vendor: basip}
+  - {name: two, address: 192.0.2.2, vendor: 2n}
+  - {name: bew, address: 192.0.2.3}
+  - {name: qt, address: 192.0.2.4, vendor: qtech}
+  - {name: aku, address: 192.0.2.5, vendor: akuvox}
+  - {name: sok, address: 192.0.2.6, vendor: sokol}
+  - {name: rub, address: 192.0.2.7, vendor: rubetek}
+  - {name: ufa, address: 192.0.2.8, vendor: ufanet}
+  - {name: ufa2, address: 192.0.2.9, vendor: ufanet, status_port: 8085}
+  - {name: two-basic, address: 192.0.2.10, vendor: 2n, credentials: basic}
+  - {name: aku-basic, address: 192.0.2.11, vendor: akuvox, credentials: basic}
+  - {name: bas-basic, address: 192.0.2.12, vendor: basip, credentials: basic}
+`
+	cfg, err := Parse([]byte(y), "c.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		vendor, auth string
+		port         int
+	}{
+		"bas": {"basip", AuthToken, 0}, "two": {"2n", AuthDigest, 0}, "bew": {"beward", AuthBasic, 0},
+		"qt": {"qtech", AuthBasic, 0}, "aku": {"akuvox", AuthDigest, 0}, "sok": {"sokol", AuthBasic, 0},
+		"rub": {"rubetek", AuthBasic, 0}, "ufa": {"ufanet", AuthBasic, 85}, "ufa2": {"ufanet", AuthBasic, 8085},
+		"two-basic": {"2n", AuthBasic, 0}, "aku-basic": {"akuvox", AuthBasic, 0}, "bas-basic": {"basip", AuthBasic, 0},
+	}
+	for _, d := range cfg.Devices {
+		w := want[d.Name]
+		if d.Vendor != w.vendor || d.Credential.Auth != w.auth || d.StatusPort != w.port {
+			t.Errorf("%s: vendor %s auth %s status_port %d, want %+v", d.Name, d.Vendor, d.Credential.Auth, d.StatusPort, w)
+		}
+	}
+	if cfg.Credentials["default"].Auth != AuthToken {
+		t.Errorf("the shared set changed: %s", cfg.Credentials["default"].Auth)
+	}
+	if cfg.Devices[1].Credential.Secret().Reveal() != "x" {
+		t.Error("the per-device copy lost the password")
+	}
+	cfg, err = Parse([]byte("credentials: {default: {username: a, password: b}}\ndevices: [{name: a, address: h}]\n"), "c.yaml", t.TempDir())
+	if err != nil || cfg.Global.Vendor != VendorBASIP || cfg.Devices[0].Vendor != VendorBASIP {
+		t.Errorf("default vendor: %v", err)
+	}
+	for _, v := range Vendors {
+		if len(VendorAuths[v]) == 0 {
+			t.Errorf("vendor %s has no auth", v)
+		}
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	dir := t.TempDir()
 	empty := filepath.Join(dir, "empty")
@@ -104,9 +166,24 @@ func TestParseErrors(t *testing.T) {
 		"both passwords":     {"credentials:\n  default:\n    username: admin\n    password: " + secretPw + "\n    password_file: x\n", []string{"password_file", "not both"}},
 		"missing password file": {"credentials:\n  default:\n    username: admin\n    password_file: /nonexistent/pw\n",
 			[]string{"c.yaml:4", "password_file", "/nonexistent/pw"}},
-		"empty password file":         {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
-		"password file is a dir":      {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
-		"bad auth":                    {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: digest\n", []string{"c.yaml:5", `credentials "default"`, "auth", "digest"}},
+		"empty password file":    {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
+		"password file is a dir": {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
+		"bad auth":               {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: ntlm\n", []string{"c.yaml:5", `credentials "default"`, "auth", `"ntlm" is not one of token, basic, digest`}},
+		"unknown vendor": {head + "  - name: a\n    address: h\n    vendor: hikvision\n",
+			[]string{"c.yaml:8", `device "a"`, "field vendor", `"hikvision" is not one of basip, 2n, beward, qtech, akuvox, sokol, rubetek, ufanet`}},
+		"unknown global vendor": {"global:\n  vendor: dahua\n", []string{"c.yaml:2", "global", "field vendor", `"dahua" is not one of basip, 2n`}},
+		"token for 2n": {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: token\ndevices:\n  - name: a\n    address: h\n    vendor: 2n\n",
+			[]string{"c.yaml:7", `device "a"`, "field credentials", `credentials "default" uses auth token, which vendor 2n does not accept (it takes digest or basic)`}},
+		"digest for qtech": {"credentials:\n  d:\n    username: admin\n    password: x\n    auth: digest\ndevices:\n  - name: a\n    address: h\n    vendor: qtech\n    credentials: d\n",
+			[]string{"c.yaml:10", `device "a"`, "field credentials", `credentials "d" uses auth digest, which vendor qtech does not accept (it takes basic)`}},
+		"digest for basip": {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: digest\ndevices:\n  - name: a\n    address: h\n",
+			[]string{`device "a"`, "auth digest, which vendor basip does not accept (it takes token or basic)"}},
+		"status_port on sokol": {head + "  - name: a\n    address: h\n    vendor: sokol\n    status_port: 85\n",
+			[]string{"c.yaml:9", `device "a"`, "field status_port", "only Ufanet devices have a status port (this one is sokol)"}},
+		"status_port on basip":        {head + "  - name: a\n    address: h\n    status_port: 85\n", []string{"c.yaml:8", "field status_port", "this one is basip"}},
+		"status_port out of range":    {head + "  - name: a\n    address: h\n    vendor: ufanet\n    status_port: 70000\n", []string{"c.yaml:9", "status_port", "70000 is not a port"}},
+		"status_port zero":            {head + "  - name: a\n    address: h\n    vendor: ufanet\n    status_port: 0\n", []string{"c.yaml:9", "status_port", "0 is not a port"}},
+		"vendor label":                {head + "  - name: a\n    address: h\n    labels:\n      vendor: x\n", []string{"c.yaml:9", "labels", "vendor"}},
 		"bad md5 case":                {"credentials:\n  default:\n    username: admin\n    password: x\n    md5_case: mixed\n", []string{"c.yaml:5", "md5_case", "mixed"}},
 		"unknown sip_info label":      {"global:\n  sip_info_labels: [proxy, password]\n", []string{"c.yaml:2", "sip_info_labels", `"password"`}},
 		"sip_info label twice":        {"global:\n  sip_info_labels: [proxy, proxy]\n", []string{"c.yaml:2", "sip_info_labels", "twice"}},
