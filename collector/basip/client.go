@@ -12,19 +12,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/hashicorp/go-retryablehttp"
 )
-
-// maxBodySize bounds every response body read from a device.
-const maxBodySize = 1 << 20
 
 // Login back-off after the device rejects the credentials: no login is tried
 // for loginBackoffMin, doubling up to loginBackoffMax.
@@ -66,21 +62,19 @@ const AutoAPIVersion = "auto"
 var Families = []string{"v1", "v0"}
 
 // DefaultIdleTimeout is how long a device's connection is kept unused.
-const DefaultIdleTimeout = 5 * time.Minute
+const DefaultIdleTimeout = devhttp.DefaultIdleTimeout
 
 // Client talks to one device over at most one connection, kept alive
 // between calls. It is safe for concurrent use; its requests go one at a
 // time.
 type Client struct {
-	base      string
-	auto      bool
-	username  string
-	passMD5   string
-	basic     string // the Authorization header in Basic mode, else empty
-	transport *transport
-	http      *retryablehttp.Client
-	turn      chan struct{} // holds a token while a request is under way
-	now       func() time.Time
+	base     string
+	auto     bool
+	username string
+	passMD5  string
+	basic    string // the Authorization header in Basic mode, else empty
+	conn     *devhttp.Conn
+	now      func() time.Time
 
 	loginMu  sync.Mutex // one login at a time per device
 	detectMu sync.Mutex // one detection of the API family at a time
@@ -107,20 +101,12 @@ func New(o Options) *Client {
 	if now == nil {
 		now = time.Now
 	}
-	idle := o.IdleTimeout
-	if idle <= 0 {
-		idle = DefaultIdleTimeout
-	}
-	t := newTransport(o.TLSConfig, idle)
 	c := &Client{
-		base:      strings.TrimSuffix(o.BaseURL.String(), "/"),
-		auto:      o.APIVersion == AutoAPIVersion,
-		username:  o.Username,
-		passMD5:   passMD5,
-		transport: t,
-		http:      newRetryClient(t),
-		turn:      make(chan struct{}, 1),
-		now:       now,
+		auto:     o.APIVersion == AutoAPIVersion,
+		username: o.Username,
+		passMD5:  passMD5,
+		conn:     devhttp.New(devhttp.Options{BaseURL: o.BaseURL, TLSConfig: o.TLSConfig, IdleTimeout: o.IdleTimeout, NoRedirect: isLoginPath}),
+		now:      now,
 	}
 	if !c.auto {
 		c.prefix = "/api/" + o.APIVersion
@@ -142,7 +128,14 @@ func (c *Client) APIVersion() string {
 // Close closes the kept-alive connection: at once if it is idle, or as
 // soon as the request it carries is answered. The Client stays usable: the
 // next request opens a new connection.
-func (c *Client) Close() { c.transport.CloseIdleConnections() }
+func (c *Client) Close() { c.conn.Close() }
+
+// isLoginPath reports whether path is the login of an API family: its
+// query carries the password hash, so it is never redirected.
+func isLoginPath(path string) bool {
+	rest, ok := strings.CutPrefix(path, "/api/")
+	return ok && strings.HasSuffix(rest, "/login")
+}
 
 // SIPSettings reads the device's SIP settings, logging in first when no
 // token is cached and once more when the cached token is refused.
@@ -241,7 +234,7 @@ func (c *Client) family(ctx context.Context, res *device.Result) (string, error)
 		case code == http.StatusNotFound:
 			continue
 		case code >= 500:
-			return "", statusError("GET "+path, code)
+			return "", devhttp.StatusError("GET "+path, code)
 		}
 		c.mu.Lock()
 		c.prefix, c.worked = "/api/"+v, nil
@@ -281,14 +274,14 @@ func (c *Client) authorizedGetAt(ctx context.Context, path string, res *device.R
 	if code == http.StatusUnauthorized {
 		if fresh {
 			res.AuthFailures++
-			return nil, authError("GET "+path, code, "token from a fresh login refused: %s", body)
+			return nil, devhttp.AuthError("GET "+path, code, "token from a fresh login refused: %s", body)
 		}
 		if code, body, err = c.reauthorize(ctx, path, token, res); err != nil {
 			return nil, err
 		}
 	}
 	if code != http.StatusOK {
-		return nil, statusError("GET "+path, code)
+		return nil, devhttp.StatusError("GET "+path, code)
 	}
 	return body, nil
 }
@@ -308,7 +301,7 @@ func (c *Client) reauthorize(ctx context.Context, path, refused string, res *dev
 	if code == http.StatusUnauthorized {
 		res.AuthFailures++
 		c.dropToken(token)
-		return 0, nil, authError("GET "+path, code, "refused again after a fresh login: %s", body)
+		return 0, nil, devhttp.AuthError("GET "+path, code, "refused again after a fresh login: %s", body)
 	}
 	return code, body, nil
 }
@@ -372,9 +365,9 @@ func (c *Client) basicGet(ctx context.Context, path string, res *device.Result) 
 		return nil, err
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return nil, authError(op, code, "device rejected the Basic credentials: %s", body)
+		return nil, devhttp.AuthError(op, code, "device rejected the Basic credentials: %s", body)
 	case code != http.StatusOK:
-		return nil, statusError(op, code)
+		return nil, devhttp.StatusError(op, code)
 	}
 	c.mu.Lock()
 	c.backoff, c.blockedUntil = 0, time.Time{}
@@ -392,9 +385,9 @@ func (c *Client) login(ctx context.Context, prefix string, res *device.Result) (
 	switch {
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return "", authError(op, code, "device rejected the credentials: %s", body)
+		return "", devhttp.AuthError(op, code, "device rejected the credentials: %s", body)
 	case code != http.StatusOK:
-		return "", statusError(op, code)
+		return "", devhttp.StatusError(op, code)
 	}
 	token, err := decodeToken(body)
 	if err != nil {
@@ -419,63 +412,19 @@ func (c *Client) dropToken(token string) {
 
 // get sends one GET (with bounded retries) with the Authorization header
 // authz (none when empty) and reads the body through the size limit. The
-// error, if any, is an *device.Error. The device's requests go one at a
-// time, which also makes the transport's count of requests this call's
-// own.
+// error, if any, is an *device.Error.
 func (c *Client) get(ctx context.Context, pathAndQuery, authz string, res *device.Result) (int, []byte, error) {
-	path, _, _ := strings.Cut(pathAndQuery, "?")
-	op := "GET " + path
-	select {
-	case c.turn <- struct{}{}:
-	case <-ctx.Done():
-		return 0, nil, &device.Error{Reason: device.ReasonTimeout, Op: op, Err: ctx.Err()}
-	}
-	defer func() { <-c.turn }()
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base+pathAndQuery, nil)
-	if err != nil {
-		return 0, nil, &device.Error{Reason: device.ReasonConnection, Op: op, Err: errors.New("cannot build request")}
-	}
-	req.Header.Set("Accept", "application/json")
+	r := &devhttp.Request{Target: pathAndQuery}
 	if authz != "" {
-		req.Header.Set("Authorization", authz)
+		r.Header = http.Header{"Authorization": {authz}}
 	}
-	sent := c.transport.requests.Load()
-	start := time.Now()
-	code, body, gerr := c.do(req, op)
-	if gerr != nil {
-		gerr = redact(gerr)
-	}
-	n := int(c.transport.requests.Load() - sent)
-	res.Requests += n
-	if t := device.TraceFrom(ctx); t != nil {
-		tr := device.TracedRequest{Method: http.MethodGet, Path: path, Status: code, Attempts: n, Duration: time.Since(start)}
-		if gerr != nil {
-			tr.Error = gerr.Error()
-		}
-		t.Add(tr)
-	}
-	if gerr != nil {
-		return code, nil, gerr
-	}
-	return code, body, nil
-}
-
-func (c *Client) do(req *retryablehttp.Request, op string) (int, []byte, *device.Error) {
-	resp, err := c.http.Do(req)
+	resp, err := c.conn.Do(ctx, r, res)
 	if err != nil {
-		e := transportError(op, err)
-		if resp != nil && isRedirectError(err) {
-			e.Status = resp.StatusCode
+		code := 0
+		if resp != nil {
+			code = resp.Status
 		}
-		return 0, nil, e
+		return code, nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
-	if err != nil {
-		return resp.StatusCode, nil, transportError(op, err)
-	}
-	if len(body) > maxBodySize {
-		return resp.StatusCode, nil, &device.Error{Reason: device.ReasonTooLarge, Op: op, Err: fmt.Errorf("response body larger than %d bytes", maxBodySize)}
-	}
-	return resp.StatusCode, body, nil
+	return resp.Status, resp.Body, nil
 }

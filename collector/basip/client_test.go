@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
@@ -112,14 +113,14 @@ func TestRetriesStopAtTheDeadline(t *testing.T) {
 	defer srv.Close()
 	c := newClient(t, srv.URL, "v1", "p-Pass1", nil)
 	// A deadline shorter than a retry's wait leaves room for one attempt only.
-	ctx, cancel := context.WithTimeout(context.Background(), retryWaitMax)
+	ctx, cancel := context.WithTimeout(context.Background(), devhttp.RetryWaitMax)
 	defer cancel()
 	_, res, err := c.SIPSettings(ctx)
 	if device.ReasonOf(err) != device.ReasonHTTPStatus {
 		t.Fatalf("err %v", err)
 	}
 	if res.Requests != 1 {
-		t.Errorf("%d requests within a %v deadline, want 1", res.Requests, retryWaitMax)
+		t.Errorf("%d requests within a %v deadline, want 1", res.Requests, devhttp.RetryWaitMax)
 	}
 }
 

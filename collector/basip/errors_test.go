@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
@@ -68,7 +69,7 @@ func TestEchoedRequestLeavesNoSecretInErrors(t *testing.T) {
 		if err == nil {
 			t.Fatal("no error")
 		}
-		if device.ReasonOf(err) != device.ReasonConnection || !errors.Is(err, errMalformedResponse) {
+		if device.ReasonOf(err) != device.ReasonConnection || !errors.Is(err, devhttp.ErrMalformedResponse) {
 			t.Errorf("err %v (reason %s), want a malformed response", err, device.ReasonOf(err))
 		}
 		assertNoSecret(t, "the error", err.Error(), tokens...)
@@ -165,30 +166,6 @@ func TestRefusalsNameTheDevicesReason(t *testing.T) {
 	}
 }
 
-func TestDeviceReason(t *testing.T) {
-	cases := map[string]struct{ body, want string }{
-		"panel":               {`{"error":"Log In"}`, "Log In"},
-		"Camdroid":            {`{"error":{"code":"invalid_authentication","message":"no"}}`, "invalid_authentication"},
-		"login":               {`{"error":"Wrong login or password"}`, "Wrong login or password"},
-		"no error field":      {`{"token":"x"}`, ""},
-		"not JSON":            {`<html>Log In</html>`, ""},
-		"error of no shape":   {`{"error":42}`, ""},
-		"object without code": {`{"error":{"message":"Log In"}}`, ""},
-		"control characters":  {`{"error":"a\u0000b\nc\u00e9"}`, "a?b?c??"},
-		"long":                {`{"error":"` + strings.Repeat("x", 300) + `"}`, strings.Repeat("x", 61) + "..."},
-		"hex token":           {`{"error":"token 93144b0c1d2e3f4a5b6c7d8e9f001122 expired"}`, "token <secret> expired"},
-		"Bearer":              {`{"error":"bad Authorization: Bearer abc"}`, "bad Authorization: <secret>"},
-		"a secret cut short":  {`{"error":"` + strings.Repeat("y", 60) + testMD5 + `"}`, strings.Repeat("y", 60) + "<..."},
-	}
-	for name, c := range cases {
-		t.Run(name, func(t *testing.T) {
-			if got := deviceReason([]byte(c.body)); got != c.want {
-				t.Errorf("deviceReason(%s) = %q, want %q", c.body, got, c.want)
-			}
-		})
-	}
-}
-
 // TestRetriesEndWithTheDevicesStatus: when the retries are used up on 5xx
 // answers, the error is the device's status, not the retry library's.
 func TestRetriesEndWithTheDevicesStatus(t *testing.T) {
@@ -206,8 +183,8 @@ func TestRetriesEndWithTheDevicesStatus(t *testing.T) {
 	if !errors.As(err, &de) || de.Reason != device.ReasonHTTPStatus || de.Status != 500 {
 		t.Errorf("err %v, want HTTP status 500", err)
 	}
-	if res.Requests != 1+retryMax || dev.Requests.Load() != 1+retryMax {
-		t.Errorf("%d requests counted, %d received; want %d", res.Requests, dev.Requests.Load(), 1+retryMax)
+	if res.Requests != 1+devhttp.RetryMax || dev.Requests.Load() != 1+devhttp.RetryMax {
+		t.Errorf("%d requests counted, %d received; want %d", res.Requests, dev.Requests.Load(), 1+devhttp.RetryMax)
 	}
 }
 

@@ -12,39 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/simulator"
 )
-
-func TestRedirectAllowed(t *testing.T) {
-	cases := []struct {
-		from, to string
-		want     bool
-	}{
-		{"http://d.example/a", "http://d.example/b", true},
-		{"http://d.example:8080/a", "http://D.EXAMPLE:8080/b", true},
-		{"http://d.example/a", "http://d.example:80/b", true},
-		{"http://d.example:8080/a", "http://d.example:8081/b", false},
-		{"http://d.example/a", "http://other.example/a", false},
-		{"http://d.example/a", "https://d.example/a", true},           // 80 to 443
-		{"http://d.example:80/a", "https://d.example:443/a", true},    // the same, spelt out
-		{"http://d.example:8080/a", "https://d.example:8080/a", true}, // same port
-		{"http://d.example:8080/a", "https://d.example/a", false},     // 8080 to 443: maybe another device
-		{"http://d.example/a", "https://d.example:8443/a", false},
-		{"https://d.example/a", "http://d.example/a", false},
-		{"https://d.example:8443/a", "http://d.example:8443/a", false},
-		{"https://d.example/a", "https://d.example:443/b", true},
-		{"http://d.example/a", "http://user:pw@d.example/a", false},
-		{"http://d.example/a", "ftp://d.example/a", false},
-	}
-	for _, c := range cases {
-		from, _ := url.Parse(c.from)
-		to, _ := url.Parse(c.to)
-		if got := redirectAllowed(from, to); got != c.want {
-			t.Errorf("%s -> %s: %v, want %v", c.from, c.to, got, c.want)
-		}
-	}
-}
 
 // seenRequest is what a test device received.
 type seenRequest struct {
@@ -235,7 +206,7 @@ func TestRedirects(t *testing.T) {
 			redirects: func(addr string) map[string]string {
 				return map[string]string{"https " + settings: "http://" + addr + settings}
 			},
-			wantErr: errRedirectDowngrade,
+			wantErr: devhttp.ErrRedirectDowngrade,
 			want: []seenRequest{
 				{tls: true, path: "/api/v1/login", query: "password=E10ADC3949BA59ABBE56E057F20F883E&username=admin"},
 				{tls: true, path: settings, authorization: "Bearer " + redirectToken},
@@ -247,7 +218,7 @@ func TestRedirects(t *testing.T) {
 			redirects: func(string) map[string]string {
 				return map[string]string{"http " + settings: otherPort.URL + settings}
 			},
-			wantErr: errRedirectRefused,
+			wantErr: devhttp.ErrRedirectRefused,
 			want: []seenRequest{
 				{path: "/api/v1/login", query: "password=E10ADC3949BA59ABBE56E057F20F883E&username=admin"},
 				{path: settings, authorization: "Bearer " + redirectToken},
@@ -259,7 +230,7 @@ func TestRedirects(t *testing.T) {
 			redirects: func(string) map[string]string {
 				return map[string]string{"http " + settings: otherHost.URL + settings}
 			},
-			wantErr: errRedirectRefused,
+			wantErr: devhttp.ErrRedirectRefused,
 			want: []seenRequest{
 				{path: "/api/v1/login", query: "password=E10ADC3949BA59ABBE56E057F20F883E&username=admin"},
 				{path: settings, authorization: "Bearer " + redirectToken},
@@ -271,7 +242,7 @@ func TestRedirects(t *testing.T) {
 			redirects: func(addr string) map[string]string {
 				return map[string]string{"http /api/v1/login": "/api/v1/login2"}
 			},
-			wantErr: errRedirectedLogin,
+			wantErr: devhttp.ErrRedirectedLogin,
 			want: []seenRequest{
 				{path: "/api/v1/login", query: "password=E10ADC3949BA59ABBE56E057F20F883E&username=admin"},
 			},
@@ -282,7 +253,7 @@ func TestRedirects(t *testing.T) {
 			redirects: func(addr string) map[string]string {
 				return map[string]string{"http " + settings: settings}
 			},
-			wantErr: errTooManyRedirects,
+			wantErr: devhttp.ErrTooManyRedirects,
 			want: []seenRequest{
 				{path: "/api/v1/login", query: "password=E10ADC3949BA59ABBE56E057F20F883E&username=admin"},
 				{path: settings, authorization: "Bearer " + redirectToken},

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
 )
 
@@ -43,7 +44,7 @@ func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) 
 	case http.StatusNotFound:
 		return nil, res, device.ErrNotSupported
 	default:
-		return nil, res, statusError("GET "+path, code)
+		return nil, res, devhttp.StatusError("GET "+path, code)
 	}
 	var info device.Info
 	if err := decodeObject(body, &info); err != nil {

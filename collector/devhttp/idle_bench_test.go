@@ -1,4 +1,4 @@
-package basip
+package devhttp
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package basip
+package devhttp
 
 import (
 	"context"
@@ -19,17 +19,25 @@ const (
 	maxRedirects = 3
 )
 
+// RetryWaitMax is the longest wait between two attempts, for the tests of
+// the clients.
+const RetryWaitMax = retryWaitMax
+
+// RetryMax is how many times a transient fault is retried.
+const RetryMax = retryMax
+
+// The redirects not followed.
 var (
-	errRedirectRefused   = errors.New("redirected to another host, port or scheme; not followed")
-	errRedirectedLogin   = errors.New("login redirected; not followed")
-	errTooManyRedirects  = errors.New("too many redirects")
-	errRedirectDowngrade = errors.New("redirected from https to http; not followed")
+	ErrRedirectRefused   = errors.New("redirected to another host, port or scheme; not followed")
+	ErrRedirectedLogin   = errors.New("login redirected; not followed") // a request whose query carries a credential
+	ErrTooManyRedirects  = errors.New("too many redirects")
+	ErrRedirectDowngrade = errors.New("redirected from https to http; not followed")
 )
 
 // newRetryClient is the one retry layer for transient faults, over the
-// device's own transport. A re-login after a 401 is not a retry: see
-// Client.reauthorize.
-func newRetryClient(t *transport) *retryablehttp.Client {
+// device's own transport. A new authorization after a 401 is not a retry:
+// the clients decide on it. noRedirect names the paths never redirected.
+func newRetryClient(t *transport, noRedirect func(path string) bool) *retryablehttp.Client {
 	return &retryablehttp.Client{
 		// After a failed request retryablehttp closes the HTTP client's
 		// idle connections. The transport serves this device only, so that
@@ -37,7 +45,7 @@ func newRetryClient(t *transport) *retryablehttp.Client {
 		// leaves none anyway.
 		HTTPClient: &http.Client{
 			Transport:     t,
-			CheckRedirect: checkRedirect,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error { return checkRedirect(req, via, noRedirect) },
 		},
 		Logger:       nil, // its messages name URLs; ours name paths only
 		RetryWaitMin: retryWaitMin,
@@ -55,7 +63,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if isRedirectError(err) {
+	if IsRedirectError(err) {
 		return false, nil
 	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < 2*retryWaitMax {
@@ -71,9 +79,11 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	return retry, perr
 }
 
-func isRedirectError(err error) bool {
-	return errors.Is(err, errRedirectRefused) || errors.Is(err, errRedirectedLogin) ||
-		errors.Is(err, errTooManyRedirects) || errors.Is(err, errRedirectDowngrade)
+// IsRedirectError reports whether err is a redirect the transport refused
+// to follow.
+func IsRedirectError(err error) bool {
+	return errors.Is(err, ErrRedirectRefused) || errors.Is(err, ErrRedirectedLogin) ||
+		errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrRedirectDowngrade)
 }
 
 // backoff is retryablehttp's exponential back-off, with a Retry-After
@@ -84,29 +94,23 @@ func backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) t
 
 // checkRedirect follows a redirect only when it stays on the device (see
 // redirectAllowed, against the first request and the previous one), never
-// for the login (the password hash is in its query), at most maxRedirects
-// times, and without the Referer header net/http adds: it would carry the
-// previous URL to the next hop.
-func checkRedirect(req *http.Request, via []*http.Request) error {
+// for a path noRedirect names (a login whose query carries the password
+// hash), at most maxRedirects times, and without the Referer header
+// net/http adds: it would carry the previous URL to the next hop.
+func checkRedirect(req *http.Request, via []*http.Request, noRedirect func(string) bool) error {
 	req.Header.Del("Referer")
 	first, prev := via[0].URL, via[len(via)-1].URL
 	switch {
-	case isLoginPath(first.Path):
-		return errRedirectedLogin
+	case noRedirect != nil && noRedirect(first.Path):
+		return ErrRedirectedLogin
 	case len(via) > maxRedirects:
-		return errTooManyRedirects
+		return ErrTooManyRedirects
 	case prev.Scheme == "https" && req.URL.Scheme != "https":
-		return errRedirectDowngrade
+		return ErrRedirectDowngrade
 	case !redirectAllowed(first, req.URL) || !redirectAllowed(prev, req.URL):
-		return errRedirectRefused
+		return ErrRedirectRefused
 	}
 	return nil
-}
-
-// isLoginPath reports whether path is the login of an API family.
-func isLoginPath(path string) bool {
-	rest, ok := strings.CutPrefix(path, "/api/")
-	return ok && strings.HasSuffix(rest, "/login")
 }
 
 // redirectAllowed reports whether a request to from may be redirected to

@@ -1,4 +1,4 @@
-package basip
+package devhttp
 
 import (
 	"context"
@@ -14,10 +14,10 @@ import (
 	"github.com/basip/basip_exporter/collector/device"
 )
 
-// transportError classifies an error from the HTTP round trip. A *url.Error
+// TransportError classifies an error from the HTTP round trip. A *url.Error
 // prints the full URL, query and all (the login's password hash), so it is
 // unwrapped and only its cause is kept.
-func transportError(op string, err error) *device.Error {
+func TransportError(op string, err error) *device.Error {
 	var ue *url.Error
 	for errors.As(err, &ue) {
 		err = ue.Err
@@ -36,7 +36,7 @@ func classify(err error) device.Reason {
 		alertErr    tls.AlertError
 	)
 	switch {
-	case isRedirectError(err):
+	case IsRedirectError(err):
 		return device.ReasonHTTPStatus
 	case errors.Is(err, errResponseTooLarge):
 		return device.ReasonTooLarge
@@ -51,11 +51,11 @@ func classify(err error) device.Reason {
 	return device.ReasonConnection
 }
 
-// redact replaces anything shaped like a credential in the error's
+// Redact replaces anything shaped like a credential in the error's
 // message with <secret> (see device.Redact). The transport already keeps
 // the device's bytes out of its errors; this is the second line, for what
 // another layer might quote (a URL, a header).
-func redact(e *device.Error) *device.Error {
+func Redact(e *device.Error) *device.Error {
 	msg := e.Err.Error()
 	red := device.Redact(msg)
 	if red == msg {
@@ -75,20 +75,21 @@ func (r redactedError) Error() string { return r.msg }
 
 func (r redactedError) Unwrap() error { return r.err }
 
-func statusError(op string, code int) *device.Error {
+// StatusError is an unexpected HTTP status.
+func StatusError(op string, code int) *device.Error {
 	return &device.Error{Reason: device.ReasonHTTPStatus, Op: op, Err: fmt.Errorf("unexpected HTTP status %d", code), Status: code}
 }
 
-// authError is a refusal by the device: format has one %s, for the status
+// AuthError is a refusal by the device: format has one %s, for the status
 // and the device's reason (see statusText).
-func authError(op string, code int, format string, body []byte) *device.Error {
-	return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf(format, statusText(code, body)), Status: code}
+func AuthError(op string, code int, format string, body []byte) *device.Error {
+	return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf(format, StatusText(code, body)), Status: code}
 }
 
-// statusText is "HTTP 401: Log In": the status code and the device's short
+// StatusText is "HTTP 401: Log In": the status code and the device's short
 // reason from the body, when it has one.
-func statusText(code int, body []byte) string {
-	if r := deviceReason(body); r != "" {
+func StatusText(code int, body []byte) string {
+	if r := DeviceReason(body); r != "" {
 		return fmt.Sprintf("HTTP %d: %s", code, r)
 	}
 	return fmt.Sprintf("HTTP %d", code)
@@ -97,11 +98,11 @@ func statusText(code int, body []byte) string {
 // maxReason bounds the device's words quoted in an error.
 const maxReason = 64
 
-// deviceReason returns the "error" string of {"error":"Log In"} (panels)
+// DeviceReason returns the "error" string of {"error":"Log In"} (panels)
 // or the code of {"error":{"code":"invalid_authentication"}} (Camdroid),
 // printable ASCII only, redacted and cut to maxReason bytes; "" for any
 // other body. It is for reading only: decisions go by the status code.
-func deviceReason(body []byte) string {
+func DeviceReason(body []byte) string {
 	var v struct {
 		Error json.RawMessage `json:"error"`
 	}

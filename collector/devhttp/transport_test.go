@@ -1,10 +1,9 @@
-package basip
+package devhttp
 
 import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,88 +15,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/basip/basip_exporter/collector/simulator"
 )
-
-// rawServer answers every connection with handle, on 127.0.0.1.
-func rawServer(t *testing.T, handle func(c net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
-}
-
-// rawHTTP is a device that reads requests one after the other on each
-// connection and writes what answer returns, as is: it can answer wrongly in
-// ways an HTTP server will not. conn counts from 1, req from 0 on each
-// connection; an empty answer closes the connection. It returns the URL and
-// the count of connections.
-func rawHTTP(t *testing.T, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
-	return rawHTTPOver(t, nil, answer)
-}
-
-// rawHTTPOver is rawHTTP over TLS with cfg, or plain when cfg is nil.
-func rawHTTPOver(t *testing.T, cfg *tls.Config, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
-	t.Helper()
-	var conns atomic.Int64
-	url := rawServer(t, func(c net.Conn) {
-		n := int(conns.Add(1))
-		if cfg != nil {
-			c = tls.Server(c, cfg)
-			defer c.Close() // with a close_notify
-		}
-		br := bufio.NewReader(c)
-		for i := 0; ; i++ {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			out := answer(c, n, i, r)
-			if out == "" {
-				return
-			}
-			if _, err := io.WriteString(c, out); err != nil {
-				return
-			}
-		}
-	})
-	if cfg != nil {
-		url = "https" + strings.TrimPrefix(url, "http")
-	}
-	return url, &conns
-}
-
-// testTLS returns a server config with a fresh certificate and a client
-// config that trusts it.
-func testTLS(t *testing.T) (server, client *tls.Config) {
-	t.Helper()
-	certPEM, keyPEM, err := simulator.SelfSigned(simulator.CertOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(certPEM)
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, &tls.Config{RootCAs: pool}
-}
 
 // ok200 is a complete answer whose body names the connection and request.
 func ok200(conn, req int) string {
@@ -192,7 +110,7 @@ func TestTransportLimitsHeaders(t *testing.T) {
 	})
 	_, hc := testTransport(t, time.Minute)
 	_, _, err := get(t, hc, url+"/x")
-	if err == nil || classify(transportError("GET /x", err).Err) != device.ReasonTooLarge {
+	if err == nil || classify(TransportError("GET /x", err).Err) != device.ReasonTooLarge {
 		t.Errorf("200 KB of headers: err %v", err)
 	}
 }
@@ -377,83 +295,6 @@ func TestTransportClosesIdleConnectionAfterTimeout(t *testing.T) {
 	mustGet(t, hc, url+"/x", "c2r0")
 }
 
-func TestClientCloseClosesTheConnection(t *testing.T) {
-	closed := make(chan struct{}, 1)
-	url := rawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				closed <- struct{}{}
-				return
-			}
-			if r.URL.Path == "/api/v1/login" {
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"token\":\"t\"}")
-				continue
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-		}
-	})
-	c := newClient(t, url, "v1", "p", nil)
-	if _, _, err := c.SIPSettings(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-closed:
-		t.Fatal("closed before Close")
-	case <-time.After(20 * time.Millisecond):
-	}
-	c.Close()
-	select {
-	case <-closed:
-	case <-time.After(2 * time.Second):
-		t.Fatal("Close left the connection open")
-	}
-	if _, _, err := c.SIPSettings(context.Background()); err != nil {
-		t.Fatalf("after Close: %v", err)
-	}
-}
-
-// TestClientCloseDuringARequest: the connection carrying a request when
-// Close is called is closed once answered, not kept for five minutes.
-func TestClientCloseDuringARequest(t *testing.T) {
-	asked, answer, closed := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	url := rawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			r, err := http.ReadRequest(br)
-			if err != nil {
-				close(closed)
-				return
-			}
-			if r.URL.Path == "/api/v1/login" {
-				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"token\":\"t\"}")
-				continue
-			}
-			close(asked)
-			<-answer
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
-		}
-	})
-	c := newClient(t, url, "v1", "p", nil)
-	done := make(chan error, 1)
-	go func() {
-		_, _, err := c.SIPSettings(context.Background())
-		done <- err
-	}()
-	<-asked
-	c.Close()
-	close(answer)
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-closed:
-	case <-time.After(2 * time.Second):
-		t.Fatal("the connection that carried the request was kept after Close")
-	}
-}
-
 // TestTransportErrorsQuoteNoDeviceBytes: net/http's parsers quote what they
 // could not parse; the transport replaces those errors.
 func TestTransportErrorsQuoteNoDeviceBytes(t *testing.T) {
@@ -481,7 +322,7 @@ func TestTransportErrorsQuoteNoDeviceBytes(t *testing.T) {
 			if strings.Contains(err.Error(), "Marker") || strings.Contains(strings.ToUpper(err.Error()), "E10ADC") {
 				t.Errorf("error quotes the device: %v", err)
 			}
-			if !errors.Is(err, errMalformedResponse) && !errors.Is(err, errMalformedBody) {
+			if !errors.Is(err, ErrMalformedResponse) && !errors.Is(err, errMalformedBody) {
 				t.Errorf("err %v, want a fixed description", err)
 			}
 		})

@@ -25,7 +25,7 @@
 // (where the TLS state, certificates included, is the same in both): some
 // 200 MiB at ten thousand devices. Reproduce with
 //
-//	go test -run '^$' -bench IdleConnectionMemory -benchtime 1x ./collector/basip/
+//	go test -run '^$' -bench IdleConnectionMemory -benchtime 1x ./collector/devhttp/
 //
 // TestTransportBehavesLikeNetHTTP checks that it answers like net/http's
 // Transport for what the client asks (status, headers, bodies of known and
@@ -36,7 +36,7 @@
 // response that allows it, with nothing read past that response, and it is
 // checked again for unasked bytes (or a close by the device) before reuse.
 
-package basip
+package devhttp
 
 import (
 	"bufio"
@@ -83,7 +83,8 @@ var (
 	// The parsers of net/http quote the bytes they could not parse; a
 	// device that echoes the request would have its login query quoted.
 	// These replace their errors.
-	errMalformedResponse = errors.New("malformed HTTP response from the device")
+	// ErrMalformedResponse replaces a parser's error about a response head.
+	ErrMalformedResponse = errors.New("malformed HTTP response from the device")
 	errMalformedBody     = errors.New("malformed HTTP response body from the device")
 )
 
@@ -310,7 +311,7 @@ func (t *transport) exchange(conn net.Conn, key string, closes uint64, req *http
 		if lr.n <= 0 {
 			err = errResponseTooLarge
 		}
-		return fail(deviceBytesError(err, errMalformedResponse))
+		return fail(deviceBytesError(err, ErrMalformedResponse))
 	}
 	// The body may be as large as the client reads, plus what is buffered.
 	lr.n = maxBodySize + 1 + int64(br.Size())
