@@ -1,0 +1,180 @@
+package devhttp
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/device"
+)
+
+// The auths an Authed conn speaks.
+const (
+	Basic  = "basic"
+	Digest = "digest"
+)
+
+// Back-off after the device rejects the credentials: no request is sent
+// for loginBackoffMin, doubling up to loginBackoffMax, so a wrong password
+// never hammers a device (some lock the account after a few failures).
+const (
+	loginBackoffMin = time.Minute
+	loginBackoffMax = time.Hour
+)
+
+// Credentials say how an Authed conn authenticates.
+type Credentials struct {
+	Auth     string // Basic or Digest
+	Username string
+	Password string
+	// Now is the clock, for tests; time.Now when nil.
+	Now func() time.Time
+}
+
+// Authed is a Conn whose requests carry HTTP Basic or Digest credentials.
+type Authed struct {
+	*Conn
+	cred  Credentials
+	basic string // the Basic Authorization header
+	now   func() time.Time
+
+	mu           sync.Mutex
+	challenge    *challenge // Digest: the challenge in use; nil before the first 401
+	backoff      time.Duration
+	blockedUntil time.Time
+}
+
+// NewAuthed returns a Conn to one device that authenticates with cred.
+func NewAuthed(o Options, cred Credentials) *Authed {
+	a := &Authed{Conn: New(o), cred: cred, now: cred.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if cred.Auth == Basic {
+		a.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred.Username+":"+cred.Password))
+	}
+	return a
+}
+
+// Fetch sends r with credentials and returns the body of a 200. Another
+// status is a StatusError (a 404 one too: the caller may read it as "not
+// supported"); a rejection of the credentials is a ReasonAuth error and
+// suspends requests for a back-off.
+func (a *Authed) Fetch(ctx context.Context, r *Request, res *device.Result) ([]byte, error) {
+	op := r.Op()
+	if err := a.blocked(op); err != nil {
+		return nil, err
+	}
+	var resp *Response
+	var err error
+	if a.cred.Auth == Digest {
+		resp, err = a.digest(ctx, r, res)
+	} else {
+		resp, err = a.send(ctx, r, a.basic, res)
+	}
+	switch {
+	case err != nil:
+		return nil, err
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		a.rejected(res)
+		return nil, AuthError(op, resp.Status, "device rejected the "+a.cred.Auth+" credentials: %s", resp.Body)
+	case resp.Status != http.StatusOK:
+		return nil, StatusError(op, resp.Status)
+	}
+	a.mu.Lock()
+	a.backoff, a.blockedUntil = 0, time.Time{}
+	a.mu.Unlock()
+	return resp.Body, nil
+}
+
+// send sends r with the Authorization header authz (none when empty).
+func (a *Authed) send(ctx context.Context, r *Request, authz string, res *device.Result) (*Response, error) {
+	rr := *r
+	rr.Header = r.Header.Clone()
+	if authz != "" {
+		if rr.Header == nil {
+			rr.Header = http.Header{}
+		}
+		rr.Header.Set("Authorization", authz)
+	}
+	resp, err := a.Do(ctx, &rr, res)
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// digest sends r with Digest credentials. With a challenge kept from an
+// earlier request the request goes at once, with the next nc; a 401 to it
+// (the nonce expired, stale or not) is answered once more with the new
+// challenge. Without one, the first request goes without credentials to
+// get the challenge. A 401 to an answer to a fresh challenge is returned:
+// the credentials are wrong.
+func (a *Authed) digest(ctx context.Context, r *Request, res *device.Result) (*Response, error) {
+	a.mu.Lock()
+	ch := a.challenge
+	a.mu.Unlock()
+	fresh := false
+	for range 2 {
+		if ch == nil {
+			resp, err := a.send(ctx, r, "", res)
+			if err != nil || resp.Status != http.StatusUnauthorized {
+				return resp, err
+			}
+			if ch = parseChallenges(resp.Header); ch == nil {
+				return nil, AuthError(r.Op(), resp.Status, "device sent no Digest challenge this client can answer: %s", resp.Body)
+			}
+			fresh = true
+		}
+		authz, err := a.answer(ch, r)
+		if err != nil {
+			return nil, &device.Error{Reason: device.ReasonAuth, Op: r.Op(), Err: err}
+		}
+		resp, err := a.send(ctx, r, authz, res)
+		if err != nil || resp.Status != http.StatusUnauthorized || fresh {
+			return resp, err
+		}
+		// The kept nonce was refused: take the new challenge, once.
+		if ch = parseChallenges(resp.Header); ch == nil {
+			return resp, nil
+		}
+		fresh = true
+	}
+	return nil, errors.New("unreachable")
+}
+
+// answer keeps ch as the challenge in use and returns the Authorization
+// header for r.
+func (a *Authed) answer(ch *challenge, r *Request) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.challenge = ch
+	return ch.authorization(a.cred.Username, a.cred.Password, r.method(), r.Target)
+}
+
+// blocked is the error for a request while the back-off after a rejection
+// of the credentials lasts, nil after it.
+func (a *Authed) blocked(op string) error {
+	a.mu.Lock()
+	until := a.blockedUntil
+	a.mu.Unlock()
+	if a.now().Before(until) {
+		return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("requests suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// rejected counts a rejection of the credentials, extends the back-off and
+// drops the Digest challenge.
+func (a *Authed) rejected(res *device.Result) {
+	res.AuthFailures++
+	a.mu.Lock()
+	a.backoff = min(max(2*a.backoff, loginBackoffMin), loginBackoffMax)
+	a.blockedUntil = a.now().Add(a.backoff)
+	a.challenge = nil
+	a.mu.Unlock()
+}
