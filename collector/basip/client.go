@@ -68,7 +68,6 @@ const DefaultIdleTimeout = devhttp.DefaultIdleTimeout
 // between calls. It is safe for concurrent use; its requests go one at a
 // time.
 type Client struct {
-	base     string
 	auto     bool
 	username string
 	passMD5  string

@@ -18,8 +18,4 @@ func rawHTTP(t *testing.T, answer func(c net.Conn, conn, req int, r *http.Reques
 	return rawdev.HTTP(t, answer)
 }
 
-func rawHTTPOver(t *testing.T, cfg *tls.Config, answer func(c net.Conn, conn, req int, r *http.Request) string) (string, *atomic.Int64) {
-	return rawdev.HTTPOver(t, cfg, answer)
-}
-
 func testTLS(t *testing.T) (server, client *tls.Config) { return rawdev.TLS(t) }

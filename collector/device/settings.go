@@ -72,7 +72,25 @@ type SIPStatus struct {
 	// attempt; nil when the device never attempted one. Decoders convert
 	// answers in milliseconds with UnixSeconds.
 	LastAttempt *float64 `json:"register_last_attempt"`
+	// Accounts are the registrations of each SIP account, for devices that
+	// report several (2N, Beward); Status describes account 1.
+	Accounts []AccountStatus `json:"accounts,omitempty"`
 }
+
+// AccountStatus is the registration of one of a device's SIP accounts.
+type AccountStatus struct {
+	Account    int  `json:"account"` // from 1
+	Registered bool `json:"registered"`
+}
+
+// The values of SIPStatus.Status, one meaning for every vendor: OK when the
+// account is registered, ERROR when it is enabled and not registered, and
+// OFFLINE only when the device says the account or SIP is disabled.
+const (
+	StatusOK      = "OK"
+	StatusError   = "ERROR"
+	StatusOffline = "OFFLINE"
+)
 
 // MillisThreshold separates Unix times in seconds from Unix times in
 // milliseconds: 10^11 seconds is the year 5138, 10^11 milliseconds is

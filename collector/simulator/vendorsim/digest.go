@@ -34,7 +34,6 @@ type DigestAuth struct {
 type nonceState struct {
 	lastNC uint64
 	uses   int
-	stale  bool
 }
 
 var digestParam = regexp.MustCompile(`(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))`)

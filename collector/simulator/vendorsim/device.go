@@ -1,0 +1,324 @@
+// Package vendorsim simulates the intercoms of the vendors other than
+// BAS-IP (2N, Beward, Qtech, Akuvox, IS Sokol, Rubetek, Ufanet) over HTTP
+// on loopback, from the same public facts as their clients in package
+// vendors, for tests and --demo. Auth is checked as a device does: Basic
+// byte for byte, Digest by its hash (see DigestAuth).
+package vendorsim
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The vendors simulated: the values of the configuration's vendor.
+var Vendors = []string{"2n", "beward", "qtech", "akuvox", "sokol", "rubetek", "ufanet"}
+
+// Device is one simulated intercom. Set its fields before serving it, or
+// change them under Lock/Unlock while it is served.
+type Device struct {
+	Vendor   string
+	Username string
+	Password string
+	// Auth is "basic" or "digest": the vendor's default when empty.
+	Auth   string
+	Digest DigestAuth
+
+	sync.Mutex
+	// Enabled is the SIP account's enabled flag, where the vendor has one.
+	Enabled bool
+	// Registered is account 1's registration; Registered2 account 2's.
+	Registered, Registered2 bool
+	// Failure is Rubetek's status text when not registered ("failed: 403");
+	// "unregistered" when empty.
+	Failure string
+	// Server, Port, User, SIPPassword, Transport, RegInterval, STUNServer
+	// and STUNPort are the SIP settings.
+	Server      string
+	Port        int
+	User        string
+	SIPPassword string
+	Transport   string
+	RegInterval int
+	STUNServer  string
+	STUNPort    int
+	Model       string
+	Firmware    string
+	// Revision is Sokol's: 2 (settings at /sip/settings, registerStatus a
+	// boolean) or 5 (/v1/sip/settings, registerStatus text).
+	Revision int
+
+	// Requests counts every request; Unauthorized the 401s sent;
+	// Authorized the requests whose credentials were accepted.
+	Requests, Unauthorized, Authorized atomic.Int64
+	paths                              []string
+}
+
+// New returns a healthy, registered device of vendor with credentials
+// user and password and the vendor's default auth.
+func New(vendor, user, password string) *Device {
+	d := &Device{Vendor: vendor, Username: user, Password: password, Enabled: true, Registered: true, Registered2: true,
+		Server: "sip.example.net", Port: 5060, User: "1001", SIPPassword: "Sip-Secret-0042", Transport: "udp",
+		RegInterval: 300, STUNServer: "stun.example.net", STUNPort: 3478, Revision: 5,
+		Model:    map[string]string{"2n": "2N IP Verso", "beward": "DKS15122", "qtech": "QDB-27C-H", "akuvox": "E12W"}[vendor],
+		Firmware: "2.40.1", Digest: DigestAuth{Realm: vendor}}
+	if vendor == "2n" || vendor == "akuvox" {
+		d.Auth = "digest"
+	}
+	return d
+}
+
+// Paths returns the paths (with query) requested so far.
+func (d *Device) Paths() []string {
+	d.Lock()
+	defer d.Unlock()
+	return append([]string(nil), d.paths...)
+}
+
+func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if d.Auth == "digest" {
+		ok, stale := d.Digest.Verify(r, d.Username, d.Password)
+		if !ok {
+			d.Digest.Challenge(w, stale)
+		}
+		return ok
+	}
+	want := "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Username+":"+d.Password))
+	if r.Header.Get("Authorization") != want {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+d.Vendor+`"`)
+		return false
+	}
+	return true
+}
+
+// ServeHTTP answers as the vendor's device does.
+func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	d.Requests.Add(1)
+	d.Lock()
+	d.paths = append(d.paths, r.URL.RequestURI())
+	d.Unlock()
+	if !d.authorized(w, r) {
+		d.Unauthorized.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, "401 Unauthorized")
+		return
+	}
+	d.Authorized.Add(1)
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16))
+	d.Lock()
+	defer d.Unlock()
+	out, ok := d.answer(r, body)
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	if s, isText := out.(string); isText {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, s)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
+}
+
+// answer is the vendor's answer to r: a string is sent as text, anything
+// else as JSON; false for a path the device does not have.
+func (d *Device) answer(r *http.Request, body []byte) (any, bool) {
+	switch d.Vendor {
+	case "2n":
+		return d.twoN(r)
+	case "beward":
+		return d.beward(r)
+	case "qtech":
+		return d.qtech(r, body)
+	case "akuvox":
+		return d.akuvox(r, body)
+	case "sokol":
+		return d.sokol(r)
+	case "rubetek":
+		return d.rubetek(r)
+	case "ufanet":
+		return d.ufanet(r)
+	}
+	return nil, false
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func b01(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+func (d *Device) twoN(r *http.Request) (any, bool) {
+	ok := func(result any) map[string]any { return map[string]any{"success": true, "result": result} }
+	switch r.URL.Path {
+	case "/api/phone/config":
+		return ok(map[string]any{"accounts": []map[string]any{
+			{"account": 1, "enabled": d.Enabled, "sipNumber": d.User, "domain": d.Server, "proxyAddress": d.Server, "proxyPort": d.Port,
+				"registrarAddress": d.Server, "registrarPort": d.Port, "registrationEnabled": true},
+			{"account": 2, "enabled": false, "sipNumber": "", "domain": "", "proxyAddress": "", "proxyPort": 5060},
+		}}), true
+	case "/api/phone/status":
+		return ok(map[string]any{"accounts": []map[string]any{
+			{"account": 1, "enabled": d.Enabled, "sipNumber": d.User, "registrationEnabled": true, "registered": d.Enabled && d.Registered, "registerTime": 1663585547},
+			{"account": 2, "enabled": true, "sipNumber": "5208", "registrationEnabled": true, "registered": d.Registered2},
+		}}), true
+	case "/api/system/info":
+		return ok(map[string]any{"variant": d.Model, "serialNumber": "54-0000-0001", "hwVersion": "535v1", "swVersion": d.Firmware, "deviceName": "2N IP Verso"}), true
+	}
+	return nil, false
+}
+
+func (d *Device) beward(r *http.Request) (any, bool) {
+	switch r.URL.Path + "?" + r.URL.Query().Get("action") {
+	case "/cgi-bin/sip_cgi?get":
+		return fmt.Sprintf("AccountEnable1=%s\r\nAccUser1=%s\r\nAccPassword1=%s\r\nRegServerUrl1=%s\r\nRegServerPort1=%d\r\nSipServerUrl1=%s\r\nNatEnable1=%s\r\nStunUrl1=%s\r\nStunPort1=%d\r\nAccountEnable2=off\r\n",
+			onOff(d.Enabled), d.User, d.SIPPassword, d.Server, d.Port, d.Server, onOff(d.STUNServer != ""), d.STUNServer, d.STUNPort), true
+	case "/cgi-bin/sip_cgi?regstatus":
+		return fmt.Sprintf("AccountReg1=%s\nAccountReg2=%s\n", b01(d.Enabled && d.Registered), b01(d.Registered2)), true
+	case "/cgi-bin/systeminfo_cgi?get":
+		return fmt.Sprintf("DeviceID=001122334455\nDeviceModel=%s\nHardwareVersion=1.0\nSoftwareVersion=%s\nUpTime=20:22:31\n", d.Model, d.Firmware), true
+	}
+	return nil, false
+}
+
+func (d *Device) qtech(r *http.Request, body []byte) (any, bool) {
+	var req struct {
+		Target, Action string
+		Data           map[string]any
+	}
+	if r.URL.Path != "/api" || r.Method != http.MethodPost || json.Unmarshal(body, &req) != nil {
+		return nil, false
+	}
+	env := func(data any) map[string]any { return map[string]any{"retcode": 0, "message": "OK", "data": data} }
+	switch req.Target + "/" + req.Action {
+	case "config/get":
+		key, _ := req.Data["config_key"].(string)
+		cfg := map[string]string{
+			"Config.Account1.SIP.Server": d.Server, "Config.Account1.SIP.Port": fmt.Sprint(d.Port),
+			"Config.Account1.GENERAL.UserName": d.User, "Config.Account1.GENERAL.Pwd": d.SIPPassword,
+			"Config.Account1.STUN.Enable": b01(d.STUNServer != ""), "Config.Account1.STUN.Server": d.STUNServer,
+			"Config.Account1.STUN.Port": fmt.Sprint(d.STUNPort),
+		}
+		if v, ok := cfg[key]; ok {
+			return env(map[string]string{key: v}), true
+		}
+		return env(map[string]string{}), true
+	case "sip/get":
+		return env(map[string]any{"SipAccount": map[string]string{"AccountStatus": accountStatus(d.Enabled, d.Registered), "AccountId": "0"}}), true
+	case "firmware/status":
+		return env(map[string]string{"model": d.Model, "firmware": d.Firmware, "hardware": "1.0", "mac": "00:11:22:33:44:55"}), true
+	}
+	return nil, false
+}
+
+func accountStatus(enabled, registered bool) string {
+	switch {
+	case !enabled:
+		return "0"
+	case registered:
+		return "2"
+	}
+	return "1"
+}
+
+var akuvoxTransType = map[string]string{"udp": "0", "tcp": "1", "tls": "2"}
+
+func (d *Device) akuvox(r *http.Request, body []byte) (any, bool) {
+	switch {
+	case r.URL.Path == "/api/system/info" && r.Method == http.MethodGet:
+		return map[string]any{"retcode": 0, "action": "info", "message": "OK", "data": map[string]any{
+			"Status":   map[string]string{"Model": d.Model, "FirmwareVersion": d.Firmware, "MAC": "0C:11:05:00:00:01", "HardwareVersion": "1.0"},
+			"Account1": map[string]string{"Status": accountStatus(d.Enabled, d.Registered), "UserName": d.User},
+		}}, true
+	case r.URL.Path == "/api" && r.Method == http.MethodPost:
+		var req struct {
+			Target, Action string
+			Data           struct{ Item []string }
+		}
+		if json.Unmarshal(body, &req) != nil || req.Target != "config" || req.Action != "get" {
+			return nil, false
+		}
+		cfg := map[string]string{
+			"Config.Account1.GENERAL.Enable": b01(d.Enabled), "Config.Account1.GENERAL.AuthName": d.User,
+			"Config.Account1.GENERAL.Pwd": d.SIPPassword,
+			"Config.Account1.SIP.Server":  d.Server, "Config.Account1.SIP.Port": fmt.Sprint(d.Port),
+			"Config.Account1.SIP.TransType": akuvoxTransType[d.Transport], "Config.Account1.STUN.Enable": b01(d.STUNServer != ""),
+			"Config.Account1.STUN.Server": d.STUNServer, "Config.Account1.STUN.Port": fmt.Sprint(d.STUNPort),
+		}
+		data := map[string]string{}
+		for _, k := range req.Data.Item {
+			if v, ok := cfg[k]; ok {
+				data[k] = v
+			}
+		}
+		return map[string]any{"retcode": 0, "action": "get", "message": "OK", "data": data}, true
+	}
+	return nil, false
+}
+
+func (d *Device) sokol(r *http.Request) (any, bool) {
+	settings := "/v1/sip/settings"
+	if d.Revision == 2 {
+		settings = "/sip/settings"
+	}
+	switch r.URL.Path {
+	case settings:
+		return map[string]any{"videoEnable": true, "remote": map[string]any{
+			"enabled": d.Enabled, "domain": d.Server, "port": d.Port, "username": d.User, "password": d.SIPPassword, "transport": strings.ToUpper(d.Transport),
+		}}, true
+	case "/system/info":
+		var reg any = d.Registered
+		if d.Revision != 2 {
+			reg = fmt.Sprint(d.Registered)
+		}
+		return map[string]any{"deviceID": "sokol-1", "registerStatus": reg, "uptime": 12345}, true
+	}
+	return nil, false
+}
+
+func (d *Device) rubetek(r *http.Request) (any, bool) {
+	switch r.URL.Path {
+	case "/api/v1/sip":
+		nat := ""
+		if d.STUNServer != "" {
+			nat = "stun"
+		}
+		return fmt.Sprintf("Acc1Login=%s\nAcc1Password=%s\nAcc1SipServer=%s\nAcc1SipServerPort=%d\nAcc1SipTransport=%s\nAcc1RegInterval=%d\nAcc1NATType=%s\nAcc1StunServer=%s\nAcc1StunPort=%d\n",
+			d.User, d.SIPPassword, d.Server, d.Port, d.Transport, d.RegInterval, nat, d.STUNServer, d.STUNPort), true
+	case "/api/v1/reg_status":
+		s := "registered"
+		if !d.Registered {
+			s = d.Failure
+			if s == "" {
+				s = "unregistered"
+			}
+		}
+		return map[string]string{"acc1_register_status": s}, true
+	}
+	return nil, false
+}
+
+func (d *Device) ufanet(r *http.Request) (any, bool) {
+	onStatusPort := r.Context().Value(statusPortKey{}) != nil
+	switch {
+	case r.URL.Path == "/api/v1/configuration" && !onStatusPort:
+		return map[string]any{"sip": map[string]any{"domain": fmt.Sprintf("%s:%d", d.Server, d.Port), "user": d.User, "password": d.SIPPassword, "enabled": d.Enabled}}, true
+	case r.URL.Path == "/api/v1/status" && onStatusPort:
+		return map[string]any{"sipreg": d.Registered, "uptime": "1 day, 2:03:04"}, true
+	}
+	return nil, false
+}

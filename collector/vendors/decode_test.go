@@ -1,0 +1,171 @@
+package vendors
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/basip/basip_exporter/collector/device"
+)
+
+// decoders are every vendor's parsers, by vendor and answer, returning
+// what they decoded (nil on error).
+var decoders = map[string]func(body []byte) (any, error){
+	"2n/settings":      func(b []byte) (any, error) { return decode2NSettings("GET /api/phone/config", b) },
+	"2n/status":        func(b []byte) (any, error) { return decode2NStatus("GET /api/phone/status", b) },
+	"2n/info":          func(b []byte) (any, error) { return decode2NInfo("GET /api/system/info", b) },
+	"beward/settings":  func(b []byte) (any, error) { return decodeBewardSettings(b) },
+	"beward/status":    func(b []byte) (any, error) { return decodeBewardStatus(b) },
+	"beward/info":      func(b []byte) (any, error) { return decodeBewardInfo(b) },
+	"qtech/config":     func(b []byte) (any, error) { return configValues(b) },
+	"qtech/status":     func(b []byte) (any, error) { return decodeQtechStatus(b) },
+	"qtech/info":       func(b []byte) (any, error) { return decodeQtechInfo(b) },
+	"akuvox/settings":  func(b []byte) (any, error) { return decodeAkuvoxSettings(b) },
+	"akuvox/status":    func(b []byte) (any, error) { return decodeAkuvoxStatus(b) },
+	"akuvox/info":      func(b []byte) (any, error) { return decodeAkuvoxInfo(b) },
+	"sokol/settings":   func(b []byte) (any, error) { return decodeSokolSettings(b) },
+	"sokol/status":     func(b []byte) (any, error) { return decodeSokolStatus(b) },
+	"rubetek/settings": func(b []byte) (any, error) { return decodeRubetekSettings(b) },
+	"rubetek/status":   func(b []byte) (any, error) { return decodeRubetekStatus(b) },
+	"ufanet/settings":  func(b []byte) (any, error) { return decodeUfanetSettings(b) },
+	"ufanet/status":    func(b []byte) (any, error) { return decodeUfanetStatus(b) },
+}
+
+// TestDecodeShapes: extra keys are ignored, missing keys give nil fields,
+// wrong types and bodies of another shape are errors.
+func TestDecodeShapes(t *testing.T) {
+	cases := []struct {
+		parser, name, body string
+		ok                 bool
+		check              func(v any) bool
+	}{
+		{"2n/status", "extra keys", `{"success":true,"result":{"accounts":[{"account":1,"registered":true,"enabled":true,"accountType":"sip","x":{}}]},"extra":1}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
+		{"2n/status", "no accounts: no status", `{"success":true,"result":{}}`, true, func(v any) bool { return v.(*device.SIPStatus).Status == nil }},
+		{"2n/status", "registered as text", `{"success":true,"result":{"accounts":[{"account":1,"registered":"yes"}]}}`, false, nil},
+		{"2n/status", "error envelope", `{"success":false,"error":{"code":12,"param":"port","description":"invalid parameter value"}}`, false, nil},
+		{"2n/status", "no envelope", `{"accounts":[]}`, false, nil},
+		{"2n/settings", "missing keys", `{"success":true,"result":{"accounts":[{"account":1}]}}`, true,
+			func(v any) bool {
+				s := v.(*device.SIPSettings)
+				return s.Enable == nil && s.Proxy == nil && s.User == nil
+			}},
+		{"2n/settings", "port as text", `{"success":true,"result":{"accounts":[{"account":1,"proxyAddress":"p","proxyPort":"5070"}]}}`, true,
+			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "p:5070" }},
+		{"2n/settings", "port not a number", `{"success":true,"result":{"accounts":[{"account":1,"proxyAddress":"p","proxyPort":"x"}]}}`, false, nil},
+		{"beward/settings", "extra keys, CRLF, = in a value", "AccUser1=101\r\nAccPassword1=a=b\r\nFoo=bar\r\n", true,
+			func(v any) bool {
+				s := v.(*device.SIPSettings)
+				return *s.User == "101" && s.Password.Reveal() == "a=b" && s.Proxy == nil
+			}},
+		{"beward/settings", "enable not a boolean", "AccountEnable1=maybe\n", false, nil},
+		{"beward/settings", "HTML", "<html><body>Login</body></html>", false, nil},
+		{"beward/status", "missing account 2", "AccountReg1=1\n", true,
+			func(v any) bool {
+				st := v.(*device.SIPStatus)
+				return len(st.Accounts) == 1 && *st.Status == device.StatusOK
+			}},
+		{"beward/status", "empty", "", false, nil},
+		{"qtech/status", "disabled", `{"retcode":0,"data":{"SipAccount":{"AccountStatus":"0"}}}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOffline }},
+		{"qtech/status", "a number", `{"data":{"SipAccount":{"AccountStatus":2}}}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
+		{"qtech/status", "unknown status", `{"data":{"SipAccount":{"AccountStatus":"7"}}}`, false, nil},
+		{"qtech/status", "data an array", `{"data":[1]}`, false, nil},
+		{"qtech/config", "value an object", `{"data":{"Config.Account1.SIP.Port":{}}}`, false, nil},
+		{"akuvox/settings", "transport tcp, no STUN", `{"data":{"Config.Account1.SIP.TransType":"1","Config.Account1.STUN.Enable":"0"}}`, true,
+			func(v any) bool {
+				s := v.(*device.SIPSettings)
+				return *s.Transport == "tcp" && s.STUNAddress() == "" && s.STUN != nil
+			}},
+		{"akuvox/settings", "unknown transport", `{"data":{"Config.Account1.SIP.TransType":"9"}}`, false, nil},
+		{"akuvox/status", "failure", `{"data":{"Account1":{"Status":"1"},"Status":{"Model":"E12"}}}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
+		{"sokol/status", "rev.2 bool", `{"registerStatus":false}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
+		{"sokol/status", "rev.5 text", `{"registerStatus":"true"}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
+		{"sokol/status", "a number", `{"registerStatus":1}`, false, nil},
+		{"sokol/settings", "missing remote", `{"videoEnable":true}`, true, func(v any) bool { return v.(*device.SIPSettings).Proxy == nil }},
+		{"sokol/settings", "password a number", `{"remote":{"password":123}}`, false, nil},
+		{"rubetek/settings", "interval not a number", "Acc1RegInterval=soon\n", false, nil},
+		{"rubetek/settings", "no NAT", "Acc1NATType=\nAcc1StunServer=s\n", true, func(v any) bool { return v.(*device.SIPSettings).STUNAddress() == "" }},
+		{"rubetek/status", "unknown", `{"acc1_register_status":"dancing"}`, false, nil},
+		{"rubetek/status", "missing", `{}`, true, func(v any) bool { return v.(*device.SIPStatus).Status == nil }},
+		{"ufanet/settings", "domain without port", `{"sip":{"domain":"sip.example.net"}}`, true,
+			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "sip.example.net" }},
+		{"ufanet/settings", "domain port not a number", `{"sip":{"domain":"h:x"}}`, false, nil},
+		{"ufanet/status", "sipreg 1", `{"sipreg":1}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
+		{"ufanet/status", "sipreg an object", `{"sipreg":{}}`, false, nil},
+		{"ufanet/status", "an array", `[]`, false, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.parser+"/"+c.name, func(t *testing.T) {
+			v, err := decoders[c.parser]([]byte(c.body))
+			if (err == nil) != c.ok {
+				t.Fatalf("err %v, want ok=%v", err, c.ok)
+			}
+			if c.ok && !c.check(v) {
+				t.Errorf("decoded %+v", v)
+			}
+			var de *device.Error
+			if err != nil && asDeviceError(err, &de) && de.Reason != device.ReasonDecode && de.Reason != device.ReasonAuth {
+				t.Errorf("reason %s", de.Reason)
+			}
+		})
+	}
+}
+
+func asDeviceError(err error, de **device.Error) bool {
+	e, ok := err.(*device.Error)
+	*de = e
+	return ok
+}
+
+// marker is a secret in fuzzed bodies: no error may quote it.
+const marker = "Zq9-Secret-Marker"
+
+// fuzzVendor runs every parser of vendor on the input: none panics, and no
+// error quotes the body.
+func fuzzVendor(f *testing.F, vendor string, seeds ...string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for name, dec := range decoders {
+			if !strings.HasPrefix(name, vendor+"/") {
+				continue
+			}
+			_, err := dec(body)
+			if err != nil && strings.Contains(string(body), marker) && strings.Contains(err.Error(), marker) {
+				t.Fatalf("%s: error quotes the body: %v", name, err)
+			}
+		}
+	})
+}
+
+func Fuzz2N(f *testing.F) {
+	fuzzVendor(f, "2n", `{"success":true,"result":{"accounts":[{"account":1,"enabled":true,"registered":true,"proxyPort":"5060","sipNumber":"`+marker+`"}]}}`,
+		`{"success":false,"error":{"code":9,"description":"`+marker+`"}}`)
+}
+
+func FuzzBeward(f *testing.F) {
+	fuzzVendor(f, "beward", "AccountEnable1=on\nAccPassword1="+marker+"\nRegServerPort1=5060\nAccountReg1=1\nAccountReg2=0\n", marker+"\n")
+}
+
+func FuzzQtech(f *testing.F) {
+	fuzzVendor(f, "qtech", `{"data":{"SipAccount":{"AccountStatus":"2"},"Config.Account1.SIP.Port":"`+marker+`"}}`)
+}
+
+func FuzzAkuvox(f *testing.F) {
+	fuzzVendor(f, "akuvox", `{"data":{"Account1":{"Status":"2"},"Config.Account1.SIP.TransType":"`+marker+`"}}`)
+}
+
+func FuzzSokol(f *testing.F) {
+	fuzzVendor(f, "sokol", `{"remote":{"domain":"d","port":"`+marker+`","password":"p"},"registerStatus":"true"}`)
+}
+
+func FuzzRubetek(f *testing.F) {
+	fuzzVendor(f, "rubetek", "Acc1RegInterval="+marker+"\n", `{"acc1_register_status":"failed: `+marker+`"}`)
+}
+
+func FuzzUfanet(f *testing.F) {
+	fuzzVendor(f, "ufanet", `{"sip":{"domain":"h:`+marker+`","password":"p"},"sipreg":true}`)
+}
