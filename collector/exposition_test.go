@@ -89,7 +89,7 @@ devices:
 	for i, m := range f.members {
 		o := &outcomes[i]
 		o.settings = settings
-		o.status = &device.SIPStatus{Status: str("OK"), LastAttempt: &last}
+		o.status = &device.SIPStatus{Status: str("OK"), LastAttempt: &last, Accounts: []device.AccountStatus{{Account: 1, Registered: true}, {Account: 2}}}
 		o.info = &device.Info{Model: device.FlexString(hostile), Type: "panel", Firmware: "3.9.1", Serial: ""}
 		o.check(m.cfg)
 		m.state.authFailures.Add(3)

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -108,6 +109,15 @@ var families = []family{
 				w.Bool(strings.EqualFold(*st.Status, "ok"))
 			}
 		}},
+	{name: "basip_sip_account_registered", typ: "gauge", extra: []string{"account"},
+		help: "1 if the SIP account is registered, else 0; for devices that report several accounts (2N, Beward).",
+		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
+			if st := o.status; st != nil {
+				for _, a := range st.Accounts {
+					w.Bool(a.Registered, strconv.Itoa(a.Account))
+				}
+			}
+		}},
 	{name: "basip_sip_registration_status", typ: "gauge", extra: []string{"status"},
 		help: "SIP registration status as a state set over ok, error, offline.",
 		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
@@ -123,12 +133,15 @@ var families = []family{
 				w.Sample(*st.LastAttempt)
 			}
 		}},
-	{name: "basip_device_info", typ: "gauge", extra: []string{"model", "type", "firmware", "api_version", "serial", "name"},
-		help: "Device model and firmware from /api/info; always 1.",
-		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
-			if i := o.info; i != nil {
+	{name: "basip_device_info", typ: "gauge", extra: []string{"model", "type", "firmware", "api_version", "serial", "name", "vendor"},
+		help: "Device vendor, model and firmware (from /api/info on BAS-IP); always 1. Other vendors' devices have it whenever they answered, model and firmware empty where the vendor does not tell them.",
+		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
+			switch i := o.info; {
+			case i != nil:
 				w.Sample(1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
-					clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)))
+					clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)), vendorOf(d.cfg))
+			case vendorOf(d.cfg) != config.VendorBASIP && o.upErr(d.cfg) == nil:
+				w.Sample(1, "", "", "", "", "", "", d.cfg.Vendor)
 			}
 		}},
 	{name: "basip_sip_policy_violation", typ: "gauge", extra: []string{"policy", "rule"},
@@ -151,8 +164,8 @@ var families = []family{
 		}},
 	{name: "basip_sip_schema_violation", typ: "gauge", extra: []string{"field"},
 		help: "1 if a field the device sent is outside the vendor's documented constraints, else 0.",
-		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
-			if o.readSettings() != nil {
+		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
+			if o.readSettings() != nil && vendorOf(d.cfg) == config.VendorBASIP {
 				for i, field := range policy.Fields {
 					if checked, violated := o.schema.Get(i); checked {
 						w.Bool(violated, field)
@@ -227,6 +240,15 @@ func writeDevices(w *textformat.Writer, f *fleet, members []*member, outcomes []
 			families[fi].samples(w, m, &outcomes[i])
 		}
 	}
+}
+
+// vendorOf is the device's vendor; BAS-IP for a device built without
+// one (the configuration always sets it).
+func vendorOf(dc *config.Device) string {
+	if dc.Vendor == "" {
+		return config.VendorBASIP
+	}
+	return dc.Vendor
 }
 
 func str(p *string) string {

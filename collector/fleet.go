@@ -10,10 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/basip/basip_exporter/collector/basip"
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 	"github.com/basip/basip_exporter/collector/textformat"
+	"github.com/basip/basip_exporter/collector/vendors"
 	promconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 )
@@ -251,7 +251,7 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
 		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
-			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case)),
+			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case + "|" + dc.Vendor + "|" + fmt.Sprint(dc.StatusPort))),
 	}
 	d.rendered = textformat.RenderLabels(append([]string{"device"}, cfg.LabelNames...), d.labels)
 	var prev *member
@@ -282,15 +282,7 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 	}
 	f.tlsCfgs[tlsKey] = tc
 	d.session = &session{}
-	d.session.client = basip.New(basip.Options{
-		BaseURL:    dc.URL,
-		APIVersion: dc.APIVersion,
-		Username:   dc.Credential.Username,
-		Password:   pass,
-		Basic:      dc.Credential.Auth == config.AuthBasic,
-		LowerMD5:   dc.Credential.MD5Case == config.MD5Lower,
-		TLSConfig:  tc,
-	})
+	d.session.client = vendors.New(dc, tc)
 	return d, nil
 }
 

@@ -31,7 +31,7 @@ func TestRegistrationStatusAndInfo(t *testing.T) {
 		`basip_sip_registration_status{device="failing",status="error"} 1`,
 		`basip_sip_registered{device="off"} 0`,
 		`basip_sip_registration_status{device="off",status="offline"} 1`,
-		`basip_device_info{api_version="v1",device="ok",firmware="3.9.1",model="AV-08FB",name="Entrance",serial="` + simulator.Info("Entrance", "", "", "", "")["device_serial_number"].(string) + `",type="panel"} 1`,
+		`basip_device_info{api_version="v1",device="ok",firmware="3.9.1",model="AV-08FB",name="Entrance",serial="` + simulator.Info("Entrance", "", "", "", "")["device_serial_number"].(string) + `",type="panel",vendor="basip"} 1`,
 	} {
 		requireLine(t, out, l)
 	}
@@ -113,7 +113,7 @@ func TestFailingStatusKeepsDeviceUp(t *testing.T) {
 		t.Error("registered reported from an undecodable answer")
 	}
 	// The info answer stays what the device last said while it fails.
-	requireLine(t, out, `basip_device_info{api_version="v1",device="p",firmware="3.9.1",model="AV-08FB",name="Entrance",serial="`+simulator.Info("Entrance", "", "", "", "")["device_serial_number"].(string)+`",type="panel"} 1`)
+	requireLine(t, out, `basip_device_info{api_version="v1",device="p",firmware="3.9.1",model="AV-08FB",name="Entrance",serial="`+simulator.Info("Entrance", "", "", "", "")["device_serial_number"].(string)+`",type="panel",vendor="basip"} 1`)
 }
 
 func TestSettingsNotCollected(t *testing.T) {
