@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 )
 
@@ -45,6 +46,34 @@ func labelColumns(names []string) []column {
 		out[i] = column{"label_" + n, n, func(s collector.DeviceStatus, _ time.Time) cell { return cell{Text: s.Labels[n]} }}
 	}
 	return out
+}
+
+// deviceVendors maps each configured device's name to its vendor.
+func deviceVendors(cfg *config.Config) map[string]string {
+	out := make(map[string]string, len(cfg.Devices))
+	for _, d := range cfg.Devices {
+		out[d.Name] = d.Vendor
+	}
+	return out
+}
+
+func setOf(m map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for _, v := range m {
+		out[v] = true
+	}
+	return out
+}
+
+// vendorColumn shows each device's vendor, in a fleet of more than BAS-IP
+// devices (mixed); a BAS-IP-only fleet's page stays as it was.
+func vendorColumn(vendors map[string]string, mixed bool) column {
+	return column{"vendor", "Vendor", func(s collector.DeviceStatus, _ time.Time) cell {
+		if !mixed {
+			return cell{}
+		}
+		return cell{Text: vendors[s.Name], Href: "./?vendor=" + url.QueryEscape(vendors[s.Name]), Title: "Show this vendor's devices only"}
+	}}
 }
 
 // cell is one table cell. An empty Text shows as a dash.

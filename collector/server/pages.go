@@ -109,6 +109,9 @@ type landing struct {
 	Filter                   filter
 	// LabelValues are the name=value choices of the label filter.
 	LabelValues []string
+	// Vendors are the choices of the vendor filter: the fleet's vendors,
+	// when it has more than BAS-IP.
+	Vendors []string
 }
 
 // headerCell is a column's header, a link that sorts by it.
@@ -134,19 +137,21 @@ type keyedCell struct {
 type filter struct {
 	State string // up, down, pending; empty for all
 	Label string // name=value; empty for all
-	Text  string // in the name, address, labels or last error
-	Sort  string // a column key; empty for configuration order
-	Desc  bool
+	// Vendor is a vendor (basip, 2n, ...); empty for all.
+	Vendor string
+	Text   string // in the name, address, labels or last error
+	Sort   string // a column key; empty for configuration order
+	Desc   bool
 }
 
 func parseFilter(q url.Values) filter {
-	return filter{State: q.Get("state"), Label: q.Get("label"), Text: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1"}
+	return filter{State: q.Get("state"), Label: q.Get("label"), Vendor: q.Get("vendor"), Text: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1"}
 }
 
 // query renders f as a query string, with the sort replaced by sort/desc.
 func (f filter) query(sort string, desc bool) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"state": f.State, "label": f.Label, "q": f.Text, "sort": sort} {
+	for k, v := range map[string]string{"state": f.State, "label": f.Label, "vendor": f.Vendor, "q": f.Text, "sort": sort} {
 		if v != "" {
 			q.Set(k, v)
 		}
@@ -157,9 +162,9 @@ func (f filter) query(sort string, desc bool) string {
 	return "./?" + q.Encode()
 }
 
-// matches reports whether the device passes the filter.
-func (f filter) matches(s collector.DeviceStatus, st string) bool {
-	if f.State != "" && f.State != st {
+// matches reports whether the device, of vendor, passes the filter.
+func (f filter) matches(s collector.DeviceStatus, st, vendor string) bool {
+	if (f.State != "" && f.State != st) || (f.Vendor != "" && f.Vendor != vendor) {
 		return false
 	}
 	if name, value, ok := strings.Cut(f.Label, "="); ok && s.Labels[name] != value {
@@ -198,7 +203,11 @@ func (p *pages) landingHandler() http.Handler {
 func (p *pages) landing(f filter) landing {
 	statuses := p.src.Statuses()
 	now := p.now()
-	cols := slices.Concat(columns[:1], labelColumns(p.src.Config().LabelNames), columns[1:])
+	cfg := p.src.Config()
+	vendors := deviceVendors(cfg)
+	fleetVendors := slices.Sorted(maps.Keys(setOf(vendors)))
+	mixed := len(fleetVendors) > 1 || (len(fleetVendors) == 1 && fleetVendors[0] != config.VendorBASIP)
+	cols := slices.Concat(columns[:1], []column{vendorColumn(vendors, mixed)}, labelColumns(cfg.LabelNames), columns[1:])
 	cells := make([][]cell, len(statuses))
 	used := make([]bool, len(cols))
 	labelValues := map[string]bool{}
@@ -215,6 +224,9 @@ func (p *pages) landing(f filter) landing {
 		}
 	}
 	l := landing{Total: len(statuses), Filter: f, LabelValues: slices.Sorted(maps.Keys(labelValues))}
+	if mixed {
+		l.Vendors = fleetVendors
+	}
 	sortCol := -1
 	for j, c := range cols {
 		if !used[j] {
@@ -242,7 +254,7 @@ func (p *pages) landing(f filter) landing {
 		default:
 			l.Pending++
 		}
-		if f.matches(s, st) {
+		if f.matches(s, st, vendors[s.Name]) {
 			order = append(order, i)
 		}
 	}

@@ -20,18 +20,23 @@ type sdGroup struct {
 // unless kept): __meta_basip_device, __meta_basip_address (no credential),
 // __meta_basip_api_version (as configured, auto included, so that a
 // detection never changes a target's labels), __meta_basip_api_family
-// (the family in use, once known), __meta_basip_policy and
+// (the family in use, once known), __meta_basip_vendor (basip, 2n, ...),
+// __meta_basip_policy and
 // __meta_basip_label_<name> for each configured label. The configured
 // labels are not target labels since every series of /probe carries them.
 func sdHandler(e *collector.Exporter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		targets := e.Targets()
+		vendors := deviceVendors(e.Config())
 		groups := make([]sdGroup, 0, len(targets))
 		for _, t := range targets {
 			labels := map[string]string{
 				"__meta_basip_device":      t.Name,
 				"__meta_basip_address":     t.Address,
 				"__meta_basip_api_version": t.APIVersion,
+			}
+			if v := vendors[t.Name]; v != "" {
+				labels["__meta_basip_vendor"] = v
 			}
 			if t.APIFamily != "" {
 				labels["__meta_basip_api_family"] = t.APIFamily

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/basip/basip_exporter/collector/simulator/vendorsim"
 )
 
 // MonitorSettings is the SIP settings answer of an Android indoor monitor
@@ -108,6 +110,8 @@ func hash(s string) uint32 {
 // Demo is the simulated fleet of --demo: a mix that makes every metric show.
 type Demo struct {
 	Servers []*Server
+	// VendorServers are the devices of the other vendors, one of each.
+	VendorServers []*vendorsim.Server
 	// Config is the exporter configuration for the fleet, in YAML.
 	Config []byte
 }
@@ -240,13 +244,54 @@ func StartDemo() (*Demo, error) {
 		demo.Servers = append(demo.Servers, s)
 		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n%s", dd.name, s.URL, dd.extra)
 	}
+	if err := demo.addVendors(&cfg); err != nil {
+		demo.Close()
+		return nil, err
+	}
 	demo.Config = []byte(cfg.String())
 	return demo, nil
+}
+
+// demoVendors are the demo's devices of other vendors, one each, in states
+// that show the registration state set's meanings.
+var demoVendors = []struct {
+	name, vendor string
+	setup        func(d *vendorsim.Device)
+}{
+	{"2n-verso-gate", "2n", func(d *vendorsim.Device) { d.Registered2 = false }},      // Digest; account 2 down
+	{"beward-dks-lobby", "beward", func(d *vendorsim.Device) {}},                      // Basic; SIP password in clear
+	{"qtech-qdb-yard", "qtech", func(d *vendorsim.Device) { d.Registered = false }},   // "1": failure
+	{"akuvox-e12-service", "akuvox", func(d *vendorsim.Device) { d.Enabled = false }}, // Digest; account disabled
+	{"sokol-rev2-entrance", "sokol", func(d *vendorsim.Device) { d.Revision = 2 }},
+	{"rubetek-rv3434-back", "rubetek", func(d *vendorsim.Device) { d.Registered, d.Failure = false, "failed: 403" }},
+	{"ufanet-secret-top", "ufanet", func(d *vendorsim.Device) {}}, // status on its own port
+}
+
+// addVendors starts the demo's devices of other vendors and adds them to
+// the configuration in cfg.
+func (d *Demo) addVendors(cfg *strings.Builder) error {
+	for _, v := range demoVendors {
+		dev := vendorsim.New(v.vendor, DemoUsername, DemoPassword)
+		v.setup(dev)
+		s, err := vendorsim.Serve(dev)
+		if err != nil {
+			return err
+		}
+		d.VendorServers = append(d.VendorServers, s)
+		fmt.Fprintf(cfg, "  - name: %s\n    address: %s\n    vendor: %s\n    labels: {site: annex}\n    policy: none\n", v.name, s.URL, v.vendor)
+		if s.StatusPort != 0 {
+			fmt.Fprintf(cfg, "    status_port: %d\n", s.StatusPort)
+		}
+	}
+	return nil
 }
 
 // Close stops every demo device.
 func (d *Demo) Close() {
 	for _, s := range d.Servers {
+		_ = s.Close()
+	}
+	for _, s := range d.VendorServers {
 		_ = s.Close()
 	}
 }

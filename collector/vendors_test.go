@@ -1,0 +1,64 @@
+package collector
+
+import (
+	"testing"
+)
+
+// TestMixedFleetSeries scrapes the --demo fleet's devices of every vendor
+// through the exporter, over HTTP to the simulated devices, and checks the
+// series each gives: the same names for every vendor, one meaning of the
+// registration state set, account series where a vendor reports several.
+func TestMixedFleetSeries(t *testing.T) {
+	out := scrapeDemo(t)
+	for _, line := range []string{
+		// 2N: Digest, two accounts, account 2 down; model from /api/system/info.
+		`basip_up{device="2n-verso-gate",site="annex"} 1`,
+		`basip_sip_enabled{device="2n-verso-gate",site="annex"} 1`,
+		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="ok"} 1`,
+		`basip_sip_account_registered{account="1",device="2n-verso-gate",site="annex"} 1`,
+		`basip_sip_account_registered{account="2",device="2n-verso-gate",site="annex"} 0`,
+		`basip_sip_password_exposed{device="2n-verso-gate",site="annex"} 0`,
+		`basip_device_info{api_version="",device="2n-verso-gate",firmware="2.40.1",model="2N IP Verso",name="2N IP Verso",serial="54-0000-0001",site="annex",type="",vendor="2n"} 1`,
+		// Beward: Basic, the SIP password in clear.
+		`basip_up{device="beward-dks-lobby",site="annex"} 1`,
+		`basip_sip_password_exposed{device="beward-dks-lobby",site="annex"} 1`,
+		`basip_sip_registered{device="beward-dks-lobby",site="annex"} 1`,
+		`basip_sip_account_registered{account="2",device="beward-dks-lobby",site="annex"} 1`,
+		`basip_sip_stun_configured{device="beward-dks-lobby",site="annex"} 1`,
+		`basip_device_info{api_version="",device="beward-dks-lobby",firmware="2.40.1",model="DKS15122",name="",serial="",site="annex",type="",vendor="beward"} 1`,
+		// Qtech: "1" is a failure: error.
+		`basip_sip_registration_status{device="qtech-qdb-yard",site="annex",status="error"} 1`,
+		`basip_sip_registered{device="qtech-qdb-yard",site="annex"} 0`,
+		`basip_sip_password_exposed{device="qtech-qdb-yard",site="annex"} 0`,
+		// Akuvox: account disabled: offline, enabled 0.
+		`basip_sip_registration_status{device="akuvox-e12-service",site="annex",status="offline"} 1`,
+		`basip_sip_enabled{device="akuvox-e12-service",site="annex"} 0`,
+		`basip_sip_transport{device="akuvox-e12-service",site="annex",transport="udp"} 1`,
+		// Sokol rev.2: the password in clear, no identity endpoint.
+		`basip_sip_registration_status{device="sokol-rev2-entrance",site="annex",status="ok"} 1`,
+		`basip_sip_password_exposed{device="sokol-rev2-entrance",site="annex"} 1`,
+		`basip_device_info{api_version="",device="sokol-rev2-entrance",firmware="",model="",name="",serial="",site="annex",type="",vendor="sokol"} 1`,
+		// Rubetek: "failed: 403" is error; its registration interval.
+		`basip_sip_registration_status{device="rubetek-rv3434-back",site="annex",status="error"} 1`,
+		`basip_sip_registration_interval_seconds{device="rubetek-rv3434-back",site="annex"} 300`,
+		// Ufanet: status from its status port.
+		`basip_sip_registered{device="ufanet-secret-top",site="annex"} 1`,
+		`basip_sip_password_exposed{device="ufanet-secret-top",site="annex"} 1`,
+		// BAS-IP devices keep their series, with the vendor label.
+		`basip_sip_registration_status{device="panel-entrance",site="hq",status="ok"} 1`,
+	} {
+		requireLine(t, out, line)
+	}
+	for _, absent := range []string{
+		`basip_sip_enabled{device="sokol-rev2-entrance"`,                 // no enabled flag
+		`basip_sip_registration_interval_seconds{device="2n-verso-gate"`, // not given
+		`basip_sip_account_registered{account="1",device="qtech-qdb-yard"`,
+		`basip_sip_schema_violation{device="beward-dks-lobby"`, // BAS-IP's constraints only
+		`basip_poll_errors_total{device="2n-verso-gate"`,
+		`basip_poll_errors_total{device="ufanet-secret-top"`,
+	} {
+		if grep(out, absent) != "" {
+			t.Errorf("unexpected series: %s", grep(out, absent))
+		}
+	}
+}
