@@ -21,6 +21,7 @@ import (
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/basip/basip_exporter/collector/simulator/vendorsim"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 	"go.uber.org/goleak"
@@ -33,12 +34,15 @@ import (
 // quote the password, huge, cut and trickled bodies, expired tokens, bad
 // certificates, an echo service, an SSH banner, a closed port) and one that
 // reveals its SIP password, with credentials from a password file and
-// inline. It fetches every page (/metrics, /probe and /debug of every
+// inline; and for every other vendor a healthy device that reveals its SIP
+// password, one with a wrong password and an echo service, over Basic or
+// Digest as the vendor has it. It fetches every page (/metrics, /probe and /debug of every
 // device, the landing page, /config, /-/healthy, /-/ready, /-/reload with a
 // good configuration and with bad ones that quote a password), and searches
 // them, the device statuses and debug reports the pages are made of, and
 // the whole log, for each password, its MD5 in both cases, each token the
-// devices issued, and the password as YAML cuts an undecodable value.
+// devices issued, every Digest nonce, cnonce and response, and the
+// password as YAML cuts an undecodable value.
 func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) }) // last, after the servers closed
@@ -47,6 +51,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		inlinePass  = "Puffin-Ledger-5067" // inline in the configuration
 		devicePass  = "Device-Knows-8820"  // what the rejecting device expects
 		sipPassword = "s1p-777-pass"       // revealed by the monitor
+		vendorSIP   = "Vendor-Sip-6153"    // revealed by the other vendors' devices
 		leakedSIP   = "Leaked-Sip-3390"    // revealed by the old panel
 	)
 	dir := t.TempDir()
@@ -189,6 +194,31 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	devices["auto"] = autoDev
 	entry("auto", autoSrv.URL, "auto", "default")
 	entry("gone", gone, "v1", "default")
+	// Every other vendor: healthy with its SIP password in clear where the
+	// vendor sends it, a wrong password, and an echo service in its place
+	// (Digest for 2N and Akuvox, Basic for the others).
+	vendorDevices := map[string]*vendorsim.Device{}
+	for _, vendor := range vendorsim.Vendors {
+		for _, v := range []struct {
+			name, password string
+		}{{vendor + "-ok", inlinePass}, {vendor + "-wrong", devicePass}} {
+			d := vendorsim.New(vendor, testutil.User, v.password)
+			d.SIPPassword = vendorSIP
+			srv, err := vendorsim.Serve(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { srv.Close() })
+			vendorDevices[v.name] = d
+			names = append(names, v.name)
+			fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    vendor: %s\n    credentials: inline\n", v.name, srv.URL, vendor)
+			if srv.StatusPort != 0 {
+				fmt.Fprintf(&y, "    status_port: %d\n", srv.StatusPort)
+			}
+		}
+		names = append(names, vendor+"-echo")
+		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    vendor: %s\n    credentials: inline\n", vendor+"-echo", raw(simulator.Echo), vendor)
+	}
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -320,7 +350,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	all := seen.String() + logs.String()
 
 	var secrets []string
-	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword, leakedSIP} {
+	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword, leakedSIP, vendorSIP} {
 		// yaml.v3 quotes a value it cannot decode cut to 7 characters and "...".
 		secrets = append(append(secrets, testutil.SecretForms(p)...), p[:7]+"...")
 		// The HTTP Basic credentials.
@@ -336,6 +366,27 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	if tokens < 5 {
 		t.Fatalf("only %d tokens were issued: the test exercises little", tokens)
 	}
+	// Digest: every nonce issued, and the cnonce and response of every
+	// answer sent.
+	digests := 0
+	for _, d := range vendorDevices {
+		secrets = append(secrets, d.Digest.Nonces()...)
+		for _, h := range d.AuthorizationHeaders() {
+			if !strings.HasPrefix(h, "Digest ") {
+				continue
+			}
+			digests++
+			for _, k := range []string{"cnonce", "response"} {
+				if _, v, ok := strings.Cut(h, k+`="`); ok {
+					v, _, _ = strings.Cut(v, `"`)
+					secrets = append(secrets, v)
+				}
+			}
+		}
+	}
+	if digests < 10 {
+		t.Fatalf("only %d Digest answers were sent: the test exercises little", digests)
+	}
 	for _, s := range secrets {
 		if strings.Contains(all, s) {
 			t.Errorf("secret %q leaked: %q", s[:4]+"...", testutil.Around(all, s))
@@ -348,6 +399,10 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		"loop": "http_status", "hang": "timeout", "failing": "http_status", "quoting": "decode", "garbled": "decode", "login-html": "decode",
 		"huge": "too_large", "mid-body": "connection", "slow-body": "timeout", "slow-headers": "timeout", "tls": "tls",
 		"expired-cert": "tls", "other-host-cert": "tls", "echo": "connection", "banner": "connection", "gone": "connection",
+		"2n-wrong": "auth", "beward-wrong": "auth", "qtech-wrong": "auth", "akuvox-wrong": "auth", "sokol-wrong": "auth",
+		"rubetek-wrong": "auth", "ufanet-wrong": "auth", "2n-echo": "connection", "beward-echo": "connection",
+		"qtech-echo": "connection", "akuvox-echo": "connection", "sokol-echo": "connection", "rubetek-echo": "connection",
+		"ufanet-echo": "connection",
 	} {
 		if want := fmt.Sprintf("device=%q,endpoint=\"settings\",reason=%q", device, reason); !strings.Contains(all, want) {
 			t.Errorf("no poll error %s: the path was not exercised\n%s", want, testutil.Grep(all, `device="`+device+`"`))
@@ -357,6 +412,10 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		`basip_up{device="monitor"} 1`, `basip_up{device="inline"} 1`, `basip_up{device="expired"} 1`,
 		`basip_up{device="basic"} 1`, `basip_up{device="lower"} 1`, `basip_up{device="auto"} 1`,
 		`basip_sip_password_exposed{device="leaky"} 1`, `device="basic-echo",endpoint="settings",reason="connection"`,
+		`basip_up{device="2n-ok"} 1`, `basip_up{device="beward-ok"} 1`, `basip_up{device="qtech-ok"} 1`, `basip_up{device="akuvox-ok"} 1`,
+		`basip_up{device="sokol-ok"} 1`, `basip_up{device="rubetek-ok"} 1`, `basip_up{device="ufanet-ok"} 1`,
+		`basip_sip_password_exposed{device="beward-ok"} 1`, `basip_sip_password_exposed{device="sokol-ok"} 1`,
+		`basip_sip_password_exposed{device="rubetek-ok"} 1`, `basip_sip_password_exposed{device="ufanet-ok"} 1`,
 		"== GET /debug?device=echo: 200", "== GET /config: 200", "reload failed", "config.yaml:", "level=DEBUG",
 	} {
 		if !strings.Contains(all, want) {

@@ -57,6 +57,19 @@ type Device struct {
 	// Authorized the requests whose credentials were accepted.
 	Requests, Unauthorized, Authorized atomic.Int64
 	paths                              []string
+	authz                              []string
+}
+
+// maxRecorded bounds the paths and headers a device records.
+const maxRecorded = 10000
+
+// AuthorizationHeaders returns the Authorization headers received so far
+// (the first maxRecorded), for tests that look for them where they must
+// not be.
+func (d *Device) AuthorizationHeaders() []string {
+	d.Lock()
+	defer d.Unlock()
+	return append([]string(nil), d.authz...)
 }
 
 // New returns a healthy, registered device of vendor with credentials
@@ -100,7 +113,12 @@ func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
 func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Requests.Add(1)
 	d.Lock()
-	d.paths = append(d.paths, r.URL.RequestURI())
+	if len(d.paths) < maxRecorded {
+		d.paths = append(d.paths, r.URL.RequestURI())
+		if h := r.Header.Get("Authorization"); h != "" {
+			d.authz = append(d.authz, h)
+		}
+	}
 	d.Unlock()
 	if !d.authorized(w, r) {
 		d.Unauthorized.Add(1)

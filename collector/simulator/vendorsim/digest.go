@@ -63,6 +63,17 @@ func (a *DigestAuth) Challenge(w http.ResponseWriter, stale bool) {
 	}
 }
 
+// Nonces returns the nonces issued so far.
+func (a *DigestAuth) Nonces() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.nonces))
+	for n := range a.nonces {
+		out = append(out, n)
+	}
+	return out
+}
+
 // Verify checks r's Digest Authorization against the user's password. It
 // returns ok, and stale when the only fault is a nonce past its uses.
 func (a *DigestAuth) Verify(r *http.Request, user, password string) (ok, stale bool) {
