@@ -192,7 +192,7 @@ func checkDevice(e *collector.Exporter, names []string) int {
 			code = 1
 			continue
 		}
-		if err := r.WriteText(os.Stdout); err != nil {
+		if err := e.WriteReport(os.Stdout, r); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

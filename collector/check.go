@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
 )
 
@@ -13,7 +14,20 @@ import (
 // the result, the API family and authentication, every request, how each
 // endpoint went, the decoded answers (the SIP password as <secret>), the
 // policy's verdict and the series.
-func (r *DebugReport) WriteText(w io.Writer) error {
+func (r *DebugReport) WriteText(w io.Writer) error { return r.writeText(w, "") }
+
+// WriteReport writes r as WriteText does, with the device's vendor.
+func (e *Exporter) WriteReport(w io.Writer, r *DebugReport) error {
+	vendor := ""
+	if m := e.fleet.Load().byName[r.Device]; m != nil {
+		vendor = vendorOf(m.cfg)
+	}
+	return r.writeText(w, vendor)
+}
+
+// writeText is WriteText with the vendor, when known; the API family is
+// BAS-IP's (and Sokol's revision), so other vendors' reports leave it out.
+func (r *DebugReport) writeText(w io.Writer, vendor string) error {
 	var b strings.Builder
 	state := "up"
 	if r.Error != "" {
@@ -27,7 +41,13 @@ func (r *DebugReport) WriteText(w io.Writer) error {
 	if r.APIAuto {
 		family += " (api_version auto)"
 	}
-	fmt.Fprintf(&b, "API family:     %s\nAuthentication: %s\nPoll:           %s, %s\n", family, r.Auth, r.Served, r.Duration.Round(1e6))
+	if vendor == "" || vendor == config.VendorBASIP || r.APIVersion != "" {
+		fmt.Fprintf(&b, "API family:     %s\n", family)
+	}
+	fmt.Fprintf(&b, "Authentication: %s\nPoll:           %s, %s\n", r.Auth, r.Served, r.Duration.Round(1e6))
+	if vendor != "" {
+		fmt.Fprintf(&b, "Vendor:         %s\n", vendor)
+	}
 	b.WriteString("Requests:\n")
 	if len(r.Requests) == 0 {
 		b.WriteString("  none\n")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/basip/basip_exporter/collector/simulator/vendorsim"
 )
 
 // TestCheckDevice runs the binary with --check.device over simulated
@@ -47,6 +48,12 @@ func TestCheckDevice(t *testing.T) {
 	old := &simulator.Device{Username: user, Password: password, APIVersion: "v1", Auth: simulator.AuthBasic}
 	old.SetSettings(simulator.LeakyPanelSettings("102", "udp", sipPassword))
 	old.SetInfo(simulator.Info("Back door", "AA-07BD", "panel", "3.8.0", "2.0"))
+	twoN := vendorsim.New("2n", user, password)
+	twoNSrv, err := vendorsim.Serve(twoN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { twoNSrv.Close() })
 	wrong := &simulator.Device{Username: user, Password: "something-else", APIVersion: "v1"}
 	wrong.SetSettings(simulator.PanelSettings("103", "udp"))
 
@@ -67,7 +74,8 @@ devices:
   - {name: monitor, address: %[4]q, credentials: lower, policy: none}
   - {name: old-panel, address: %[5]q, credentials: basic}
   - {name: wrong, address: %[6]q}
-`, user, password, serve(pan), serve(mon), serve(old), serve(wrong))
+  - {name: gate-2n, address: %[7]q, vendor: 2n, policy: none}
+`, user, password, serve(pan), serve(mon), serve(old), serve(wrong), twoNSrv.URL)
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -97,7 +105,7 @@ devices:
 		return cmd.ProcessState.ExitCode(), out, stderr.String()
 	}
 
-	code, out, errOut := run("panel", "monitor", "old-panel")
+	code, out, errOut := run("panel", "monitor", "old-panel", "gate-2n")
 	if code != 0 {
 		t.Fatalf("exit %d for devices that are up\n%s\n%s", code, out, errOut)
 	}
@@ -118,6 +126,12 @@ devices:
 		"Policy:         default: violated: firmware, password_exposed\n",
 		`basip_sip_password_exposed{device="old-panel"} 1`,
 		`basip_sip_policy_violation{device="old-panel",policy="default",rule="firmware"} 1`,
+
+		// A 2N device: Digest, its challenge, then the answers.
+		"== gate-2n (", "): up\nAuthentication: digest\n", "Vendor:         2n\n",
+		"GET /api/phone/config: 401, 1 attempt(s)", "GET /api/phone/config: 200, 1 attempt(s)", "GET /api/phone/status: 200,",
+		`basip_device_info{api_version="",device="gate-2n",firmware="2.40.1",model="2N IP Verso"`,
+		`basip_sip_account_registered{account="2",device="gate-2n"} 1`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q", want)
@@ -134,8 +148,8 @@ devices:
 	if !strings.Contains(out, "== wrong (") || !strings.Contains(out, "down: GET /api/v1/login: device rejected the credentials: HTTP 400: Wrong login or password") {
 		t.Errorf("the report of the device down:\n%s", out)
 	}
-	if n := strings.Count(out, "\n== "); n != 3 { // the first report starts the output
-		t.Errorf("%d reports for all, want 4", n+1)
+	if n := strings.Count(out, "\n== "); n != 4 { // the first report starts the output
+		t.Errorf("%d reports for all, want 5", n+1)
 	}
 
 	code, _, errOut = run("nope")
