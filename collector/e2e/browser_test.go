@@ -82,17 +82,25 @@ func TestBrowserLandingPage(t *testing.T) {
 	dom := browse(t, browser, base, "--dump-dom")
 	doc := testutil.ParseHTML(t, dom)
 	rows := domRows(doc)
-	want := map[string]struct{ state, sip, transport, err string }{
-		"panel-entrance":           {"up", "", "udp", ""},
-		"monitor-101":              {"up", "enabled", "tcp", ""},
-		"monitor-102":              {"up", "enabled", "tls", ""},
-		"monitor-103-sip-off":      {"up", "disabled", "udp", ""},
-		"monitor-104-out-of-range": {"up", "enabled", "wss", ""},
-		"panel-wrong-password":     {"down", "", "", "Login rejected"},
-		"panel-silent":             {"down", "", "", "No answer"},
-		"panel-https":              {"up", "", "tls", ""},
-		"panel-basic":              {"up", "", "udp", ""},
-		"panel-old-firmware":       {"up", "", "udp", ""},
+	want := map[string]struct{ state, sip, transport, err, vendor string }{
+		"panel-entrance":           {"up", "", "udp", "", "basip"},
+		"monitor-101":              {"up", "enabled", "tcp", "", "basip"},
+		"monitor-102":              {"up", "enabled", "tls", "", "basip"},
+		"monitor-103-sip-off":      {"up", "disabled", "udp", "", "basip"},
+		"monitor-104-out-of-range": {"up", "enabled", "wss", "", "basip"},
+		"panel-wrong-password":     {"down", "", "", "Login rejected", "basip"},
+		"panel-silent":             {"down", "", "", "No answer", "basip"},
+		"panel-https":              {"up", "", "tls", "", "basip"},
+		"panel-basic":              {"up", "", "udp", "", "basip"},
+		"panel-old-firmware":       {"up", "", "udp", "", "basip"},
+		// One device of each other vendor: the vendor column says which.
+		"2n-verso-gate":       {"up", "enabled", "", "", "2n"},
+		"beward-dks-lobby":    {"up", "enabled", "", "", "beward"},
+		"qtech-qdb-yard":      {"up", "", "", "", "qtech"},
+		"akuvox-e12-service":  {"up", "disabled", "udp", "", "akuvox"},
+		"sokol-rev2-entrance": {"up", "", "udp", "", "sokol"},
+		"rubetek-rv3434-back": {"up", "", "udp", "", "rubetek"},
+		"ufanet-secret-top":   {"up", "", "", "", "ufanet"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("the browser shows %d device rows, want %d:\n%s", len(rows), len(want), dom)
@@ -109,14 +117,14 @@ func TestBrowserLandingPage(t *testing.T) {
 			t.Errorf("unexpected device %q", r["name"])
 			continue
 		}
-		if r["state"] != w.state || r["sip"] != dash(w.sip) || r["transport"] != dash(w.transport) || !strings.HasPrefix(r["error"], dash(w.err)) {
+		if r["state"] != w.state || r["sip"] != dash(w.sip) || r["transport"] != dash(w.transport) || !strings.HasPrefix(r["error"], dash(w.err)) || r["vendor"] != w.vendor {
 			t.Errorf("%s: %v, want %+v", r["name"], r, w)
 		}
 		if !strings.Contains(r["last_poll"], "UTC, took") {
 			t.Errorf("%s: last poll %q", r["name"], r["last_poll"])
 		}
 	}
-	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "10 devices: 8 up, 2 down.") {
+	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "17 devices: 15 up, 2 down.") {
 		t.Errorf("summary %q", s)
 	}
 
@@ -212,7 +220,7 @@ func domRows(doc *html.Node) []map[string]string {
 			if col == "last_poll" || col == "error" {
 				r[col] = testutil.Text(td)
 			}
-			if a := testutil.Elements(td, "a"); len(a) > 0 {
+			if a := testutil.Elements(td, "a"); len(a) > 0 && col == "device" {
 				r["href"] = testutil.Attr(a[0], "href")
 			}
 		}

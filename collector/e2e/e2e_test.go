@@ -99,6 +99,13 @@ const (
 //     vanishes, the exporter is up and its configuration loaded; one
 //     device of one proxy is no proxy outage, and site hq
 //     (panel-entrance, monitor-101) is healthy.
+//   - the other vendors' devices are at site annex, each a door station
+//     (critical, having no monitor type): akuvox-e12-service has its
+//     account disabled, qtech-qdb-yard fails to register ("1") and
+//     rubetek-rv3434-back says "failed: 403"; two of seven unregistered
+//     is no site outage. The 2N, Beward, Sokol and Ufanet devices are
+//     healthy (2N's second account is down, which alerts on account 1
+//     only).
 var expectedAlerts = []string{
 	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,
@@ -108,19 +115,23 @@ var expectedAlerts = []string{
 	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`,
 	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`,
 	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`,
+	`BasipSIPDisabled{device="akuvox-e12-service",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="qtech-qdb-yard",proxy="sip.example.net:5060",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip.example.net:5060",severity="critical",site="annex"}`,
 }
 
 // expectedDescriptions are fragments the annotations must contain: the
 // templates look the offending values up with `query`, which only the real
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
-	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                  {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                               {"panel-wrong-password rejected"},
-	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`: {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
-	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                          {"violates policy default (proxy, ring_code);"},
-	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                  {"violates policy default (enabled);", "weak SIP password;"},
-	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:             {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
-	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                {"violates policy panels-cve (firmware, password_exposed);"},
+	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                        {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
+	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                                     {"panel-wrong-password rejected"},
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:       {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                                {"violates policy default (proxy, ring_code);"},
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                        {"violates policy default (enabled);", "weak SIP password;"},
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                   {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                      {"violates policy panels-cve (firmware, password_exposed);"},
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip.example.net:5060",severity="critical",site="annex"}`: {"SIP server sip.example.net:5060", `registration status error, user "1001"`},
 }
 
 // expectedGroups are Alertmanager's notification groups for expectedAlerts
@@ -133,6 +144,8 @@ var expectedGroups = map[string]int{
 	`{alertname="BasipSIPDisabled",site="tower"}`:             1,
 	`{alertname="BasipSIPNotRegistered",site="tower"}`:        1,
 	`{alertname="BasipSIPSettingsNonCompliant",site="tower"}`: 3,
+	`{alertname="BasipSIPDisabled",site="annex"}`:             1,
+	`{alertname="BasipSIPNotRegistered",site="annex"}`:        2,
 	`{alertname="BasipSIPSettingsNonCompliant"}`:              1,
 }
 

@@ -76,6 +76,25 @@ func vendorColumn(vendors map[string]string, mixed bool) column {
 	}}
 }
 
+// vendorAware gives the API column the vendor: other vendors have no API
+// family (Sokol shows its revision), only their auth.
+func vendorAware(cols []column, vendors map[string]string) []column {
+	out := slices.Clone(cols)
+	for i, c := range out {
+		if c.Key != "api" {
+			continue
+		}
+		base := c.Cell
+		out[i].Cell = func(s collector.DeviceStatus, now time.Time) cell {
+			if v := vendors[s.Name]; v != "" && v != config.VendorBASIP {
+				return cell{Text: s.APIVersion, Note: s.Auth}
+			}
+			return base(s, now)
+		}
+	}
+	return out
+}
+
 // cell is one table cell. An empty Text shows as a dash.
 type cell struct {
 	Text  string

@@ -207,7 +207,7 @@ func (p *pages) landing(f filter) landing {
 	vendors := deviceVendors(cfg)
 	fleetVendors := slices.Sorted(maps.Keys(setOf(vendors)))
 	mixed := len(fleetVendors) > 1 || (len(fleetVendors) == 1 && fleetVendors[0] != config.VendorBASIP)
-	cols := slices.Concat(columns[:1], []column{vendorColumn(vendors, mixed)}, labelColumns(cfg.LabelNames), columns[1:])
+	cols := vendorAware(slices.Concat(columns[:1], []column{vendorColumn(vendors, mixed)}, labelColumns(cfg.LabelNames), columns[1:]), vendors)
 	cells := make([][]cell, len(statuses))
 	used := make([]bool, len(cols))
 	labelValues := map[string]bool{}

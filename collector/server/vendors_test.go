@@ -27,6 +27,12 @@ func TestLandingPageVendorColumnAndFilter(t *testing.T) {
 	if got := strings.Join(tab.header, ","); !strings.HasPrefix(got, "device,vendor,") {
 		t.Errorf("columns %s", got)
 	}
+	src.statuses[1].Auth, src.statuses[1].APIAuto = "digest", true
+	doc = parse(t, get200(t, h, "/"))
+	tab = table(t, doc, "devices")
+	if !strings.Contains(tab.rows[1].text["api"], "digest") || strings.Contains(tab.rows[1].text["api"], "auto") {
+		t.Errorf("a 2N device's API cell %q", tab.rows[1].text["api"])
+	}
 	if tab.rows[1].text["vendor"] != "2n" || tab.rows[2].text["vendor"] != "rubetek" {
 		t.Errorf("vendor cells %v %v", tab.rows[1].text, tab.rows[2].text)
 	}
