@@ -16,7 +16,10 @@
 // (probes measured, default 2000), BASIP_LOAD_PROBE_PARALLEL (probes in
 // flight at once, default 32), BASIP_LOAD_JSON_EXPORTER (path of a
 // json_exporter binary: also probe the same devices' settings through it,
-// with Basic credentials, and print the CPU ratios).
+// with Basic credentials, and print the CPU ratios), BASIP_LOAD_MIXED=1
+// (a mixed fleet: every other device of one of the other vendors in turn,
+// 2N and Akuvox on Digest; the steady scrapes then also check that no
+// Digest challenge is sent once warm).
 //
 // The exporter runs with min_poll_interval: 0s, since the steady scrapes
 // follow each other within a second and would otherwise be served the
@@ -122,6 +125,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/basip/basip_exporter/collector/simulator/vendorsim"
 )
 
 // devicesPerChild keeps a simulator process under the machine's open-file
@@ -133,6 +137,7 @@ const (
 	spinEnv    = "BASIP_LOAD_SPIN"
 	authEnv    = "BASIP_LOAD_AUTH"
 	hangEnv    = "BASIP_LOAD_HANG_EVERY"
+	mixedEnv   = "BASIP_LOAD_MIXED"
 	user       = "admin"
 	password   = "Load-Test-Passw0rd"
 	scrapeWait = 120 * time.Second
@@ -151,6 +156,9 @@ func TestMain(m *testing.M) {
 // counts is what a simulator process's devices saw.
 type counts struct {
 	Logins, Connections, Requests int64
+	// Challenges are the 401s other vendors' devices sent: Digest
+	// challenges, once warm.
+	Challenges int64
 }
 
 // runChild serves simulated devices until its standard input closes.
@@ -163,8 +171,23 @@ func runChild() int {
 		auth = simulator.AuthBoth
 	}
 	devs := make([]*simulator.Device, n)
+	var others []*vendorsim.Device
+	mixed := os.Getenv(mixedEnv) != ""
 	out := bufio.NewWriter(os.Stdout)
 	for i := range n {
+		if mixed && i%2 == 1 { // half BAS-IP, the other half the other vendors in turn
+			vendor := vendorsim.Vendors[(i/2)%len(vendorsim.Vendors)]
+			d := vendorsim.New(vendor, user, password)
+			d.Latency = latency
+			srv, err := vendorsim.Serve(d)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			others = append(others, d)
+			fmt.Fprintf(out, "DEVICE %s v1 %s %d\n", srv.URL, vendor, srv.StatusPort)
+			continue
+		}
 		d := &simulator.Device{Username: user, Password: password, APIVersion: "v1", Latency: latency, Auth: auth}
 		if hangEvery > 0 && i%hangEvery == hangEvery-1 {
 			d.SetFault(simulator.FaultHang)
@@ -193,7 +216,15 @@ func runChild() int {
 	go func() {
 		_ = http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			var c counts
+			for _, d := range others {
+				c.Connections += d.Connections.Load()
+				c.Requests += d.Requests.Load()
+				c.Challenges += d.Unauthorized.Load()
+			}
 			for _, d := range devs {
+				if d == nil {
+					continue
+				}
 				c.Logins += d.Logins.Load()
 				c.Connections += d.Connections.Load()
 				c.Requests += d.Requests.Load()
@@ -240,11 +271,14 @@ func TestLoad(t *testing.T) {
 	// The simulated fleet, in child processes. With json_exporter to
 	// compare, the devices also take Basic credentials, so that both
 	// exporters send one authenticated GET of the same settings per device.
-	fo := fleetOpts{latency: latency}
+	fo := fleetOpts{latency: latency, mixed: os.Getenv(mixedEnv) != ""}
 	if jsonBin != "" {
 		fo.authBoth = true
 	}
 	children, devices := startFleet(t, n, fo)
+	if fo.mixed {
+		t.Logf("mixed fleet: half BAS-IP, the other half %s in turn", strings.Join(vendorsim.Vendors, ", "))
+	}
 	t.Logf("%d simulated devices in %d processes, latency %s", len(devices), len(children), latency)
 
 	// The exporter, in its own process. min_poll_interval 0s: the steady
@@ -264,6 +298,7 @@ func TestLoad(t *testing.T) {
 		bytes         int64
 		logins, conns int64
 		requests      int64
+		challenges    int64
 	}
 	measure := func() row {
 		before := sum(t, children)
@@ -275,21 +310,22 @@ func TestLoad(t *testing.T) {
 		after := sum(t, children)
 		r.logins, r.conns = after.Logins-before.Logins, after.Connections-before.Connections
 		r.requests = after.Requests - before.Requests
+		r.challenges = after.Challenges - before.Challenges
 		return r
 	}
 	warm := measure()
-	t.Logf("warm-up scrape: wall %v, exporter CPU %v, up %d/%d, logins %d, new connections %d, requests %d",
-		warm.wall.Round(time.Millisecond), warm.cpu.Round(time.Millisecond), warm.up, n, warm.logins, warm.conns, warm.requests)
+	t.Logf("warm-up scrape: wall %v, exporter CPU %v, up %d/%d, logins %d, new connections %d, requests %d, Digest challenges %d",
+		warm.wall.Round(time.Millisecond), warm.cpu.Round(time.Millisecond), warm.up, n, warm.logins, warm.conns, warm.requests, warm.challenges)
 	var total row
 	for i := range scrapes {
 		r := measure()
-		t.Logf("steady scrape %d: wall %v, exporter CPU %v (%.0f us/device), up %d/%d, %d bytes gzip, logins %d, new connections %d, requests %d",
-			i+1, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), float64(r.cpu.Microseconds())/float64(n), r.up, n, r.bytes, r.logins, r.conns, r.requests)
+		t.Logf("steady scrape %d: wall %v, exporter CPU %v (%.0f us/device), up %d/%d, %d bytes gzip, logins %d, new connections %d, requests %d, Digest challenges %d",
+			i+1, r.wall.Round(time.Millisecond), r.cpu.Round(time.Millisecond), float64(r.cpu.Microseconds())/float64(n), r.up, n, r.bytes, r.logins, r.conns, r.requests, r.challenges)
 		if r.up != n {
 			t.Errorf("scrape %d: %d of %d devices up", i+1, r.up, n)
 		}
-		if r.logins != 0 || r.conns != 0 {
-			t.Errorf("scrape %d: %d logins and %d new connections once warm, want none", i+1, r.logins, r.conns)
+		if r.logins != 0 || r.conns != 0 || r.challenges != 0 {
+			t.Errorf("scrape %d: %d logins, %d new connections and %d Digest challenges once warm, want none", i+1, r.logins, r.conns, r.challenges)
 		}
 		if r.requests < int64(n) {
 			t.Errorf("scrape %d: the devices saw %d requests, want at least one each (%d): results were reused, not polled", i+1, r.requests, n)
@@ -432,6 +468,7 @@ type fleetOpts struct {
 	latency   string
 	authBoth  bool // take Basic credentials as well as tokens
 	hangEvery int  // every hangEvery-th device hangs (FaultHang); 0: none
+	mixed     bool // half the devices of the other vendors
 }
 
 // startFleet starts n simulated devices in child processes and returns
@@ -456,8 +493,14 @@ func exporterConfig(devices []string, global string) string {
 	fmt.Fprintf(&cfg, "global:\n%s", global)
 	fmt.Fprintf(&cfg, "credentials:\n  default:\n    username: %s\n    password: %s\ndevices:\n", user, password)
 	for i, d := range devices {
-		url, api, _ := strings.Cut(d, " ")
-		fmt.Fprintf(&cfg, "  - name: dev-%05d\n    address: %s\n    api_version: %s\n", i, url, api)
+		f := strings.Fields(d) // URL APIVERSION [VENDOR STATUSPORT]
+		fmt.Fprintf(&cfg, "  - name: dev-%05d\n    address: %s\n    api_version: %s\n", i, f[0], f[1])
+		if len(f) == 4 {
+			fmt.Fprintf(&cfg, "    vendor: %s\n", f[2])
+			if f[3] != "0" {
+				fmt.Fprintf(&cfg, "    status_port: %s\n", f[3])
+			}
+		}
 	}
 	return cfg.String()
 }
@@ -556,6 +599,9 @@ func startChild(t *testing.T, n int, o fleetOpts) (*child, []string) {
 	if o.authBoth {
 		cmd.Env = append(cmd.Env, authEnv+"=both")
 	}
+	if o.mixed {
+		cmd.Env = append(cmd.Env, mixedEnv+"=1")
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -612,6 +658,7 @@ func sum(t *testing.T, children []*child) counts {
 			total.Logins += got.Logins
 			total.Connections += got.Connections
 			total.Requests += got.Requests
+			total.Challenges += got.Challenges
 			mu.Unlock()
 		}()
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // The vendors simulated: the values of the configuration's vendor.
@@ -53,11 +54,15 @@ type Device struct {
 	// boolean) or 5 (/v1/sip/settings, registerStatus text).
 	Revision int
 
+	// Latency delays every answer.
+	Latency time.Duration
+
 	// Requests counts every request; Unauthorized the 401s sent;
-	// Authorized the requests whose credentials were accepted.
-	Requests, Unauthorized, Authorized atomic.Int64
-	paths                              []string
-	authz                              []string
+	// Authorized the requests whose credentials were accepted;
+	// Connections the connections accepted.
+	Requests, Unauthorized, Authorized, Connections atomic.Int64
+	paths                                           []string
+	authz                                           []string
 }
 
 // maxRecorded bounds the paths and headers a device records.
@@ -112,6 +117,9 @@ func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
 // ServeHTTP answers as the vendor's device does.
 func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Requests.Add(1)
+	if d.Latency > 0 {
+		time.Sleep(d.Latency)
+	}
 	d.Lock()
 	if len(d.paths) < maxRecorded {
 		d.paths = append(d.paths, r.URL.RequestURI())

@@ -22,13 +22,13 @@ type Server struct {
 // Serve starts serving d on 127.0.0.1.
 func Serve(d *Device) (*Server, error) {
 	s := &Server{Device: d}
-	ln, err := s.listen(d)
+	ln, err := s.listen(d, d)
 	if err != nil {
 		return nil, err
 	}
 	s.URL = "http://" + ln.Addr().String()
 	if d.Vendor == "ufanet" {
-		st, err := s.listen(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := s.listen(d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(context.WithValue(r.Context(), statusPortKey{}, true))
 			d.ServeHTTP(w, r)
 		}))
@@ -41,12 +41,16 @@ func Serve(d *Device) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) listen(h http.Handler) (net.Listener, error) {
+func (s *Server) listen(d *Device, h http.Handler) (net.Listener, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			d.Connections.Add(1)
+		}
+	}}
 	s.servers = append(s.servers, srv)
 	go func() { _ = srv.Serve(ln) }()
 	return ln, nil
