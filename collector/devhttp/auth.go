@@ -3,7 +3,6 @@ package devhttp
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -118,33 +117,34 @@ func (a *Authed) digest(ctx context.Context, r *Request, res *device.Result) (*R
 	a.mu.Lock()
 	ch := a.challenge
 	a.mu.Unlock()
-	fresh := false
-	for range 2 {
-		if ch == nil {
-			resp, err := a.send(ctx, r, "", res)
-			if err != nil || resp.Status != http.StatusUnauthorized {
-				return resp, err
-			}
-			if ch = parseChallenges(resp.Header); ch == nil {
-				return nil, AuthError(r.Op(), resp.Status, "device sent no Digest challenge this client can answer: %s", resp.Body)
-			}
-			fresh = true
-		}
-		authz, err := a.answer(ch, r)
-		if err != nil {
-			return nil, &device.Error{Reason: device.ReasonAuth, Op: r.Op(), Err: err}
-		}
-		resp, err := a.send(ctx, r, authz, res)
-		if err != nil || resp.Status != http.StatusUnauthorized || fresh {
+	fresh := ch == nil
+	if fresh {
+		resp, err := a.send(ctx, r, "", res)
+		if err != nil || resp.Status != http.StatusUnauthorized {
 			return resp, err
 		}
-		// The kept nonce was refused: take the new challenge, once.
 		if ch = parseChallenges(resp.Header); ch == nil {
-			return resp, nil
+			return nil, AuthError(r.Op(), resp.Status, "device sent no Digest challenge this client can answer: %s", resp.Body)
 		}
-		fresh = true
 	}
-	return nil, errors.New("unreachable")
+	resp, err := a.sendDigest(ctx, r, ch, res)
+	if err != nil || resp.Status != http.StatusUnauthorized || fresh {
+		return resp, err
+	}
+	// The kept nonce was refused: take the new challenge, once.
+	if ch = parseChallenges(resp.Header); ch == nil {
+		return resp, nil
+	}
+	return a.sendDigest(ctx, r, ch, res)
+}
+
+// sendDigest sends r answering ch.
+func (a *Authed) sendDigest(ctx context.Context, r *Request, ch *challenge, res *device.Result) (*Response, error) {
+	authz, err := a.answer(ch, r)
+	if err != nil {
+		return nil, &device.Error{Reason: device.ReasonAuth, Op: r.Op(), Err: err}
+	}
+	return a.send(ctx, r, authz, res)
 }
 
 // answer keeps ch as the challenge in use and returns the Authorization
