@@ -20,6 +20,9 @@ var redactions = []struct {
 	// password=x and token=x, query or form style, and "password":"x".
 	{regexp.MustCompile(`(?i)((?:password|passwd|token)=)[^&\s"']*`), "${1}" + Redacted},
 	{regexp.MustCompile(`(?i)("(?:password|token)"[ \t]*:[ \t]*")(?:[^"\\]|\\.)*`), "${1}" + Redacted},
+	// The values of a Digest challenge or answer: nonce, cnonce, response,
+	// opaque, quoted or not.
+	{regexp.MustCompile(`(?i)(\b(?:nonce|cnonce|response|opaque)[ \t]*=[ \t]*)(?:"(?:[^"\\]|\\.)*"|[^,;\s"]+)`), "${1}" + Redacted},
 	// user:password@ in a URL.
 	{regexp.MustCompile(`(//[^/\s:@]*:)[^/\s@]+@`), "${1}" + Redacted + "@"},
 	// A UUID (Camdroid tokens), then any run of 16 or more hex digits (an
@@ -31,7 +34,7 @@ var redactions = []struct {
 // Redact replaces every credential-shaped part of s with <secret>: the value
 // of a password= or token= parameter (up to &, white space or a quote), of a
 // JSON "password" or "token" field, of an Authorization header, a Bearer
-// token, the password of a URL's user info, a UUID, and any run of 16 or
+// token, the nonce, cnonce, response and opaque of HTTP Digest, the password of a URL's user info, a UUID, and any run of 16 or
 // more hex digits. It recognises secrets by their shape, not their value, so
 // it also catches a credential the caller does not know (an echoed
 // request, another device's token); a long decimal number is redacted too,

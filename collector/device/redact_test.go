@@ -7,6 +7,10 @@ import (
 
 func TestRedact(t *testing.T) {
 	cases := map[string]struct{ in, want string }{
+		"Digest values outside a header line": {
+			in:   `WWW-Authenticate: Digest realm="2N", nonce="MTcwMDAwMDAwMDpab3Jr", qop="auth", opaque=abc; answer response="x1", cnonce="0a1b", nc=00000001`,
+			want: `WWW-Authenticate: Digest realm="2N", nonce=<secret>, qop="auth", opaque=<secret>; answer response=<secret>, cnonce=<secret>, nc=00000001`,
+		},
 		"login query, upper-case MD5": {
 			in:   "GET /api/v1/login?username=admin&password=E10ADC3949BA59ABBE56E057F20F883E HTTP/1.1",
 			want: "GET /api/v1/login?username=admin&password=<secret> HTTP/1.1",
