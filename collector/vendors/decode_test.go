@@ -51,6 +51,8 @@ func TestDecodeShapes(t *testing.T) {
 			}},
 		{"2n/settings", "port as text", `{"success":true,"result":{"accounts":[{"account":1,"proxyAddress":"p","proxyPort":"5070"}]}}`, true,
 			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "p:5070" }},
+		{"2n/settings", "the manual's example: empty ports", `{"success":true,"result":{"accounts":[{"account":1,"enabled":false,"displayName":"","sipNumber":"","domain":"","domainPort":"","authId":"","proxyAddress":"","proxyPort":"","registrationEnabled":false,"registrarAddress":"","registrarPort":"","answerMode":"1"}]}}`, true,
+			func(v any) bool { s := v.(*device.SIPSettings); return *s.Proxy == "" && !*s.Enable }},
 		{"2n/settings", "port not a number", `{"success":true,"result":{"accounts":[{"account":1,"proxyAddress":"p","proxyPort":"x"}]}}`, false, nil},
 		{"beward/settings", "extra keys, CRLF, = in a value", "AccUser1=101\r\nAccPassword1=a=b\r\nFoo=bar\r\n", true,
 			func(v any) bool {

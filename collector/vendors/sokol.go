@@ -44,7 +44,7 @@ func decodeSokolSettings(body []byte) (*device.SIPSettings, error) {
 	var r struct {
 		Remote *struct {
 			Domain    *string        `json:"domain"`
-			Port      *flexInt       `json:"port"`
+			Port      flexInt        `json:"port"`
 			Username  *string        `json:"username"`
 			Password  *device.Secret `json:"password"`
 			Transport *string        `json:"transport"`

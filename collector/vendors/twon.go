@@ -70,45 +70,54 @@ func decode2N(op string, body []byte, v any) error {
 	return nil
 }
 
-// flexInt is a JSON number or a string of one, as firmware versions differ.
-type flexInt int64
+// flexInt is a JSON number or a string of one, as firmware versions differ
+// (2N's manual shows ports as strings, "" for none); "" and null are
+// absent.
+type flexInt struct {
+	v  int64
+	ok bool
+}
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (f *flexInt) UnmarshalJSON(b []byte) error {
-	s := strings.Trim(string(b), `"`)
-	if len(b) > 0 && b[0] == '"' && s == "" {
+	s := string(b)
+	if s == "null" || s == `""` {
 		return nil
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
 		return fmt.Errorf("not an integer")
 	}
-	*f = flexInt(n)
+	*f = flexInt{v: n, ok: true}
 	return nil
 }
 
-func (f *flexInt) ptr() *int64 {
-	if f == nil {
+// ptr is the value, nil when absent.
+func (f flexInt) ptr() *int64 {
+	if !f.ok {
 		return nil
 	}
-	return ptr(int64(*f))
+	return ptr(f.v)
 }
 
 type twoNAccount struct {
-	Account             *flexInt `json:"account"`
-	Enabled             *bool    `json:"enabled"`
-	SIPNumber           *string  `json:"sipNumber"`
-	Domain              *string  `json:"domain"`
-	ProxyAddress        *string  `json:"proxyAddress"`
-	ProxyPort           *flexInt `json:"proxyPort"`
-	RegistrationEnabled *bool    `json:"registrationEnabled"`
-	Registered          *bool    `json:"registered"`
+	Account             flexInt `json:"account"`
+	Enabled             *bool   `json:"enabled"`
+	SIPNumber           *string `json:"sipNumber"`
+	Domain              *string `json:"domain"`
+	ProxyAddress        *string `json:"proxyAddress"`
+	ProxyPort           flexInt `json:"proxyPort"`
+	RegistrationEnabled *bool   `json:"registrationEnabled"`
+	Registered          *bool   `json:"registered"`
 }
 
 // first returns account 1, or the first listed; nil for none.
 func first2N(accounts []twoNAccount) *twoNAccount {
 	for i := range accounts {
-		if a := accounts[i].Account; a != nil && *a == 1 {
+		if a := accounts[i].Account; a.ok && a.v == 1 {
 			return &accounts[i]
 		}
 	}
@@ -145,8 +154,8 @@ func decode2NStatus(op string, body []byte) (*device.SIPStatus, error) {
 	st := &device.SIPStatus{}
 	for i, a := range r.Accounts {
 		n := i + 1
-		if a.Account != nil {
-			n = int(*a.Account)
+		if a.Account.ok {
+			n = int(a.Account.v)
 		}
 		reg := a.Registered != nil && *a.Registered
 		st.Accounts = append(st.Accounts, device.AccountStatus{Account: n, Registered: reg})

@@ -193,9 +193,12 @@ func (d *Device) twoN(r *http.Request) (any, bool) {
 	switch r.URL.Path {
 	case "/api/phone/config":
 		return ok(map[string]any{"accounts": []map[string]any{
-			{"account": 1, "enabled": d.Enabled, "sipNumber": d.User, "domain": d.Server, "proxyAddress": d.Server, "proxyPort": d.Port,
-				"registrarAddress": d.Server, "registrarPort": d.Port, "registrationEnabled": true},
-			{"account": 2, "enabled": false, "sipNumber": "", "domain": "", "proxyAddress": "", "proxyPort": 5060},
+			// Ports as strings, "" for none, as the manual's example has them.
+			{"account": 1, "enabled": d.Enabled, "displayName": "", "sipNumber": d.User, "domain": d.Server, "domainPort": "", "authId": "",
+				"proxyAddress": d.Server, "proxyPort": fmt.Sprint(d.Port), "registrarAddress": d.Server, "registrarPort": fmt.Sprint(d.Port),
+				"registrationEnabled": true, "answerMode": "1"},
+			{"account": 2, "enabled": false, "displayName": "", "sipNumber": "", "domain": "", "domainPort": "", "authId": "",
+				"proxyAddress": "", "proxyPort": "", "registrationEnabled": false, "registrarAddress": "", "registrarPort": "", "answerMode": "1"},
 		}}), true
 	case "/api/phone/status":
 		return ok(map[string]any{"accounts": []map[string]any{
