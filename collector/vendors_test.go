@@ -1,7 +1,10 @@
 package collector
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/basip/basip_exporter/collector/simulator/vendorsim"
 )
 
 // TestMixedFleetSeries scrapes the --demo fleet's devices of every vendor
@@ -59,6 +62,43 @@ func TestMixedFleetSeries(t *testing.T) {
 	} {
 		if grep(out, absent) != "" {
 			t.Errorf("unexpected series: %s", grep(out, absent))
+		}
+	}
+}
+
+// TestPolicyOnAVendorWithoutSomeFields: a policy's rules on fields a
+// vendor does not give are not evaluated; the others are.
+func TestPolicyOnAVendorWithoutSomeFields(t *testing.T) {
+	d := vendorsim.New("sokol", "root", "Sokol-Pass-1")
+	srv, err := vendorsim.Serve(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	y := fmt.Sprintf(`credentials:
+  default: {username: root, password: Sokol-Pass-1}
+policies:
+  default:
+    enabled: true
+    transports: [tcp]
+    registration_interval: {min: 60, max: 600}
+    proxy: '^sip\.example\.net:5060$'
+    password_exposed: forbidden
+devices:
+  - {name: s, address: %s, vendor: sokol}
+`, srv.URL)
+	out := scrapeExporter(t, newExporter(t, []byte(y)), 0)
+	for _, line := range []string{
+		`basip_sip_policy_violation{device="s",policy="default",rule="proxy"} 0`,
+		`basip_sip_policy_violation{device="s",policy="default",rule="transports"} 1`,
+		`basip_sip_policy_violation{device="s",policy="default",rule="password_exposed"} 1`,
+		`basip_sip_policy_compliant{device="s",policy="default"} 0`,
+	} {
+		requireLine(t, out, line)
+	}
+	for _, absent := range []string{`rule="enabled"`, `rule="registration_interval"`} {
+		if l := grep(out, absent); l != "" {
+			t.Errorf("a rule on a field Sokol does not give was evaluated: %s", l)
 		}
 	}
 }
