@@ -36,7 +36,9 @@ var akuvoxItems = []string{
 	"Config.Account1.STUN.Enable", "Config.Account1.STUN.Server", "Config.Account1.STUN.Port",
 }
 
-// akuvoxTransports are the values of SIP.TransType.
+// akuvoxTransports are the values of SIP.TransType: "0" UDP is in the
+// public driver; "1" TCP and "2" TLS follow Akuvox's order and are not
+// confirmed by a public source.
 var akuvoxTransports = map[string]string{"0": "udp", "1": "tcp", "2": "tls"}
 
 // decodeAkuvoxSettings decodes the answer of the config get.
@@ -57,8 +59,8 @@ func decodeAkuvoxSettings(body []byte) (*device.SIPSettings, error) {
 	s.Proxy = hostPort(kvString(kv, p+"SIP.Server"), port)
 	if t, ok := kv[p+"SIP.TransType"]; ok {
 		name, known := akuvoxTransports[t]
-		if !known {
-			return nil, fmt.Errorf("field %sSIP.TransType: not a known transport", p)
+		if !known { // undocumented: kept as sent, as BAS-IP's are (all 0 in the state set)
+			name = t
 		}
 		s.Transport = &name
 	}

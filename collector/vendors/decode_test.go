@@ -79,7 +79,9 @@ func TestDecodeShapes(t *testing.T) {
 				s := v.(*device.SIPSettings)
 				return *s.Transport == "tcp" && s.STUNAddress() == "" && s.STUN != nil
 			}},
-		{"akuvox/settings", "unknown transport", `{"data":{"Config.Account1.SIP.TransType":"9"}}`, false, nil},
+		{"akuvox/settings", "undocumented transport kept as sent", `{"data":{"Config.Account1.SIP.TransType":"9"}}`, true,
+			func(v any) bool { return *v.(*device.SIPSettings).Transport == "9" }},
+		{"akuvox/settings", "transport an object", `{"data":{"Config.Account1.SIP.TransType":{}}}`, false, nil},
 		{"akuvox/status", "failure", `{"data":{"Account1":{"Status":"1"},"Status":{"Model":"E12"}}}`, true,
 			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"sokol/status", "rev.2 bool", `{"registerStatus":false}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
