@@ -281,6 +281,8 @@ func (p *pages) landing(f filter) landing {
 
 // debugView is the data of the debug page.
 type debugView struct {
+	// Vendor is the device's vendor; the API family row is BAS-IP's.
+	Vendor  string
 	Report  *collector.DebugReport
 	Answers []answer
 }
@@ -341,7 +343,7 @@ func (p *pages) debugHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		v := debugView{Report: rep, Answers: answers}
+		v := debugView{Report: rep, Answers: answers, Vendor: deviceVendors(p.src.Config())[rep.Device]}
 		p.render(w, "debug.html", "Debug poll of "+rep.Device, v)
 	})
 }

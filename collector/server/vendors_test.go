@@ -84,4 +84,14 @@ func TestSDVendor(t *testing.T) {
 	if len(groups) != 2 || groups[0].Labels["__meta_basip_vendor"] != "basip" || groups[1].Labels["__meta_basip_vendor"] != "ufanet" {
 		t.Errorf("groups %+v", groups)
 	}
+	// The debug view names the vendor instead of an API family.
+	code, page, _ := get(t, srv.URL+"/debug?device=b")
+	doc := parse(t, page)
+	if code != 200 || text(byID(doc, "vendor")) != "ufanet" || byID(doc, "api") != nil || !strings.Contains(text(byID(doc, "result")), "up") {
+		t.Errorf("debug view of a Ufanet device: %d vendor %q", code, text(byID(doc, "vendor")))
+	}
+	code, page, _ = get(t, srv.URL+"/debug?device=a")
+	if doc := parse(t, page); code != 200 || byID(doc, "vendor") != nil || byID(doc, "api") == nil {
+		t.Errorf("debug view of a BAS-IP device: %d", code)
+	}
 }
