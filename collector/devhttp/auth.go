@@ -41,15 +41,33 @@ type Authed struct {
 	basic string // the Basic Authorization header
 	now   func() time.Time
 
+	mu        sync.Mutex
+	challenge *challenge // Digest: the challenge in use; nil before the first 401
+	// suspension is the back-off after a rejection, shared with the
+	// Authed conns to the same device's other ports (see OtherPort).
+	suspension *suspension
+}
+
+// suspension is a back-off after the device rejected the credentials.
+type suspension struct {
 	mu           sync.Mutex
-	challenge    *challenge // Digest: the challenge in use; nil before the first 401
 	backoff      time.Duration
 	blockedUntil time.Time
 }
 
+// OtherPort returns an Authed conn to another port of the same device
+// (o.BaseURL), with the same credentials and the same back-off: a
+// rejection on one suspends both, so a wrong password costs one refused
+// request, not one a port.
+func (a *Authed) OtherPort(o Options) *Authed {
+	b := NewAuthed(o, a.cred)
+	b.suspension = a.suspension
+	return b
+}
+
 // NewAuthed returns a Conn to one device that authenticates with cred.
 func NewAuthed(o Options, cred Credentials) *Authed {
-	a := &Authed{Conn: New(o), cred: cred, now: cred.Now}
+	a := &Authed{Conn: New(o), cred: cred, now: cred.Now, suspension: &suspension{}}
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -84,9 +102,9 @@ func (a *Authed) Fetch(ctx context.Context, r *Request, res *device.Result) ([]b
 	case resp.Status != http.StatusOK:
 		return nil, StatusError(op, resp.Status)
 	}
-	a.mu.Lock()
-	a.backoff, a.blockedUntil = 0, time.Time{}
-	a.mu.Unlock()
+	a.suspension.mu.Lock()
+	a.suspension.backoff, a.suspension.blockedUntil = 0, time.Time{}
+	a.suspension.mu.Unlock()
 	return resp.Body, nil
 }
 
@@ -159,9 +177,9 @@ func (a *Authed) answer(ch *challenge, r *Request) (string, error) {
 // blocked is the error for a request while the back-off after a rejection
 // of the credentials lasts, nil after it.
 func (a *Authed) blocked(op string) error {
-	a.mu.Lock()
-	until := a.blockedUntil
-	a.mu.Unlock()
+	a.suspension.mu.Lock()
+	until := a.suspension.blockedUntil
+	a.suspension.mu.Unlock()
 	if a.now().Before(until) {
 		return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf("requests suspended until %s after the device rejected the credentials", until.UTC().Format(time.RFC3339))}
 	}
@@ -172,9 +190,11 @@ func (a *Authed) blocked(op string) error {
 // drops the Digest challenge.
 func (a *Authed) rejected(res *device.Result) {
 	res.AuthFailures++
+	a.suspension.mu.Lock()
+	a.suspension.backoff = min(max(2*a.suspension.backoff, loginBackoffMin), loginBackoffMax)
+	a.suspension.blockedUntil = a.now().Add(a.suspension.backoff)
+	a.suspension.mu.Unlock()
 	a.mu.Lock()
-	a.backoff = min(max(2*a.backoff, loginBackoffMin), loginBackoffMax)
-	a.blockedUntil = a.now().Add(a.backoff)
 	a.challenge = nil
 	a.mu.Unlock()
 }

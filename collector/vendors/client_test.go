@@ -214,6 +214,10 @@ func TestWrongPasswordBacksOff(t *testing.T) {
 				if _, res, err := c.SIPSettings(ctx(t)); device.ReasonOf(err) != device.ReasonAuth || res.Requests != 0 {
 					t.Fatalf("during the back-off: %+v %v", res, err)
 				}
+				// The status too (on Ufanet's other port).
+				if _, res, err := c.SIPStatus(ctx(t)); device.ReasonOf(err) != device.ReasonAuth || res.Requests != 0 {
+					t.Fatalf("status during the back-off: %+v %v", res, err)
+				}
 			}
 			if n := d.Requests.Load() - before; n != 0 {
 				t.Errorf("%d requests during the back-off", n)

@@ -62,7 +62,8 @@ func New(dc *config.Device, tc *tls.Config) device.Client {
 	case config.VendorUfanet:
 		so := o
 		so.BaseURL = withPort(dc.URL, dc.StatusPort)
-		return &Ufanet{base: base{authed()}, status: devhttp.NewAuthed(so, devhttp.Credentials{Auth: cred.Auth, Username: cred.Username, Password: cred.Secret().Reveal()})}
+		web := authed()
+		return &Ufanet{base: base{web}, status: web.OtherPort(so)}
 	}
 	return basip.New(basip.Options{
 		BaseURL:    dc.URL,
