@@ -22,9 +22,9 @@ func BenchmarkExposition(b *testing.B) {
 	exp := newExporter(b, y)
 	scrapeExporter(b, exp, 0)
 	f := exp.fleet.Load()
-	poll := &Poll{fleet: f, members: f.members, outcomes: make([]pollOutcome, len(f.members))}
+	poll := &Poll{fleet: f, members: f.members, outcomes: make([]*pollOutcome, len(f.members))}
 	for i, m := range f.members {
-		poll.outcomes[i] = *m.state.last.Load()
+		poll.outcomes[i] = m.rec.last.Load()
 	}
 	perDevice := func(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(f.members)), "ns/device")

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/schedule"
 	"github.com/basip/basip_exporter/collector/textformat"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,22 +30,30 @@ type Exporter struct {
 	fleet   atomic.Pointer[fleet]
 	mu      sync.Mutex // serialises Apply
 
-	// polls counts the results served, by how (servedFresh...).
-	polls [numServed]atomic.Uint64
-	// writeNanosPerDevice is what writing the last answer took, per device.
-	writeNanosPerDevice atomic.Int64
+	// sched runs the polls; its slots and what it knows of each device
+	// outlive configurations.
+	sched *schedule.Scheduler[*pollOutcome]
+	// polls counts the results served, by how.
+	polls [schedule.NumHow]atomic.Uint64
+	// renderNanosPerDevice is what rendering an answer took per device,
+	// smoothed (see noteRender).
+	renderNanosPerDevice atomic.Int64
 
 	devicesDesc, pollsDesc *prometheus.Desc
 }
 
 // New returns an Exporter serving cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	e := &Exporter{
 		logger:      logger,
 		started:     time.Now(),
+		sched:       schedule.New[*pollOutcome](schedule.Options{Concurrency: cfg.Global.Concurrency}),
 		devicesDesc: prometheus.NewDesc("basip_exporter_devices", "Configured devices.", nil, nil),
 		pollsDesc: prometheus.NewDesc("basip_exporter_polls_total",
-			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval).",
+			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval), skipped (the caller's deadline came before the device's turn), waited_out (the poll in flight did not end by the caller's deadline).",
 			[]string{"outcome"}, nil),
 	}
 	if err := e.Apply(cfg); err != nil {
@@ -67,8 +77,8 @@ func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(e.devicesDesc, prometheus.GaugeValue, float64(e.Devices()))
-	for kind, name := range servedNames {
-		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[kind].Load()), name)
+	for how := schedule.Fresh; how < schedule.NumHow; how++ {
+		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[how].Load()), how.String())
 	}
 }
 
@@ -77,8 +87,8 @@ type Poll struct {
 	exporter *Exporter
 	fleet    *fleet
 	members  []*member
-	outcomes []pollOutcome
-	served   []int // how each outcome was served (servedFresh...)
+	outcomes []*pollOutcome
+	served   []schedule.How
 }
 
 // PollFleet polls every configured device within ctx's deadline.
@@ -108,22 +118,44 @@ func (e *Exporter) poll(ctx context.Context, f *fleet, members []*member) *Poll 
 	return &Poll{exporter: e, fleet: f, members: members, outcomes: outcomes, served: served}
 }
 
-// WriteTo writes the polled devices' series in the text format. How long
-// it takes is kept to reserve the time for the next answer (see
-// writeReserve).
+// WriteTo writes the polled devices' series in the text format. They are
+// rendered into memory first: how long that takes is what the next answers
+// reserve (see budget.go), and a client that reads slowly can hold only
+// the copy, never the measure.
 func (p *Poll) WriteTo(w *bufio.Writer) error {
+	buf := renderPool.Get().(*renderBuffer)
+	defer renderPool.Put(buf)
+	buf.b.Reset()
+	buf.w.Reset(&buf.b)
 	start := time.Now()
-	tw := textformat.NewWriter(w)
-	writeDevices(tw, p.fleet, p.members, p.outcomes)
-	if err := tw.Err(); err != nil {
+	writeDevices(textformat.NewWriter(buf.w), p.fleet, p.members, p.outcomes)
+	_ = buf.w.Flush() // into memory: cannot fail
+	if p.exporter != nil {
+		p.exporter.noteRender(time.Since(start), len(p.members))
+	}
+	if _, err := w.Write(buf.b.Bytes()); err != nil {
 		return err
 	}
-	err := w.Flush()
-	if p.exporter != nil && len(p.members) > 1 {
-		p.exporter.writeNanosPerDevice.Store(int64(time.Since(start)) / int64(len(p.members)))
+	if buf.b.Cap() > maxPooledRender {
+		buf.b = bytes.Buffer{}
 	}
-	return err
+	return w.Flush()
 }
+
+// renderBuffer is where an answer is rendered before it is written.
+type renderBuffer struct {
+	b bytes.Buffer
+	w *bufio.Writer
+}
+
+// maxPooledRender: a larger render buffer is not kept for the next answer.
+const maxPooledRender = 16 << 20
+
+var renderPool = sync.Pool{New: func() any {
+	rb := &renderBuffer{}
+	rb.w = bufio.NewWriterSize(&rb.b, 32<<10)
+	return rb
+}}
 
 // lookup finds a configured device by name, or by address after the same
 // normalisation the config applies.

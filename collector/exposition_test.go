@@ -85,17 +85,18 @@ devices:
 		RegistrationInterval: i64(300), STUN: &device.STUN{IP: str("stun\"x"), Port: i64(3478)},
 	}
 	last := 1.7326e9
-	outcomes := make([]pollOutcome, len(f.members))
+	outcomes := make([]*pollOutcome, len(f.members))
 	for i, m := range f.members {
-		o := &outcomes[i]
+		o := &pollOutcome{}
+		outcomes[i] = o
 		o.settings = settings
 		o.status = &device.SIPStatus{Status: str("OK"), LastAttempt: &last}
 		o.info = &device.Info{Model: device.FlexString(hostile), Type: "panel", Firmware: "3.9.1", Serial: ""}
 		o.check(m.cfg)
-		m.state.authFailures.Add(3)
-		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
-		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
-		m.state.fingerprint.Store(&fingerprint{sum: 1})
+		m.rec.authFailures.Add(3)
+		m.rec.countError(int(device.EndpointStatus), device.ReasonTimeout)
+		m.rec.countError(int(device.EndpointStatus), device.ReasonTimeout)
+		m.rec.fingerprint.Store(&fingerprint{sum: 1})
 	}
 	poll := &Poll{fleet: f, members: f.members, outcomes: outcomes}
 

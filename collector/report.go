@@ -70,7 +70,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 		if d.cfg.PolicyRef != nil {
 			st.Policy = d.cfg.PolicyRef.Name
 		}
-		if lp := d.state.last.Load(); lp != nil {
+		if lp := d.rec.last.Load(); lp != nil {
 			st.Registration = registration(d, lp)
 			if lp.info != nil {
 				st.Firmware = clean(string(lp.info.Firmware))
@@ -78,7 +78,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
 				st.Reason, st.LastError = string(device.ReasonOf(err)), device.Redact(err.Error())
-				if since := d.state.downSince.Load(); since != 0 {
+				if since := d.rec.downSince.Load(); since != 0 {
 					st.DownSince = time.Unix(0, since)
 				}
 			} else {
@@ -115,7 +115,7 @@ func violations(o *pollOutcome) []string {
 func endpointResults(d *member, o *pollOutcome) [device.NumEndpoints]string {
 	var out [device.NumEndpoints]string
 	answers := [device.NumEndpoints]bool{o.settings != nil, o.status != nil, o.info != nil}
-	errs := [device.NumEndpoints]error{o.settingsErr, o.statusErr, o.infoErr}
+	errs := [device.NumEndpoints]error{o.errs[device.EndpointSettings], o.errs[device.EndpointStatus], o.errs[device.EndpointInfo]}
 	for ep := range device.NumEndpoints {
 		switch {
 		case !d.cfg.Collects(ep):
@@ -160,7 +160,7 @@ func (e *Exporter) Check(ctx context.Context, names []string) ([]*DebugReport, e
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			m.session.forgetResult()
+			e.sched.Forget(m.key)
 			reports[i], errs[i] = e.DebugPoll(ctx, m.name)
 		}()
 	}
@@ -175,7 +175,7 @@ func registration(d *member, o *pollOutcome) string {
 		return ""
 	case o.status != nil && o.status.Status != nil:
 		return strings.ToLower(clean(*o.status.Status))
-	case o.status == nil && o.statusErr == nil && !d.session.cache.supported(device.EndpointStatus, o.at):
+	case o.status == nil && o.errs[device.EndpointStatus] == nil && !d.session.cache.supported(device.EndpointStatus, o.at):
 		return "unsupported"
 	}
 	return ""
@@ -238,8 +238,8 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	for i := range rep.Requests {
 		rep.Requests[i].Error = device.Redact(rep.Requests[i].Error)
 	}
-	o := &outcomes[0]
-	rep.Served = servedNames[poll.served[0]]
+	o := outcomes[0]
+	rep.Served = poll.served[0].String()
 	if !o.at.IsZero() {
 		rep.Age = max(0, time.Since(o.at))
 	}

@@ -53,15 +53,9 @@ func New(e *collector.Exporter, o Options) http.Handler {
 		mux.Handle(path, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(labels),
 			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(labels), h)))
 	}
-	scrapeDeadline := func(r *http.Request) time.Duration {
-		if budget, ok := scrapeBudget(r.Header.Get(scrapeTimeoutHeader), o.TimeoutOffset); ok {
-			return budget + writeMargin
-		}
-		return noBudgetWriteTimeout
-	}
 	pageDeadline := func(*http.Request) time.Duration { return e.Config().Global.Timeout + writeMargin }
-	handle("/metrics", "metrics", withWriteDeadline(scrapeDeadline, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
-	handle("/probe", "probe", withWriteDeadline(scrapeDeadline, probeHandler(e, o.TimeoutOffset, rejected)))
+	handle("/metrics", "metrics", metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger))
+	handle("/probe", "probe", probeHandler(e, o.TimeoutOffset, rejected))
 	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
 	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
@@ -75,7 +69,7 @@ func New(e *collector.Exporter, o Options) http.Handler {
 
 // Write deadlines: a client that never reads its answer cannot hold a
 // handler (and the poll results it keeps) longer than this. A scrape gets
-// its budget plus writeMargin; one without a scrape timeout, which may poll
+// its scrape timeout plus writeMargin (see scrapeContext); one without a scrape timeout, which may poll
 // a whole fleet without a deadline, noBudgetWriteTimeout; a page the device
 // timeout plus writeMargin.
 const (
