@@ -20,7 +20,7 @@ type pollOutcome struct {
 	info     *device.Info
 	errs     [device.NumEndpoints]error // by endpoint
 	duration time.Duration
-	at          time.Time // when the poll ended
+	at       time.Time // when the poll ended
 	// notPolled marks an outcome made up without a poll: skipped, or a
 	// caller's deadline passed while it waited for another's poll.
 	notPolled bool
