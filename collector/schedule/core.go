@@ -210,23 +210,27 @@ func placement(cl Class) (pool, rank int) {
 	return slowPool, 2
 }
 
-// dispatch starts queued polls while their pool has free slots. With no
-// slow pool (concurrency 1) the slow queues wait for the fast pool.
+// dispatch starts queued polls while their pool has free slots. The slow
+// pool serves its own queues (Slow, Suspect, Silent); the fast pool serves
+// Fast and Unknown, then Slow: a device known to answer, slowly, borrows a
+// fast slot rather than wait behind a silent one. With no slow pool
+// (concurrency 1) the fast pool serves every queue.
 func (c *core[R]) dispatch(now time.Time, fx *effects[R]) {
-	for p := range numPools {
-		queuesOf := []int{p}
-		if p == fastPool && c.pools[slowPool].size == 0 {
-			queuesOf = []int{fastPool, slowPool}
-		}
-		for _, q := range queuesOf {
-			for rank := range len(c.pools[q].queues) {
-				for c.pools[p].used < c.pools[p].size && len(c.pools[q].queues[rank]) > 0 {
-					r := c.pools[q].queues[rank][0]
-					c.pools[q].queues[rank][0] = nil
-					c.pools[q].queues[rank] = c.pools[q].queues[rank][1:]
-					c.take(now, p, r, fx)
-				}
-			}
+	type source struct{ pool, queue, rank int }
+	order := []source{
+		{slowPool, slowPool, 0}, {slowPool, slowPool, 1}, {slowPool, slowPool, 2},
+		{fastPool, fastPool, 0}, {fastPool, fastPool, 1}, {fastPool, slowPool, 0},
+	}
+	if c.pools[slowPool].size == 0 {
+		order = append(order, source{fastPool, slowPool, 1}, source{fastPool, slowPool, 2})
+	}
+	for _, src := range order {
+		p, q := &c.pools[src.pool], &c.pools[src.queue].queues[src.rank]
+		for p.used < p.size && len(*q) > 0 {
+			r := (*q)[0]
+			(*q)[0] = nil
+			*q = (*q)[1:]
+			c.take(now, src.pool, r, fx)
 		}
 	}
 }
@@ -255,7 +259,7 @@ func (c *core[R]) take(now time.Time, p int, r *request[R], fx *effects[R]) {
 	c.inFlight++
 	r.caller.out[r.i].How = Fresh
 	f.waiters = append(f.waiters, r)
-	if p == fastPool && c.pools[slowPool].size > 0 && r.job.Timeout > 0 {
+	if p == fastPool && (e.class == Fast || e.class == Unknown) && c.pools[slowPool].size > 0 && r.job.Timeout > 0 {
 		f.slowAt = now.Add(patience(e.class, r.job.Timeout))
 		heap.Push(&c.slow, f)
 	}

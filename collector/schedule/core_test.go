@@ -230,16 +230,17 @@ func TestConcurrencyAcrossReloads(t *testing.T) {
 	}
 }
 
-// A device that answers within its timeout but slowly (2 s of 5) is never
+// A device that answers within its timeout but slowly (4.8 s of 5) is never
 // cut while it is known to be slow, whatever the silent devices beside it:
-// up in every scrape after a building goes dark. Met for the first time
+// up in every scrape after a building goes dark, even while probes of the
+// dark devices keep every slot for slow devices busy. Met for the first time
 // beside silent devices that fill the slow pool, it is cut at most once,
 // and up in every scrape from its first answer on.
 func TestSlowHealthyDeviceIsNotCutAgain(t *testing.T) {
 	for _, known := range []bool{true, false} {
 		s := newSim(t, 16)
 		dark := names("dark", 40)
-		s.key("slow").took = 2 * time.Second
+		s.key("slow").took = 4800 * time.Millisecond
 		keys := append(append([]string{}, dark...), "slow")
 		if known {
 			for range 3 {
@@ -251,7 +252,14 @@ func TestSlowHealthyDeviceIsNotCutAgain(t *testing.T) {
 			s.key(k).silent = true
 		}
 		var ups []int
-		for range 10 {
+		for i := range 10 {
+			// Probes of the dark devices keep the slow pool busy when the
+			// fleet's scrape comes.
+			s.scrape("probes", dark, defaultBudget, 0, defaultJob)
+			s.run(100 * time.Millisecond)
+			if known && i >= 2 && s.c.pools[slowPool].used < s.c.pools[slowPool].size {
+				t.Fatalf("the slow pool is not full: %d of %d", s.c.pools[slowPool].used, s.c.pools[slowPool].size)
+			}
 			sc := s.scrape("prometheus", keys, defaultBudget, 0, defaultJob)
 			s.run(defaultInterval)
 			ups = append(ups, s.upIn(sc, []string{"slow"}))

@@ -35,7 +35,9 @@
 //     pool; when that pool is full, the poll is cut, for its key was
 //     expected to answer quickly (Fast or Unknown), and the key becomes a
 //     Suspect, whose next poll waits in the slow pool with its whole
-//     Timeout, ahead of the Silent. Polls in the slow pool are never cut. A
+//     Timeout, ahead of the Silent. A Slow key borrows a free fast slot
+//     rather than wait behind the silent. Only polls of keys expected to
+//     answer quickly are ever cut. A
 //     key that answers within its Timeout is therefore cut at most once in
 //     a row, and never while it is known to be Slow. A key is placed again
 //     only when one of its polls ends: skips and callers that leave change
