@@ -241,11 +241,12 @@ func (s *Scheduler[R]) InFlight() (polls, slots int) {
 // release callers, and set the timer for the next tick.
 func (s *Scheduler[R]) apply(fx *effects[R]) {
 	for _, f := range fx.start {
-		ctx, cancel := s.ctx, context.CancelFunc(func() {})
+		var ctx context.Context
+		var cancel context.CancelFunc
 		if f.job.Timeout > 0 {
-			ctx, cancel = context.WithTimeout(ctx, f.job.Timeout)
+			ctx, cancel = context.WithTimeout(s.ctx, f.job.Timeout)
 		} else {
-			ctx, cancel = context.WithCancel(ctx)
+			ctx, cancel = context.WithCancel(s.ctx)
 		}
 		f.cancel = cancel
 		go s.run(ctx, f)
