@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-var timelines = flag.Int("timelines", 1000, "random timelines TestRandomTimelines runs")
+var (
+	defaultTimelines = 500
+	timelines        = flag.Int("timelines", 0, "random timelines TestRandomTimelines runs (0: 500, 100 under the race detector)")
+)
 
 // TestRandomTimelines runs generated timelines: devices that answer
 // quickly, slowly, never, or change their mind; a Prometheus scraping the
@@ -24,13 +27,17 @@ var timelines = flag.Int("timelines", 1000, "random timelines TestRandomTimeline
 // quickly throughout is up in every fleet scrape from the third on, when
 // the fleet's silent and slow keys fit what one scrape can find.
 func TestRandomTimelines(t *testing.T) {
+	n := *timelines
+	if n == 0 {
+		n = defaultTimelines
+	}
 	events, scrapes := 0, 0
-	for seed := range uint64(*timelines) {
+	for seed := range uint64(n) {
 		n, sc := randomTimeline(t, seed)
 		events += n
 		scrapes += sc
 	}
-	t.Logf("%d timelines, %d events checked, %d fleet scrapes checked for liveness", *timelines, events, scrapes)
+	t.Logf("%d timelines, %d events checked, %d fleet scrapes checked for liveness", n, events, scrapes)
 }
 
 func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
