@@ -39,7 +39,7 @@ type Exporter struct {
 	// smoothed (see noteRender).
 	renderNanosPerDevice atomic.Int64
 
-	devicesDesc, pollsDesc *prometheus.Desc
+	devicesDesc, pollsDesc, inFlightDesc *prometheus.Desc
 }
 
 // New returns an Exporter serving cfg.
@@ -55,6 +55,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
 		pollsDesc: prometheus.NewDesc("basip_exporter_polls_total",
 			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval), skipped (the caller's deadline came before the device's turn), waited_out (the poll in flight did not end by the caller's deadline).",
 			[]string{"outcome"}, nil),
+		inFlightDesc: prometheus.NewDesc("basip_exporter_polls_in_flight", "Device polls in progress, each holding one of global.concurrency's slots.", nil, nil),
 	}
 	if err := e.Apply(cfg); err != nil {
 		return nil, err
@@ -72,11 +73,14 @@ func (e *Exporter) Devices() int { return len(e.fleet.Load().members) }
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.devicesDesc
 	ch <- e.pollsDesc
+	ch <- e.inFlightDesc
 }
 
 // Collect implements prometheus.Collector.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(e.devicesDesc, prometheus.GaugeValue, float64(e.Devices()))
+	polls, _ := e.sched.InFlight()
+	ch <- prometheus.MustNewConstMetric(e.inFlightDesc, prometheus.GaugeValue, float64(polls))
 	for how := schedule.Fresh; how < schedule.NumHow; how++ {
 		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[how].Load()), how.String())
 	}
