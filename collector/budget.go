@@ -25,6 +25,8 @@ import (
 //	                  timeout, for the next callers)
 //	start margin      no poll starts with less than min(device timeout/10,
 //	                  100 ms) of the wait left: the device is skipped
+//	a poll            runs under the device timeout, at most 2 min (maxPoll),
+//	                  whoever waits for it
 //	write deadline    wait + 10 s for the handler to write (package server)
 const (
 	MinScrapeTimeout = time.Second

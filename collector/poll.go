@@ -22,7 +22,7 @@ import (
 // (reason skipped, or timeout when its poll was in flight), which is
 // stored nowhere.
 func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member) ([]*pollOutcome, []schedule.How) {
-	timeout := f.cfg.Global.Timeout
+	timeout := min(f.cfg.Global.Timeout, maxPoll)
 	values := valuesFor(ctx)
 	jobs := make([]schedule.Job[*pollOutcome], len(members))
 	for i, m := range members {
@@ -54,6 +54,10 @@ func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member)
 	}
 	return outcomes, hows
 }
+
+// maxPoll bounds every poll, whatever the configured timeout: a slot is
+// never held longer.
+const maxPoll = 2 * time.Minute
 
 // startMargin: no poll starts for a caller with less than this left to
 // wait, a tenth of the device timeout and at most 100ms (see budget.go).
