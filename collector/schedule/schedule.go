@@ -43,6 +43,18 @@
 //     only when one of its polls ends: skips and callers that leave change
 //     no class.
 //
+// # Bounds
+//
+// Finding which keys are silent costs slot time that nothing can avoid: a
+// fast slot finds one silent key per patience (a quarter of the Timeout,
+// a tenth for keys never polled), so U silent keys ahead of the answering
+// ones take about U / (fast slots x budget / patience) callers to find,
+// after which they never delay the answering ones again. A key that
+// answers only slowly is told from a silent one only by a poll given its
+// whole Timeout in the slow pool, which serves about slow slots x budget /
+// Timeout such polls per caller. The package's tests give the figures for
+// the exporter's defaults.
+//
 // The Scheduler is driven by real goroutines and timers around a state
 // machine (core) that takes one event at a time, with the time given; the
 // tests drive that state machine with a fake clock and fake polls.
