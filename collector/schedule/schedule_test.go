@@ -16,7 +16,7 @@ import (
 func TestCallerReturnsAtItsDeadlineAndThePollGoesOn(t *testing.T) {
 	s := New[int](Options{Concurrency: 4})
 	ended := make(chan struct{})
-	job := Job[int]{Key: "hang", Timeout: 300 * time.Millisecond, Poll: func(ctx context.Context) (int, bool) {
+	job := Job[int]{Key: "hang", Timeout: 150 * time.Millisecond, Poll: func(ctx context.Context) (int, bool) {
 		<-ctx.Done()
 		close(ended)
 		return 1, false
@@ -52,16 +52,16 @@ func TestSlowPollIsCutWhenTheSlowPoolIsFull(t *testing.T) {
 	s := New[int](Options{Concurrency: 4}) // 3 fast slots, 1 slow
 	hang := func(ctx context.Context) (int, bool) { <-ctx.Done(); return 0, false }
 	// Fill the slow pool: a key that became slow is moved there.
-	go s.Do(context.Background(), []Job[int]{{Key: "first", Timeout: 400 * time.Millisecond, Poll: hang}})
-	time.Sleep(150 * time.Millisecond) // past its patience (a tenth: 40 ms): in the slow pool
+	go s.Do(context.Background(), []Job[int]{{Key: "first", Timeout: 200 * time.Millisecond, Poll: hang}})
+	time.Sleep(60 * time.Millisecond) // past its patience (a tenth: 20 ms): in the slow pool
 	start := time.Now()
-	out := s.Do(context.Background(), []Job[int]{{Key: "second", Timeout: 400 * time.Millisecond, Poll: hang}})
+	out := s.Do(context.Background(), []Job[int]{{Key: "second", Timeout: 200 * time.Millisecond, Poll: hang}})
 	took := time.Since(start)
 	if !out[0].Cut || out[0].How != Fresh {
 		t.Errorf("served %+v, want a fresh result marked cut", out[0])
 	}
-	if took > 300*time.Millisecond {
-		t.Errorf("cut after %v; its patience is 40 ms", took)
+	if took > 150*time.Millisecond {
+		t.Errorf("cut after %v; its patience is 20 ms", took)
 	}
 	if c := s.Class("second"); c != Suspect {
 		t.Errorf("class %v after a cut, want suspect", c)
