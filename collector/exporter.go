@@ -2,10 +2,10 @@ package collector
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -122,44 +122,37 @@ func (e *Exporter) poll(ctx context.Context, f *fleet, members []*member) *Poll 
 	return &Poll{exporter: e, fleet: f, members: members, outcomes: outcomes, served: served}
 }
 
-// WriteTo writes the polled devices' series in the text format. They are
-// rendered into memory first: how long that takes is what the next answers
-// reserve (see budget.go), and a client that reads slowly can hold only
-// the copy, never the measure.
+// WriteTo writes the polled devices' series in the text format.
+//
+// How long rendering takes is what the next answers reserve for writing
+// (see budget.go). It is learned by rendering a sample of the devices into
+// memory first, never by timing the writes to the client, which a client
+// that reads slowly would make as long as it likes; the whole answer is
+// not rendered into memory, which would cost its size in memory per
+// scrape.
 func (p *Poll) WriteTo(w *bufio.Writer) error {
-	buf := renderPool.Get().(*renderBuffer)
-	defer renderPool.Put(buf)
-	buf.b.Reset()
-	buf.w.Reset(&buf.b)
-	start := time.Now()
-	writeDevices(textformat.NewWriter(buf.w), p.fleet, p.members, p.outcomes)
-	_ = buf.w.Flush() // into memory: cannot fail
-	if p.exporter != nil {
-		p.exporter.noteRender(time.Since(start), len(p.members))
+	if p.exporter != nil && len(p.members) > 1 {
+		n := min(len(p.members), renderSample)
+		bw := sampleWriters.Get().(*bufio.Writer)
+		start := time.Now()
+		writeDevices(textformat.NewWriter(bw), p.fleet, p.members[:n], p.outcomes[:n])
+		_ = bw.Flush() // to io.Discard: cannot fail
+		p.exporter.noteRender(time.Since(start), n)
+		sampleWriters.Put(bw)
 	}
-	if _, err := w.Write(buf.b.Bytes()); err != nil {
+	tw := textformat.NewWriter(w)
+	writeDevices(tw, p.fleet, p.members, p.outcomes)
+	if err := tw.Err(); err != nil {
 		return err
-	}
-	if buf.b.Cap() > maxPooledRender {
-		buf.b = bytes.Buffer{}
 	}
 	return w.Flush()
 }
 
-// renderBuffer is where an answer is rendered before it is written.
-type renderBuffer struct {
-	b bytes.Buffer
-	w *bufio.Writer
-}
+// renderSample is how many devices of an answer are rendered into memory
+// to time the rendering.
+const renderSample = 200
 
-// maxPooledRender: a larger render buffer is not kept for the next answer.
-const maxPooledRender = 16 << 20
-
-var renderPool = sync.Pool{New: func() any {
-	rb := &renderBuffer{}
-	rb.w = bufio.NewWriterSize(&rb.b, 32<<10)
-	return rb
-}}
+var sampleWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 32<<10) }}
 
 // lookup finds a configured device by name, or by address after the same
 // normalisation the config applies.
