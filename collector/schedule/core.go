@@ -1,6 +1,7 @@
 package schedule
 
 import (
+	"cmp"
 	"container/heap"
 	"slices"
 	"time"
@@ -43,10 +44,11 @@ type pool[R any] struct {
 type entry[R any] struct {
 	key      string
 	flight   *flight[R]
-	last     *landed[R]
+	last     landed[R] // valid when hasLast
+	hasLast  bool
 	class    Class
-	tried    time.Time     // when its last poll ended, for the silent's rotation
-	answered time.Time     // when it last answered, for the suspects' order
+	tried    int64         // Unix ns when its last poll ended, for the silent's rotation
+	answered int64         // Unix ns when it last answered, for the suspects' order
 	blocked  []*request[R] // requests waiting for another session's flight to end
 	queued   int           // requests in the pools' queues
 }
@@ -133,8 +135,10 @@ func (c *core[R]) arrive(now time.Time, cl *caller[R], jobs []Job[R], fx *effect
 	cl.out = make([]Served[R], len(jobs))
 	cl.pending = len(jobs)
 	var suspect, silent []*request[R]
+	reqs := make([]request[R], len(jobs)) // one allocation for the caller's requests
 	for i := range jobs {
-		r := &request[R]{caller: cl, i: i, job: &jobs[i]}
+		r := &reqs[i]
+		*r = request[R]{caller: cl, i: i, job: &jobs[i]}
 		if c.serveWithoutPoll(now, r, fx) {
 			continue
 		}
@@ -151,12 +155,12 @@ func (c *core[R]) arrive(now time.Time, cl *caller[R], jobs []Job[R], fx *effect
 	// Suspects are tried most recently answered first: a device cut once
 	// by bad luck goes before those of a building that went dark.
 	slices.SortStableFunc(suspect, func(a, b *request[R]) int {
-		return c.entries[b.job.Key].answered.Compare(c.entries[a.job.Key].answered)
+		return cmp.Compare(c.entries[b.job.Key].answered, c.entries[a.job.Key].answered)
 	})
 	// The silent are tried longest untried first, so that when there are
 	// more than the slow pool can poll in a scrape, each gets its turn.
 	slices.SortStableFunc(silent, func(a, b *request[R]) int {
-		return c.entries[a.job.Key].tried.Compare(c.entries[b.job.Key].tried)
+		return cmp.Compare(c.entries[a.job.Key].tried, c.entries[b.job.Key].tried)
 	})
 	for _, r := range append(suspect, silent...) {
 		c.enqueue(r, c.entries[r.job.Key])
@@ -175,7 +179,7 @@ func (c *core[R]) serveWithoutPoll(now time.Time, r *request[R], fx *effects[R])
 	if e == nil {
 		return false
 	}
-	if l := e.last; l != nil && l.session == r.job.Session && now.Sub(l.at) < r.job.MinInterval {
+	if l := &e.last; e.hasLast && l.session == r.job.Session && now.Sub(l.at) < r.job.MinInterval {
 		c.serve(r, Served[R]{Result: l.result, How: Reused, At: l.at}, fx)
 		return true
 	}
@@ -328,11 +332,11 @@ func (c *core[R]) land(now time.Time, f *flight[R], result R, answered bool, fx 
 	default:
 		e.class = Fast
 	}
-	e.tried = now
+	e.tried = now.UnixNano()
 	if answered {
-		e.answered = now
+		e.answered = e.tried
 	}
-	e.last = &landed[R]{session: f.job.Session, at: now, result: result}
+	e.last, e.hasLast = landed[R]{session: f.job.Session, at: now, result: result}, true
 	for _, r := range f.waiters {
 		if !r.isDone() {
 			how := r.caller.out[r.i].How
@@ -415,7 +419,7 @@ func (r *request[R]) isDone() bool { return r.done || r.caller.done }
 // forget drops key's last result, so that the next caller polls.
 func (c *core[R]) forget(key string) {
 	if e := c.entries[key]; e != nil {
-		e.last = nil
+		e.last, e.hasLast = landed[R]{}, false
 	}
 }
 
