@@ -220,7 +220,8 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 // typeErrorValue is the value yaml.v3 quotes in a type error ("cannot
 // unmarshal !!str `hunter2` into ..."). It may be a password written in the
 // wrong place, so it is dropped: the line says where.
-var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
+// (?s): a value may span lines, and its first 7 characters must go too.
+var typeErrorValue = regexp.MustCompile("(?s)(cannot unmarshal \\S+) `.*` into ")
 
 // maxDecodeErrors is how many of yaml.v3's errors decodeError reports.
 const maxDecodeErrors = 10

@@ -299,6 +299,10 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	for i, bad := range []string{
 		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://x/?password="+inlinePass+"\"\n", 1),
 		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://admin:"+inlinePass+"@x\"\n", 1),
+		// An address url.Parse refuses, whose error would quote it.
+		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://admin:100%"+inlinePass+"@x\"\n", 1),
+		// A value with a line break within yaml.v3's 7-character cut.
+		cred + fmt.Sprintf("global:\n  timeout: %q\n", inlinePass[:4]+"\n"+inlinePass[4:]),
 		strings.Replace(good, "password: \""+inlinePass+"\"", "password: \""+inlinePass+"\"\n    pasword: \""+inlinePass+"\"", 1),
 		strings.Replace(good, "  inline:\n", "  broken: "+inlinePass+"\n  inline:\n", 1),
 		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password_file: %s\n    password: %q\n", pwFile, inlinePass),
@@ -326,6 +330,9 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		// The HTTP Basic credentials.
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(testutil.User+":"+p)))
 	}
+	// The 7-character cut of a value with a line break, raw and as %q
+	// and the log quote it.
+	secrets = append(secrets, inlinePass[:4]+"\n"+inlinePass[4:6], inlinePass[:4]+`\n`+inlinePass[4:6])
 	tokens := 0
 	for _, d := range devices {
 		for _, tok := range d.IssuedTokens() {
