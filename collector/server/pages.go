@@ -84,7 +84,9 @@ func (p *pages) render(w http.ResponseWriter, name, title string, data any) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	noCache(w)
-	_, _ = w.Write(buf.Bytes())
+	// html/template escapes markup, not ESC or other control characters
+	// a device sent: the page may be read with curl on a terminal.
+	_, _ = w.Write([]byte(safetext.EscapeLines(buf.String())))
 }
 
 func noCache(w http.ResponseWriter) {
@@ -359,10 +361,10 @@ func (p *pages) debugHandler() http.Handler {
 		rep, err := p.src.DebugPoll(r.Context(), name)
 		switch {
 		case errors.Is(err, collector.ErrUnknownTarget):
-			http.Error(w, err.Error(), http.StatusNotFound)
+			http.Error(w, safetext.Escape(err.Error()), http.StatusNotFound)
 			return
 		case err != nil:
-			http.Error(w, "debug poll failed: "+err.Error(), http.StatusInternalServerError)
+			http.Error(w, "debug poll failed: "+safetext.Escape(err.Error()), http.StatusInternalServerError)
 			return
 		}
 		answers, err := decodedAnswers(rep)
