@@ -13,13 +13,10 @@ import (
 // ErrNotSupported.
 func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Result, error) {
 	var res device.Result
-	body, op, err := c.authorizedGet(ctx, "/sip/status", &res)
+	var s device.SIPStatus
+	err := c.authorizedGet(ctx, "/sip/status", &res, func(body []byte) error { return decodeObject(body, &s) })
 	if err != nil {
 		return nil, res, notSupported(err)
-	}
-	var s device.SIPStatus
-	if err := decodeObject(body, &s); err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
 	}
 	if s.LastAttempt != nil {
 		t := device.UnixSeconds(*s.LastAttempt)

@@ -139,6 +139,33 @@ const (
 	TokenUUID
 )
 
+// ForeignAnswer is how a device answers a request under an API prefix
+// (/api/vN/...) other than its own, as a device's web server may.
+type ForeignAnswer int
+
+// The answers under another family's prefix.
+const (
+	// ForeignNotFound (the default) answers 404.
+	ForeignNotFound ForeignAnswer = iota
+	// ForeignHTML answers 200 with the web interface's HTML page.
+	ForeignHTML
+	// ForeignUnauthorized answers 401, as to a request without a token.
+	ForeignUnauthorized
+	// ForeignForbidden answers 403.
+	ForeignForbidden
+	// ForeignMethodNotAllowed answers 405.
+	ForeignMethodNotAllowed
+	// ForeignRedirect answers 302 to the device's own prefix, same path.
+	ForeignRedirect
+	// ForeignHang accepts the request and never answers.
+	ForeignHang
+	// ForeignServerError answers 500.
+	ForeignServerError
+)
+
+// WebPage is the HTML a device with ForeignHTML answers.
+const WebPage = "<!DOCTYPE html><html><head><title>Web interface</title></head><body>Log in</body></html>"
+
 // Device is one simulated intercom. Set its fields before serving it; use
 // the setters to change it while it serves.
 type Device struct {
@@ -165,6 +192,9 @@ type Device struct {
 	// RecordRequests keeps the path and Authorization scheme of every
 	// request, for RequestLog.
 	RecordRequests bool
+	// Foreign is how requests under another API family's prefix are
+	// answered: 404 by default.
+	Foreign ForeignAnswer
 
 	mu           sync.Mutex
 	settings     map[string]any
@@ -342,6 +372,14 @@ func (d *Device) SetTrailing(b []byte) {
 	d.mu.Unlock()
 }
 
+// SetForeign changes how requests under another API family's prefix are
+// answered.
+func (d *Device) SetForeign(a ForeignAnswer) {
+	d.mu.Lock()
+	d.Foreign = a
+	d.mu.Unlock()
+}
+
 // SettingsRequests counts GET device/sip/settings requests.
 func (d *Device) SettingsRequests() int64 { return d.settingsReqs.Load() }
 
@@ -490,6 +528,38 @@ func (d *Device) route(w http.ResponseWriter, r *http.Request, fault Fault, pref
 		if d.authorized(w, r) {
 			d.serveObject(w, func() map[string]any { return d.status })
 		}
+	default:
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v"); ok && strings.Contains(rest, "/") {
+			d.foreign(w, r, prefix)
+			return
+		}
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
+	}
+}
+
+// foreign answers a request under another API family's prefix.
+func (d *Device) foreign(w http.ResponseWriter, r *http.Request, prefix string) {
+	d.mu.Lock()
+	answer := d.Foreign
+	d.mu.Unlock()
+	switch answer {
+	case ForeignHTML:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(WebPage))
+	case ForeignUnauthorized:
+		writeUnauthorized(w, d.UnauthorizedBody)
+	case ForeignForbidden:
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Forbidden"})
+	case ForeignMethodNotAllowed:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "Method not allowed"})
+	case ForeignRedirect:
+		_, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/"), "/")
+		http.Redirect(w, r, prefix+"/"+rest, http.StatusFound)
+	case ForeignHang:
+		<-r.Context().Done()
+	case ForeignServerError:
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Internal error"})
 	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
 	}
