@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,12 @@ type Client struct {
 	loginMu  sync.Mutex // one login at a time per device
 	detectMu sync.Mutex // one detection of the API family at a time
 
+	// secrets are the credentials in every form the client sends them
+	// (see secretForms), redacted by value from its errors.
+	secrets []string
+
 	mu           sync.Mutex
+	tokens       []string        // the last tokens issued, newest last, also redacted by value
 	prefix       string          // "/api/v1"; empty while the family is unknown
 	worked       map[string]bool // paths (after the prefix) answered under prefix
 	failures     int             // requests failed in a row under a found prefix
@@ -129,7 +135,47 @@ func New(o Options) *Client {
 	if o.Basic {
 		c.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Username+":"+o.Password))
 	}
+	c.secrets = secretForms(o.Username, o.Password)
 	return c
+}
+
+// secretForms is the password in every form the client sends it or a
+// device may quote it: plain and query-escaped, its MD5 in hex of both
+// cases, and the base64 of user:password of the Basic header, padded and
+// not.
+func secretForms(user, password string) []string {
+	if password == "" {
+		return nil
+	}
+	sum := md5.Sum([]byte(password))
+	h := hex.EncodeToString(sum[:])
+	userPass := []byte(user + ":" + password)
+	forms := []string{password, url.QueryEscape(password), h, strings.ToUpper(h),
+		base64.StdEncoding.EncodeToString(userPass), base64.RawStdEncoding.EncodeToString(userPass)}
+	slices.Sort(forms)
+	return slices.Compact(forms)
+}
+
+// maxTokensKept is how many of the last tokens issued are redacted by
+// value: a device may quote an old one.
+const maxTokensKept = 4
+
+// secretValues are the client's secrets and the last tokens it was
+// issued, for device.RedactValues.
+func (c *Client) secretValues() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append(slices.Clip(c.secrets), c.tokens...)
+}
+
+// redactErr redacts the client's secrets, by value and by shape, from an
+// error it returns.
+func (c *Client) redactErr(err error) error {
+	var e *device.Error
+	if err == nil || !errors.As(err, &e) || e != err {
+		return err
+	}
+	return redact(e, c.secretValues())
 }
 
 // APIVersion is the API family the client uses ("v0", "v1"), or empty
@@ -155,7 +201,7 @@ func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.R
 		return err
 	})
 	if err != nil {
-		return nil, res, err
+		return nil, res, c.redactErr(err)
 	}
 	return s, res, nil
 }
@@ -376,7 +422,7 @@ func (c *Client) authorizedGetAt(ctx context.Context, path string, res *device.R
 	if code == http.StatusUnauthorized {
 		if fresh {
 			res.AuthFailures++
-			return nil, authError("GET "+path, code, "token from a fresh login refused: %s", body)
+			return nil, c.authError("GET "+path, code, "token from a fresh login refused: %s", body)
 		}
 		if code, body, err = c.reauthorize(ctx, path, token, res); err != nil {
 			return nil, err
@@ -403,7 +449,7 @@ func (c *Client) reauthorize(ctx context.Context, path, refused string, res *dev
 	if code == http.StatusUnauthorized {
 		res.AuthFailures++
 		c.dropToken(token)
-		return 0, nil, authError("GET "+path, code, "refused again after a fresh login: %s", body)
+		return 0, nil, c.authError("GET "+path, code, "refused again after a fresh login: %s", body)
 	}
 	return code, body, nil
 }
@@ -429,6 +475,9 @@ func (c *Client) ensureToken(ctx context.Context, res *device.Result) (token str
 	}
 	c.mu.Lock()
 	c.token, c.backoff, c.blockedUntil = t, 0, time.Time{}
+	if c.tokens = append(c.tokens, t); len(c.tokens) > maxTokensKept {
+		c.tokens = slices.Delete(c.tokens, 0, len(c.tokens)-maxTokensKept)
+	}
 	c.mu.Unlock()
 	return t, true, nil
 }
@@ -467,7 +516,7 @@ func (c *Client) basicGet(ctx context.Context, path string, res *device.Result) 
 		return nil, err
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return nil, authError(op, code, "device rejected the Basic credentials: %s", body)
+		return nil, c.authError(op, code, "device rejected the Basic credentials: %s", body)
 	case code != http.StatusOK:
 		return nil, statusError(op, code)
 	}
@@ -491,10 +540,10 @@ func (c *Client) login(ctx context.Context, prefix string, res *device.Result) (
 		// credentials are not held to blame.
 		c.dropFamily(prefix)
 		return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: op, Status: code,
-			Err: fmt.Errorf("login answered %s, not as this API family's login does; the family is to be found again", statusText(code, body))}
+			Err: fmt.Errorf("login answered %s, not as this API family's login does; the family is to be found again", c.statusText(code, body))}
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return "", authError(op, code, "device rejected the credentials: %s", body)
+		return "", c.authError(op, code, "device rejected the credentials: %s", body)
 	case code != http.StatusOK:
 		return "", statusError(op, code)
 	}
@@ -545,7 +594,7 @@ func (c *Client) get(ctx context.Context, pathAndQuery, authz string, res *devic
 	start := time.Now()
 	code, body, gerr := c.do(req, op)
 	if gerr != nil {
-		gerr = redact(gerr)
+		gerr = redact(gerr, c.secretValues())
 	}
 	n := int(c.transport.requests.Load() - sent)
 	res.Requests += n

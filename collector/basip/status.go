@@ -16,7 +16,7 @@ func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Resul
 	var s device.SIPStatus
 	err := c.authorizedGet(ctx, "/sip/status", &res, func(body []byte) error { return decodeObject(body, &s) })
 	if err != nil {
-		return nil, res, notSupported(err)
+		return nil, res, c.redactErr(notSupported(err))
 	}
 	if s.LastAttempt != nil {
 		t := device.UnixSeconds(*s.LastAttempt)
@@ -33,7 +33,7 @@ func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) 
 	const path = "/api/info"
 	code, body, err := c.get(ctx, path, c.basic, &res)
 	if err != nil {
-		return nil, res, err
+		return nil, res, c.redactErr(err)
 	}
 	switch code {
 	case http.StatusOK:
@@ -44,7 +44,7 @@ func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) 
 	}
 	var info device.Info
 	if err := decodeObject(body, &info); err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
+		return nil, res, c.redactErr(&device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err})
 	}
 	return &info, res, nil
 }

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -137,6 +138,9 @@ const (
 	// TokenUUID is a random UUID, xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx, as
 	// on Camdroid devices.
 	TokenUUID
+	// TokenJWT is shaped like a JSON Web Token: header.claims.signature,
+	// each base64url.
+	TokenJWT
 )
 
 // ForeignAnswer is how a device answers a request under an API prefix
@@ -165,6 +169,22 @@ const (
 
 // WebPage is the HTML a device with ForeignHTML answers.
 const WebPage = "<!DOCTYPE html><html><head><title>Web interface</title></head><body>Log in</body></html>"
+
+// CredentialEcho is what a device quotes of the credentials it was sent when it
+// refuses them, as some web servers do in their error pages.
+type CredentialEcho int
+
+// The echoes.
+const (
+	// EchoNone (the default) quotes nothing.
+	EchoNone CredentialEcho = iota
+	// EchoAuthorization makes the error of a 401 the Authorization header
+	// as received ("Basic YWRtaW46...").
+	EchoAuthorization
+	// EchoCredentials makes a refusal name what was received: the plain
+	// password of Basic credentials, the token, or the login's MD5.
+	EchoCredentials
+)
 
 // Device is one simulated intercom. Set its fields before serving it; use
 // the setters to change it while it serves.
@@ -195,6 +215,9 @@ type Device struct {
 	// Foreign is how requests under another API family's prefix are
 	// answered: 404 by default.
 	Foreign ForeignAnswer
+	// Echo is what a refusal quotes of the credentials sent: nothing by
+	// default.
+	Echo CredentialEcho
 
 	mu           sync.Mutex
 	settings     map[string]any
@@ -609,7 +632,11 @@ func (d *Device) login(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	if !ok {
 		d.RejectedLogins.Add(1)
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "Wrong login or password"})
+		msg := "Wrong login or password"
+		if d.Echo == EchoCredentials {
+			msg = "Wrong password hash " + hash
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": msg})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "account_type": "admin"})
@@ -658,7 +685,17 @@ func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if badBasic {
 		d.basicRejected.Add(1)
 	}
-	if !ok {
+	switch {
+	case ok:
+	case d.Echo == EchoAuthorization:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": authz})
+	case d.Echo == EchoCredentials:
+		msg := "Unknown token " + strings.TrimPrefix(authz, "Bearer ")
+		if _, pass, basic := r.BasicAuth(); basic {
+			msg = "Wrong password " + pass
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": msg})
+	default:
 		writeUnauthorized(w, shape)
 	}
 	return ok
@@ -793,6 +830,11 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 func newToken(style TokenStyle) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	if style == TokenJWT {
+		enc := base64.RawURLEncoding
+		return "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + enc.EncodeToString([]byte(`{"sub":"admin","jti":"`+hex.EncodeToString(b[:8])+`"}`)) +
+			"." + enc.EncodeToString(b)
+	}
 	if style == TokenUUID {
 		b[6] = b[6]&0x0f | 0x40 // version 4
 		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
