@@ -7,17 +7,21 @@ import (
 	"strings"
 
 	"github.com/basip/basip_exporter/collector/device"
+	"github.com/basip/basip_exporter/collector/internal/safetext"
 )
 
 // WriteText writes the report for a reader at a terminal (--check.device):
 // the result, the API family and authentication, every request, how each
 // endpoint went, the decoded answers (the SIP password as <secret>), the
-// policy's verdict and the series.
+// policy's verdict and the series. Every character that is not
+// printable (an ESC sequence in the firmware, a carriage return in the
+// proxy) is written escaped, \x1b, so the device's bytes cannot drive the
+// terminal; one-line values are escaped whole, line breaks and all.
 func (r *DebugReport) WriteText(w io.Writer) error {
 	var b strings.Builder
 	state := "up"
 	if r.Error != "" {
-		state = "down: " + r.Error
+		state = "down: " + safetext.Escape(r.Error)
 	}
 	fmt.Fprintf(&b, "== %s (%s): %s\n", r.Name, r.Address, state)
 	family := r.APIFamily
@@ -39,7 +43,7 @@ func (r *DebugReport) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "  %s %s: %s, %d attempt(s), %s", q.Method, q.Path, status, q.Attempts, q.Duration.Round(1e5))
 		if q.Error != "" {
-			b.WriteString(", " + q.Error)
+			b.WriteString(", " + safetext.Escape(q.Error))
 		}
 		b.WriteString("\n")
 	}
@@ -81,6 +85,6 @@ func (r *DebugReport) WriteText(w io.Writer) error {
 		}
 	}
 	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, safetext.EscapeLines(b.String()))
 	return err
 }

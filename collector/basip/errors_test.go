@@ -182,7 +182,7 @@ func TestDeviceReason(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := deviceReason([]byte(c.body)); got != c.want {
+			if got := deviceReason([]byte(c.body), nil); got != c.want {
 				t.Errorf("deviceReason(%s) = %q, want %q", c.body, got, c.want)
 			}
 		})

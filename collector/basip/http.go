@@ -24,7 +24,17 @@ var (
 	errRedirectedLogin   = errors.New("login redirected; not followed")
 	errTooManyRedirects  = errors.New("too many redirects")
 	errRedirectDowngrade = errors.New("redirected from https to http; not followed")
+	errRedirectedProbe   = errors.New("redirected; not followed, as an answer from elsewhere proves no API family")
 )
+
+// probeKey marks the context of a request that probes for an API family:
+// it is neither retried nor redirected, so its answer is one answer of the
+// path probed.
+type probeKey struct{}
+
+func withProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
+func isProbe(ctx context.Context) bool { return ctx.Value(probeKey{}) != nil }
 
 // newRetryClient is the one retry layer for transient faults, over the
 // device's own transport. A re-login after a 401 is not a retry: see
@@ -55,7 +65,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if isRedirectError(err) {
+	if isRedirectError(err) || isProbe(ctx) {
 		return false, nil
 	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < 2*retryWaitMax {
@@ -73,7 +83,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 
 func isRedirectError(err error) bool {
 	return errors.Is(err, errRedirectRefused) || errors.Is(err, errRedirectedLogin) ||
-		errors.Is(err, errTooManyRedirects) || errors.Is(err, errRedirectDowngrade)
+		errors.Is(err, errTooManyRedirects) || errors.Is(err, errRedirectDowngrade) ||
+		errors.Is(err, errRedirectedProbe)
 }
 
 // backoff is retryablehttp's exponential back-off, with a Retry-After
@@ -91,6 +102,8 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	req.Header.Del("Referer")
 	first, prev := via[0].URL, via[len(via)-1].URL
 	switch {
+	case isProbe(req.Context()):
+		return errRedirectedProbe
 	case isLoginPath(first.Path):
 		return errRedirectedLogin
 	case len(via) > maxRedirects:

@@ -81,10 +81,10 @@ var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // Config is the whole configuration file.
 type Config struct {
-	Global      Global                 `yaml:"global"`
-	Credentials map[string]*Credential `yaml:"credentials"`
-	Devices     []*Device              `yaml:"devices"`
-	Policies    map[string]*Policy     `yaml:"policies,omitempty"`
+	Global      Global         `yaml:"global"`
+	Credentials CredentialSets `yaml:"credentials"`
+	Devices     []*Device      `yaml:"devices"`
+	Policies    Policies       `yaml:"policies,omitempty"`
 	// DeviceFiles are globs of files, each a YAML list of devices in the
 	// schema of Devices; relative to the configuration file.
 	DeviceFiles []string `yaml:"device_files,omitempty"`
@@ -220,7 +220,8 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 // typeErrorValue is the value yaml.v3 quotes in a type error ("cannot
 // unmarshal !!str `hunter2` into ..."). It may be a password written in the
 // wrong place, so it is dropped: the line says where.
-var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
+// (?s): a value may span lines, and its first 7 characters must go too.
+var typeErrorValue = regexp.MustCompile("(?s)(cannot unmarshal \\S+) `.*` into ")
 
 // maxDecodeErrors is how many of yaml.v3's errors decodeError reports.
 const maxDecodeErrors = 10
@@ -333,6 +334,31 @@ type validator struct {
 	file string
 	dir  string
 	root *yaml.Node
+
+	entries map[string]map[string]*yaml.Node // see entry
+}
+
+// entry is the node of the named entry of a top-level mapping (a
+// credential set, a policy), or nil. Each mapping is indexed once: a walk
+// of it for every entry made loading quadratic in their number.
+func (v *validator) entry(section, name string) *yaml.Node {
+	idx, ok := v.entries[section]
+	if !ok {
+		n := child(v.root, section)
+		if n != nil && n.Kind == yaml.MappingNode {
+			idx = make(map[string]*yaml.Node, len(n.Content)/2)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if _, dup := idx[n.Content[i].Value]; !dup { // the first, as child finds
+					idx[n.Content[i].Value] = n.Content[i+1]
+				}
+			}
+		}
+		if v.entries == nil {
+			v.entries = map[string]map[string]*yaml.Node{}
+		}
+		v.entries[section] = idx
+	}
+	return idx[name]
 }
 
 func (v *validator) errorf(line int, what, field string, format string, args ...any) error {
@@ -560,7 +586,7 @@ func checkAPIVersion(s string) error {
 }
 
 func (v *validator) credential(name string, c *Credential) error {
-	node := child(child(v.root, "credentials"), name)
+	node := v.entry("credentials", name)
 	what := fmt.Sprintf("credentials %q", name)
 	if c == nil {
 		return v.errorf(line(node), what, "", "empty credentials entry")

@@ -80,7 +80,7 @@ func (v *validator) policies(cfg *Config) error {
 }
 
 func (v *validator) policy(name string, p *Policy) error {
-	node := child(child(v.root, "policies"), name)
+	node := v.entry("policies", name)
 	what := fmt.Sprintf("policy %q", name)
 	if name == NoPolicy {
 		return v.errorf(line(node), what, "", "%q is reserved: a device with policy %q is not checked", NoPolicy, NoPolicy)

@@ -43,3 +43,43 @@ func TestClientThatNeverReadsCannotHoldAHandler(t *testing.T) {
 		t.Fatal("the handler is still blocked 30s after its 0.5s write deadline")
 	}
 }
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                        false,
+		"gzip":                    true,
+		"GZIP":                    true,
+		"deflate, gzip":           true,
+		"gzip;q=1":                true,
+		"gzip;q=0.5":              true,
+		"gzip; q=0.001":           true,
+		"gzip;q=0":                false,
+		"gzip;q=0.0":              false,
+		"gzip;q=0.00":             false,
+		"gzip;q=0.000":            false,
+		"gzip ; q = 0.000":        false,
+		"gzip;Q=0":                false,
+		"identity, gzip;q=0":      false,
+		"gzip;q=bogus":            false,
+		"gzip;q=NaN":              false,
+		"gzip;q=-1":               false,
+		"br, gzip;level=1;q=0.00": false,
+		"gzipx":                   false,
+		"x-gzip;q=1":              false,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/metrics", nil)
+		if header != "" {
+			r.Header.Set("Accept-Encoding", header)
+		}
+		if got := acceptsGzip(r); got != want {
+			t.Errorf("Accept-Encoding %q: acceptsGzip = %v, want %v", header, got, want)
+		}
+	}
+	// Two header lines are one list.
+	r, _ := http.NewRequest(http.MethodGet, "/metrics", nil)
+	r.Header.Add("Accept-Encoding", "br")
+	r.Header.Add("Accept-Encoding", "gzip")
+	if !acceptsGzip(r) {
+		t.Error("gzip on a second Accept-Encoding line not seen")
+	}
+}
