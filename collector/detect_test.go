@@ -60,8 +60,8 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 				{"/api/v0/login", "", true}, {"/api/v0/device/sip/settings", "Bearer", false},
 				{"/api/v0/device/sip/settings", "Bearer", false}, {"/api/v0/device/sip/settings", "Bearer", false},
 			})
-			if st := statusOf(t, f, "mon"); st.APIVersion != "v0" {
-				t.Errorf("found %q", st.APIVersion)
+			if st := statusOf(t, f, "mon"); st.APIFamily != "v0" {
+				t.Errorf("found %q", st.APIFamily)
 			}
 		})
 		if answer == simulator.ForeignUnauthorized {
@@ -116,8 +116,8 @@ func TestAPIVersionAutoFindsTheFamilyAgain(t *testing.T) {
 		d.SetForeign(simulator.ForeignHTML)
 		for i := range 3 {
 			requireLine(t, f.scrape(t), `basip_up{device="p"} 0`)
-			if st := statusOf(t, f, "p"); st.Reason != "decode" || st.APIVersion != "v1" && i < 2 {
-				t.Errorf("scrape %d: reason %q, family %q", i, st.Reason, st.APIVersion)
+			if st := statusOf(t, f, "p"); st.Reason != "decode" || st.APIFamily != "v1" && i < 2 {
+				t.Errorf("scrape %d: reason %q, family %q", i, st.Reason, st.APIFamily)
 			}
 		}
 		for range 2 {
