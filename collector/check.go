@@ -8,18 +8,22 @@ import (
 
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
+	"github.com/basip/basip_exporter/collector/internal/safetext"
 )
 
 // WriteText writes the report for a reader at a terminal (--check.device):
 // the result, the API family and authentication, every request, how each
 // endpoint went, the decoded answers (the SIP password as <secret>), the
-// policy's verdict and the series.
+// policy's verdict and the series. Every character that is not
+// printable (an ESC sequence in the firmware, a carriage return in the
+// proxy) is written escaped, \x1b, so the device's bytes cannot drive the
+// terminal; one-line values are escaped whole, line breaks and all.
 func (r *DebugReport) WriteText(w io.Writer) error { return r.writeText(w, "") }
 
 // WriteReport writes r as WriteText does, with the device's vendor.
 func (e *Exporter) WriteReport(w io.Writer, r *DebugReport) error {
 	vendor := ""
-	if m := e.fleet.Load().byName[r.Device]; m != nil {
+	if m := e.fleet.Load().byName[r.Name]; m != nil {
 		vendor = vendorOf(m.cfg)
 	}
 	return r.writeText(w, vendor)
@@ -31,17 +35,17 @@ func (r *DebugReport) writeText(w io.Writer, vendor string) error {
 	var b strings.Builder
 	state := "up"
 	if r.Error != "" {
-		state = "down: " + r.Error
+		state = "down: " + safetext.Escape(r.Error)
 	}
-	fmt.Fprintf(&b, "== %s (%s): %s\n", r.Device, r.Address, state)
-	family := r.APIVersion
+	fmt.Fprintf(&b, "== %s (%s): %s\n", r.Name, r.Address, state)
+	family := r.APIFamily
 	if family == "" {
 		family = "not found"
 	}
-	if r.APIAuto {
+	if r.APIAuto() {
 		family += " (api_version auto)"
 	}
-	if vendor == "" || vendor == config.VendorBASIP || r.APIVersion != "" {
+	if vendor == "" || vendor == config.VendorBASIP || r.APIFamily != "" {
 		fmt.Fprintf(&b, "API family:     %s\n", family)
 	}
 	fmt.Fprintf(&b, "Authentication: %s\nPoll:           %s, %s\n", r.Auth, r.Served, r.Duration.Round(1e6))
@@ -59,7 +63,7 @@ func (r *DebugReport) writeText(w io.Writer, vendor string) error {
 		}
 		fmt.Fprintf(&b, "  %s %s: %s, %d attempt(s), %s", q.Method, q.Path, status, q.Attempts, q.Duration.Round(1e5))
 		if q.Error != "" {
-			b.WriteString(", " + q.Error)
+			b.WriteString(", " + safetext.Escape(q.Error))
 		}
 		b.WriteString("\n")
 	}
@@ -101,6 +105,6 @@ func (r *DebugReport) writeText(w io.Writer, vendor string) error {
 		}
 	}
 	b.WriteString("\n")
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, safetext.EscapeLines(b.String()))
 	return err
 }

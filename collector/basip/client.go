@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,9 +79,15 @@ type Client struct {
 	loginMu  sync.Mutex // one login at a time per device
 	detectMu sync.Mutex // one detection of the API family at a time
 
+	// secrets are the credentials in every form the client sends them
+	// (see secretForms), redacted by value from its errors.
+	secrets []string
+
 	mu           sync.Mutex
+	tokens       []string        // the last tokens issued, newest last, also redacted by value
 	prefix       string          // "/api/v1"; empty while the family is unknown
 	worked       map[string]bool // paths (after the prefix) answered under prefix
+	failures     int             // requests failed in a row under a found prefix
 	token        string
 	backoff      time.Duration
 	blockedUntil time.Time
@@ -104,16 +111,51 @@ func New(o Options) *Client {
 		auto:     o.APIVersion == AutoAPIVersion,
 		username: o.Username,
 		passMD5:  passMD5,
-		conn:     devhttp.New(devhttp.Options{BaseURL: o.BaseURL, TLSConfig: o.TLSConfig, IdleTimeout: o.IdleTimeout, NoRedirect: isLoginPath}),
 		now:      now,
 	}
+	c.conn = devhttp.New(devhttp.Options{BaseURL: o.BaseURL, TLSConfig: o.TLSConfig, IdleTimeout: o.IdleTimeout, NoRedirect: isLoginPath,
+		Secrets: c.secretValues})
 	if !c.auto {
 		c.prefix = "/api/" + o.APIVersion
 	}
 	if o.Basic {
 		c.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(o.Username+":"+o.Password))
 	}
+	c.secrets = devhttp.SecretForms(o.Username, o.Password)
 	return c
+}
+
+// maxTokensKept is how many of the last tokens issued are redacted by
+// value: a device may quote an old one.
+const maxTokensKept = 4
+
+// secretValues are the client's secrets and the last tokens it was
+// issued, for device.RedactValues.
+func (c *Client) secretValues() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append(slices.Clip(c.secrets), c.tokens...)
+}
+
+// redactErr redacts the client's secrets, by value and by shape, from an
+// error it returns.
+func (c *Client) redactErr(err error) error {
+	var e *device.Error
+	if err == nil || !errors.As(err, &e) || e != err {
+		return err
+	}
+	return devhttp.Redact(e, c.secretValues())
+}
+
+// authError is a refusal by the device (see devhttp.AuthError), its
+// reason redacted of the client's secrets.
+func (c *Client) authError(op string, code int, format string, body []byte) *device.Error {
+	return devhttp.AuthError(op, code, format, body, c.secretValues())
+}
+
+// statusText is devhttp.StatusText with the client's secrets.
+func (c *Client) statusText(code int, body []byte) string {
+	return devhttp.StatusText(code, body, c.secretValues())
 }
 
 // APIVersion is the API family the client uses ("v0", "v1"), or empty
@@ -140,13 +182,13 @@ func isLoginPath(path string) bool {
 // token is cached and once more when the cached token is refused.
 func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.Result, error) {
 	var res device.Result
-	body, op, err := c.authorizedGet(ctx, "/device/sip/settings", &res)
+	var s *device.SIPSettings
+	err := c.authorizedGet(ctx, "/device/sip/settings", &res, func(body []byte) (err error) {
+		s, err = DecodeSIPSettings(body)
+		return err
+	})
 	if err != nil {
-		return nil, res, err
-	}
-	s, err := DecodeSIPSettings(body)
-	if err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
+		return nil, res, c.redactErr(err)
 	}
 	return s, res, nil
 }
@@ -156,17 +198,23 @@ func (c *Client) SIPSettings(ctx context.Context) (*device.SIPSettings, device.R
 // a path that answered before under the same prefix (or to the login)
 // means the device moved to another API family, say by a firmware
 // upgrade: the family is found again and the request repeated once.
-func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result) (body []byte, op string, err error) {
+// decode reads the answer; its error is a device.ReasonDecode error.
+func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Result, decode func([]byte) error) error {
 	prefix, err := c.family(ctx, res)
 	if err != nil {
-		return nil, "GET " + path, err
+		return err
 	}
-	body, err = c.authorizedGetAt(ctx, prefix+path, res)
+	body, err := c.authorizedGetAt(ctx, prefix+path, res)
 	if c.auto && isNotFound(err) && c.forget(prefix, path, err) {
 		if prefix, err = c.family(ctx, res); err != nil {
-			return nil, "GET " + path, err
+			return err
 		}
 		body, err = c.authorizedGetAt(ctx, prefix+path, res)
+	}
+	if err == nil {
+		if derr := decode(body); derr != nil {
+			err = &device.Error{Reason: device.ReasonDecode, Op: "GET " + prefix + path, Err: derr}
+		}
 	}
 	if err == nil {
 		c.mu.Lock()
@@ -175,10 +223,61 @@ func (c *Client) authorizedGet(ctx context.Context, path string, res *device.Res
 				c.worked = map[string]bool{}
 			}
 			c.worked[path] = true
+			c.failures = 0
 		}
 		c.mu.Unlock()
+	} else if c.auto && suspectsFamily(err) {
+		c.failed(prefix)
 	}
-	return body, "GET " + prefix + path, err
+	return err
+}
+
+// familyFailures is how many requests in a row may fail under a found API
+// family, in ways that say the family may be wrong, before it is found
+// again.
+const familyFailures = 3
+
+// suspectsFamily reports whether err says the request may have gone to
+// the wrong API family: the device answered, but not as the API does (a
+// body that does not decode, a redirect, 400, 403, 405). A 404 is handled
+// by forget; no answer, a 5xx or a rejection of the credentials says
+// nothing about the family.
+func suspectsFamily(err error) bool {
+	var e *device.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Reason {
+	case device.ReasonDecode:
+		return true
+	case device.ReasonHTTPStatus:
+		return e.Status >= 300 && e.Status < 500 && e.Status != http.StatusNotFound
+	}
+	return false
+}
+
+// dropFamily drops the API family prefix, with its token and the paths
+// known to work under it: it is to be found again.
+func (c *Client) dropFamily(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prefix == prefix {
+		c.prefix, c.worked, c.token, c.failures = "", nil, "", 0
+	}
+}
+
+// failed counts a failure under prefix; at familyFailures in a row the
+// family, its token and the paths known to work under it are dropped, to
+// be found again.
+func (c *Client) failed(prefix string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.prefix != prefix {
+		return
+	}
+	if c.failures++; c.failures >= familyFailures {
+		c.prefix, c.worked, c.token, c.failures = "", nil, "", 0
+	}
 }
 
 func isNotFound(err error) bool {
@@ -203,14 +302,18 @@ func (c *Client) forget(prefix, path string, err error) bool {
 
 // family returns the API prefix, finding it first when it is unknown.
 //
-// Detection costs at most one request per family and sends no
-// credential: with a token, GET of each family's login path without
-// parameters (400 "Required parameters missed" where it exists, 404 where
-// it does not), so no login goes to a path that does not exist; with
-// Basic, GET of the settings path without credentials (401 where it
-// exists). /api/info does not tell the prefix. Families are tried in the
-// order of Families. A 5xx or no answer leaves the family unknown for the
-// next call.
+// Detection costs at most one request per family, neither retried nor
+// redirected, and sends no credential. A family is taken only on the
+// answer that proves it: with a token, 400 to GET of its login path
+// without parameters ("Required parameters missed"); with Basic, 401 to
+// GET of its settings path without credentials. Anything else (404, a
+// page of HTML with 200, 401 or 403 or 405 to the login, a redirect, no
+// answer in time, a 5xx) proves nothing, and the next family is tried, so
+// no login is sent to a family that is not confirmed. /api/info does not
+// tell the prefix. Families are tried in the order of Families, each
+// within a share of the time left, so one that hangs leaves time for the
+// next. When none is confirmed the family stays unknown, and the next
+// call tries again.
 func (c *Client) family(ctx context.Context, res *device.Result) (string, error) {
 	if p := c.currentPrefix(); p != "" {
 		return p, nil
@@ -220,32 +323,65 @@ func (c *Client) family(ctx context.Context, res *device.Result) (string, error)
 	if p := c.currentPrefix(); p != "" {
 		return p, nil
 	}
-	probe := "/login"
+	probe, proof := "/login", http.StatusBadRequest
 	if c.basic != "" {
-		probe = "/device/sip/settings"
+		probe, proof = "/device/sip/settings", http.StatusUnauthorized
 	}
-	for _, v := range Families {
+	answers := make([]string, 0, len(Families))
+	var lastErr *device.Error
+	notFound, transportOnly := 0, true
+	for i, v := range Families {
 		path := "/api/" + v + probe
-		code, _, err := c.get(ctx, path, "", res)
+		code, err := c.probe(ctx, path, len(Families)-i, res)
 		switch {
+		case code == proof && err == nil:
+			c.mu.Lock()
+			c.prefix, c.worked, c.failures = "/api/"+v, nil, 0
+			c.mu.Unlock()
+			return "/api/" + v, nil
 		case err != nil:
-			return "", err
-		case code == http.StatusNotFound:
+			answers, lastErr = append(answers, fmt.Sprintf("%s: %s", path, err.Err)), err
 			continue
-		case code >= 500:
-			return "", devhttp.StatusError("GET "+path, code)
+		case code == http.StatusNotFound:
+			notFound++
 		}
-		c.mu.Lock()
-		c.prefix, c.worked = "/api/"+v, nil
-		c.mu.Unlock()
-		return "/api/" + v, nil
+		answers, transportOnly = append(answers, fmt.Sprintf("%s: HTTP %d", path, code)), false
 	}
-	hint := ""
-	if c.basic == "" {
-		hint = "; a device that has no login path may want HTTP Basic auth"
+	if notFound == len(Families) {
+		hint := ""
+		if c.basic == "" {
+			hint = "; a device that has no login path may want HTTP Basic auth"
+		}
+		return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: "detect API family",
+			Err: fmt.Errorf("GET %s answered 404 under every family (%s)%s", probe, strings.Join(Families, ", "), hint)}
 	}
-	return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: "detect API family",
-		Err: fmt.Errorf("GET %s answered 404 under every family (%s)%s", probe, strings.Join(Families, ", "), hint)}
+	reason := device.ReasonHTTPStatus
+	if transportOnly && lastErr != nil { // the device did not answer: say how
+		reason = lastErr.Reason
+	}
+	return "", &device.Error{Reason: reason, Op: "detect API family",
+		Err: fmt.Errorf("no family answered GET %s without credentials with HTTP %d (%s)", probe, proof, strings.Join(answers, "; "))}
+}
+
+// probe sends one detection request: without credentials, retries or
+// redirects, within 1/(left+1) of the time the context leaves, left being
+// the families still to probe, this one included.
+func (c *Client) probe(ctx context.Context, path string, left int, res *device.Result) (int, *device.Error) {
+	ctx = devhttp.WithProbe(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Until(d)/time.Duration(left+1))
+		defer cancel()
+	}
+	code, _, err := c.get(ctx, path, "", res)
+	if err != nil {
+		var e *device.Error
+		if errors.As(err, &e) {
+			return code, e
+		}
+		return code, &device.Error{Reason: device.ReasonConnection, Op: "GET " + path, Err: err}
+	}
+	return code, nil
 }
 
 func (c *Client) currentPrefix() string {
@@ -273,7 +409,7 @@ func (c *Client) authorizedGetAt(ctx context.Context, path string, res *device.R
 	if code == http.StatusUnauthorized {
 		if fresh {
 			res.AuthFailures++
-			return nil, devhttp.AuthError("GET "+path, code, "token from a fresh login refused: %s", body)
+			return nil, c.authError("GET "+path, code, "token from a fresh login refused: %s", body)
 		}
 		if code, body, err = c.reauthorize(ctx, path, token, res); err != nil {
 			return nil, err
@@ -300,7 +436,7 @@ func (c *Client) reauthorize(ctx context.Context, path, refused string, res *dev
 	if code == http.StatusUnauthorized {
 		res.AuthFailures++
 		c.dropToken(token)
-		return 0, nil, devhttp.AuthError("GET "+path, code, "refused again after a fresh login: %s", body)
+		return 0, nil, c.authError("GET "+path, code, "refused again after a fresh login: %s", body)
 	}
 	return code, body, nil
 }
@@ -326,6 +462,9 @@ func (c *Client) ensureToken(ctx context.Context, res *device.Result) (token str
 	}
 	c.mu.Lock()
 	c.token, c.backoff, c.blockedUntil = t, 0, time.Time{}
+	if c.tokens = append(c.tokens, t); len(c.tokens) > maxTokensKept {
+		c.tokens = slices.Delete(c.tokens, 0, len(c.tokens)-maxTokensKept)
+	}
 	c.mu.Unlock()
 	return t, true, nil
 }
@@ -364,7 +503,7 @@ func (c *Client) basicGet(ctx context.Context, path string, res *device.Result) 
 		return nil, err
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return nil, devhttp.AuthError(op, code, "device rejected the Basic credentials: %s", body)
+		return nil, c.authError(op, code, "device rejected the Basic credentials: %s", body)
 	case code != http.StatusOK:
 		return nil, devhttp.StatusError(op, code)
 	}
@@ -382,9 +521,16 @@ func (c *Client) login(ctx context.Context, prefix string, res *device.Result) (
 		return "", err
 	}
 	switch {
+	case c.auto && (code == http.StatusUnauthorized || code == http.StatusForbidden):
+		// A found family's login rejects with 400; another answer says the
+		// family changed (a firmware upgrade): it is found again, and the
+		// credentials are not held to blame.
+		c.dropFamily(prefix)
+		return "", &device.Error{Reason: device.ReasonHTTPStatus, Op: op, Status: code,
+			Err: fmt.Errorf("login answered %s, not as this API family's login does; the family is to be found again", c.statusText(code, body))}
 	case code == http.StatusBadRequest || code == http.StatusUnauthorized || code == http.StatusForbidden:
 		c.rejected(res)
-		return "", devhttp.AuthError(op, code, "device rejected the credentials: %s", body)
+		return "", c.authError(op, code, "device rejected the credentials: %s", body)
 	case code != http.StatusOK:
 		return "", devhttp.StatusError(op, code)
 	}

@@ -14,13 +14,10 @@ import (
 // ErrNotSupported.
 func (c *Client) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Result, error) {
 	var res device.Result
-	body, op, err := c.authorizedGet(ctx, "/sip/status", &res)
-	if err != nil {
-		return nil, res, notSupported(err)
-	}
 	var s device.SIPStatus
-	if err := decodeObject(body, &s); err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: op, Err: err}
+	err := c.authorizedGet(ctx, "/sip/status", &res, func(body []byte) error { return decodeObject(body, &s) })
+	if err != nil {
+		return nil, res, c.redactErr(notSupported(err))
 	}
 	if s.LastAttempt != nil {
 		t := device.UnixSeconds(*s.LastAttempt)
@@ -37,7 +34,7 @@ func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) 
 	const path = "/api/info"
 	code, body, err := c.get(ctx, path, c.basic, &res)
 	if err != nil {
-		return nil, res, err
+		return nil, res, c.redactErr(err)
 	}
 	switch code {
 	case http.StatusOK:
@@ -48,7 +45,7 @@ func (c *Client) Info(ctx context.Context) (*device.Info, device.Result, error) 
 	}
 	var info device.Info
 	if err := decodeObject(body, &info); err != nil {
-		return nil, res, &device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err}
+		return nil, res, c.redactErr(&device.Error{Reason: device.ReasonDecode, Op: "GET " + path, Err: err})
 	}
 	return &info, res, nil
 }

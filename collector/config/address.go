@@ -9,14 +9,26 @@ import (
 	"strings"
 )
 
+// errUserInfo refuses an address with user@ or user:password@ in it,
+// quoting none of it.
+var errUserInfo = errors.New("address must not contain user information (user:password@); use credentials")
+
 // ParseAddress turns a device address (host, host:port, or an http:// or
 // https:// URL) into its normal form: scheme://host:port with the scheme and
 // host in lower case and the default port made explicit. Two spellings of the
 // same device give the same string, which is what /probe compares.
+//
+// An address with user information is refused before it is parsed, and
+// no error quotes it: url.Parse's own errors (an invalid escape, an
+// invalid port) quote pieces of a password written as
+// http://admin:100%Secure@host, and a host never contains an @.
 func ParseAddress(s string) (*url.URL, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, errors.New("empty address")
+	}
+	if strings.Contains(s, "@") {
+		return nil, errUserInfo
 	}
 	if strings.ContainsAny(s, " \t\r\n") {
 		return nil, errors.New("address contains white space")
@@ -42,7 +54,7 @@ func ParseAddress(s string) (*url.URL, error) {
 	}
 	switch {
 	case u.User != nil:
-		return nil, errors.New("address must not contain user information; use credentials")
+		return nil, errUserInfo
 	case u.Opaque != "":
 		return nil, fmt.Errorf("cannot parse %q", s)
 	case u.RawQuery != "" || u.ForceQuery:

@@ -119,10 +119,10 @@ var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // Config is the whole configuration file.
 type Config struct {
-	Global      Global                 `yaml:"global"`
-	Credentials map[string]*Credential `yaml:"credentials"`
-	Devices     []*Device              `yaml:"devices"`
-	Policies    map[string]*Policy     `yaml:"policies,omitempty"`
+	Global      Global         `yaml:"global"`
+	Credentials CredentialSets `yaml:"credentials"`
+	Devices     []*Device      `yaml:"devices"`
+	Policies    Policies       `yaml:"policies,omitempty"`
 	// DeviceFiles are globs of files, each a YAML list of devices in the
 	// schema of Devices; relative to the configuration file.
 	DeviceFiles []string `yaml:"device_files,omitempty"`
@@ -269,7 +269,8 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 // typeErrorValue is the value yaml.v3 quotes in a type error ("cannot
 // unmarshal !!str `hunter2` into ..."). It may be a password written in the
 // wrong place, so it is dropped: the line says where.
-var typeErrorValue = regexp.MustCompile("(cannot unmarshal \\S+) `.*` into ")
+// (?s): a value may span lines, and its first 7 characters must go too.
+var typeErrorValue = regexp.MustCompile("(?s)(cannot unmarshal \\S+) `.*` into ")
 
 // maxDecodeErrors is how many of yaml.v3's errors decodeError reports.
 const maxDecodeErrors = 10
@@ -382,6 +383,31 @@ type validator struct {
 	file string
 	dir  string
 	root *yaml.Node
+
+	entries map[string]map[string]*yaml.Node // see entry
+}
+
+// entry is the node of the named entry of a top-level mapping (a
+// credential set, a policy), or nil. Each mapping is indexed once: a walk
+// of it for every entry made loading quadratic in their number.
+func (v *validator) entry(section, name string) *yaml.Node {
+	idx, ok := v.entries[section]
+	if !ok {
+		n := child(v.root, section)
+		if n != nil && n.Kind == yaml.MappingNode {
+			idx = make(map[string]*yaml.Node, len(n.Content)/2)
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if _, dup := idx[n.Content[i].Value]; !dup { // the first, as child finds
+					idx[n.Content[i].Value] = n.Content[i+1]
+				}
+			}
+		}
+		if v.entries == nil {
+			v.entries = map[string]map[string]*yaml.Node{}
+		}
+		v.entries[section] = idx
+	}
+	return idx[name]
 }
 
 func (v *validator) errorf(line int, what, field string, format string, args ...any) error {
@@ -393,17 +419,43 @@ func (v *validator) warnf(cfg *Config, line int, what, field string, format stri
 	cfg.Warnings = append(cfg.Warnings, Warning{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)})
 }
 
+// maxProblems is how many validation errors one load reports.
+const maxProblems = 50
+
+// problems gathers the errors of one load, so that --config.check and a
+// refused reload name every one, not only the first.
+type problems struct {
+	errs []error
+	more int
+}
+
+func (p *problems) add(err error) {
+	switch {
+	case err == nil:
+	case len(p.errs) < maxProblems:
+		p.errs = append(p.errs, err)
+	default:
+		p.more++
+	}
+}
+
+// err is nil without problems, else all of them, one a line.
+func (p *problems) err(file string) error {
+	if p.more > 0 {
+		p.errs = append(p.errs, &Error{File: file, Err: fmt.Errorf("and %d more errors", p.more)})
+	}
+	return errors.Join(p.errs...)
+}
+
+// validate checks cfg and fills in its defaults. It reports every problem
+// it finds: a part that fails (a credential whose password file cannot be
+// read, a device) does not hide the others.
 func (v *validator) validate(cfg *Config) error {
-	if err := v.global(&cfg.Global); err != nil {
-		return err
-	}
-	if err := v.policies(cfg); err != nil {
-		return err
-	}
+	var probs problems
+	probs.add(v.global(&cfg.Global))
+	probs.add(v.policies(cfg))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
-		if err := v.credential(name, cfg.Credentials[name]); err != nil {
-			return err
-		}
+		probs.add(v.credential(name, cfg.Credentials[name]))
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
 	// Two devices at one address are an error even with identical
@@ -437,14 +489,13 @@ func (v *validator) validate(cfg *Config) error {
 		return nil
 	}
 	for i, d := range cfg.Devices {
-		if err := check(v, i, d, mapItem(v.root, "devices", i)); err != nil {
-			return err
-		}
+		probs.add(check(v, i, d, mapItem(v.root, "devices", i)))
 	}
 	for _, pattern := range cfg.DeviceFiles {
 		paths, err := filepath.Glob(promconfig.JoinDir(v.dir, pattern))
 		if err != nil {
-			return v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err)
+			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err))
+			continue
 		}
 		if len(paths) == 0 {
 			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
@@ -453,15 +504,17 @@ func (v *validator) validate(cfg *Config) error {
 		for _, path := range paths {
 			devices, fv, err := loadDeviceFile(path)
 			if err != nil {
-				return err
+				probs.add(err)
+				continue
 			}
 			for i, d := range devices {
-				if err := check(fv, i, d, seqItem(fv.root, i)); err != nil {
-					return err
-				}
+				probs.add(check(fv, i, d, seqItem(fv.root, i)))
 			}
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
+	}
+	if err := probs.err(v.file); err != nil {
+		return err
 	}
 	if len(cfg.Devices) == 0 {
 		at := 0
@@ -595,7 +648,7 @@ func checkAPIVersion(s string) error {
 }
 
 func (v *validator) credential(name string, c *Credential) error {
-	node := child(child(v.root, "credentials"), name)
+	node := v.entry("credentials", name)
 	what := fmt.Sprintf("credentials %q", name)
 	if c == nil {
 		return v.errorf(line(node), what, "", "empty credentials entry")
@@ -719,7 +772,7 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 	if d.MinPollInterval == nil {
 		d.MinPollInterval = cfg.Global.MinPollInterval
 	}
-	if *d.MinPollInterval < 0 {
+	if d.MinPollInterval != nil && *d.MinPollInterval < 0 { // nil when global failed: reported there
 		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)

@@ -2,9 +2,14 @@ package devhttp
 
 import (
 	"context"
+	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -65,9 +70,26 @@ func (a *Authed) OtherPort(o Options) *Authed {
 	return b
 }
 
-// NewAuthed returns a Conn to one device that authenticates with cred.
+// NewAuthed returns a Conn to one device that authenticates with cred. Its
+// errors are redacted of the password in every form it is sent and of the
+// Digest challenge in use, by value, besides o.Secrets.
 func NewAuthed(o Options, cred Credentials) *Authed {
-	a := &Authed{Conn: New(o), cred: cred, now: cred.Now, suspension: &suspension{}}
+	a := &Authed{cred: cred, now: cred.Now, suspension: &suspension{}}
+	forms := secretForms(cred.Username, cred.Password)
+	extra := o.Secrets
+	o.Secrets = func() []string {
+		v := slices.Clip(forms)
+		a.mu.Lock()
+		if ch := a.challenge; ch != nil {
+			v = append(v, ch.nonce, ch.opaque)
+		}
+		a.mu.Unlock()
+		if extra != nil {
+			v = append(v, extra()...)
+		}
+		return v
+	}
+	a.Conn = New(o)
 	if a.now == nil {
 		a.now = time.Now
 	}
@@ -76,6 +98,26 @@ func NewAuthed(o Options, cred Credentials) *Authed {
 	}
 	return a
 }
+
+// secretForms is the password in every form a client sends it or a device
+// may quote it: plain and query-escaped, its MD5 in hex of both cases, and
+// the base64 of user:password of the Basic header, padded and not.
+func secretForms(user, password string) []string {
+	if password == "" {
+		return nil
+	}
+	sum := md5.Sum([]byte(password))
+	h := hex.EncodeToString(sum[:])
+	userPass := []byte(user + ":" + password)
+	forms := []string{password, url.QueryEscape(password), h, strings.ToUpper(h),
+		base64.StdEncoding.EncodeToString(userPass), base64.RawStdEncoding.EncodeToString(userPass)}
+	slices.Sort(forms)
+	return slices.Compact(forms)
+}
+
+// SecretForms is secretForms, for the clients that log in otherwise
+// (BAS-IP's token).
+func SecretForms(user, password string) []string { return secretForms(user, password) }
 
 // Fetch sends r with credentials and returns the body of a 200. Another
 // status is a StatusError (a 404 one too: the caller may read it as "not
@@ -98,7 +140,7 @@ func (a *Authed) Fetch(ctx context.Context, r *Request, res *device.Result) ([]b
 		return nil, err
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		a.rejected(res)
-		return nil, AuthError(op, resp.Status, "device rejected the "+a.cred.Auth+" credentials: %s", resp.Body)
+		return nil, AuthError(op, resp.Status, "device rejected the "+a.cred.Auth+" credentials: %s", resp.Body, a.Secrets())
 	case resp.Status != http.StatusOK:
 		return nil, StatusError(op, resp.Status)
 	}
@@ -142,7 +184,7 @@ func (a *Authed) digest(ctx context.Context, r *Request, res *device.Result) (*R
 			return resp, err
 		}
 		if ch = parseChallenges(resp.Header); ch == nil {
-			return nil, AuthError(r.Op(), resp.Status, "device sent no Digest challenge this client can answer: %s", resp.Body)
+			return nil, AuthError(r.Op(), resp.Status, "device sent no Digest challenge this client can answer: %s", resp.Body, a.Secrets())
 		}
 	}
 	resp, err := a.sendDigest(ctx, r, ch, res)

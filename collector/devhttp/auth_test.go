@@ -207,3 +207,27 @@ func TestDigestValuesNeverInErrors(t *testing.T) {
 		t.Errorf("error %q quotes the password", err)
 	}
 }
+
+// TestAuthErrorsRedactThePasswordByValue: a device that quotes the
+// password it was sent, in any form, in its refusal gives an error without
+// it.
+func TestAuthErrorsRedactThePasswordByValue(t *testing.T) {
+	const pass = "Plain-Words-Here"
+	b64 := base64.StdEncoding.EncodeToString([]byte("admin:" + pass))
+	for name, quoted := range map[string]string{"plain": pass, "base64": b64} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"error":"wrong ` + quoted + `"}`))
+			}))
+			defer srv.Close()
+			u, _ := url.Parse(srv.URL)
+			a := NewAuthed(Options{BaseURL: u}, Credentials{Auth: Basic, Username: "admin", Password: pass})
+			defer a.Close()
+			_, err := fetch(t, a, "/x")
+			if device.ReasonOf(err) != device.ReasonAuth || strings.Contains(err.Error(), quoted) || !strings.Contains(err.Error(), "wrong <secret>") {
+				t.Errorf("err %v", err)
+			}
+		})
+	}
+}

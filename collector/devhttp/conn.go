@@ -45,6 +45,9 @@ type Options struct {
 	// NoRedirect names the paths whose redirects are never followed: those
 	// whose query carries a credential.
 	NoRedirect func(path string) bool
+	// Secrets returns the client's secrets, redacted by value (as well as
+	// by shape) from every error; nil when there are none.
+	Secrets func() []string
 }
 
 // Conn sends one device's requests, one at a time, over at most one
@@ -54,6 +57,7 @@ type Conn struct {
 	transport *transport
 	http      *retryablehttp.Client
 	turn      chan struct{} // holds a token while a request is under way
+	secrets   func() []string
 }
 
 // New returns a Conn to one device. Close it when the device leaves the
@@ -69,7 +73,16 @@ func New(o Options) *Conn {
 		transport: t,
 		http:      newRetryClient(t, o.NoRedirect),
 		turn:      make(chan struct{}, 1),
+		secrets:   o.Secrets,
 	}
+}
+
+// Secrets are the secrets redacted by value from the Conn's errors.
+func (c *Conn) Secrets() []string {
+	if c.secrets == nil {
+		return nil
+	}
+	return c.secrets()
 }
 
 // Close closes the kept-alive connection: at once if it is idle, or as soon
@@ -134,7 +147,7 @@ func (c *Conn) Do(ctx context.Context, r *Request, res *device.Result) (*Respons
 	resp, derr := c.do(req, op)
 	var err2 error
 	if derr != nil {
-		derr = Redact(derr)
+		derr = Redact(derr, c.Secrets())
 		err2 = derr
 	}
 	n := int(c.transport.requests.Load() - sent)

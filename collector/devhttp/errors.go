@@ -51,13 +51,14 @@ func classify(err error) device.Reason {
 	return device.ReasonConnection
 }
 
-// Redact replaces anything shaped like a credential in the error's
-// message with <secret> (see device.Redact). The transport already keeps
-// the device's bytes out of its errors; this is the second line, for what
-// another layer might quote (a URL, a header).
-func Redact(e *device.Error) *device.Error {
+// Redact replaces, in the error's message, each secret in values and
+// anything shaped like a credential with <secret> (see
+// device.RedactValues). The transport already keeps the device's bytes out
+// of its errors; this is the second line, for what another layer might
+// quote (a URL, a header, a body).
+func Redact(e *device.Error, values []string) *device.Error {
 	msg := e.Err.Error()
-	red := device.Redact(msg)
+	red := device.RedactValues(msg, values)
 	if red == msg {
 		return e
 	}
@@ -82,14 +83,15 @@ func StatusError(op string, code int) *device.Error {
 
 // AuthError is a refusal by the device: format has one %s, for the status
 // and the device's reason (see statusText).
-func AuthError(op string, code int, format string, body []byte) *device.Error {
-	return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf(format, StatusText(code, body)), Status: code}
+func AuthError(op string, code int, format string, body []byte, values []string) *device.Error {
+	return &device.Error{Reason: device.ReasonAuth, Op: op, Err: fmt.Errorf(format, StatusText(code, body, values)), Status: code}
 }
 
 // StatusText is "HTTP 401: Log In": the status code and the device's short
-// reason from the body, when it has one.
-func StatusText(code int, body []byte) string {
-	if r := DeviceReason(body); r != "" {
+// reason from the body, when it has one, with the secrets in values
+// redacted.
+func StatusText(code int, body []byte, values []string) string {
+	if r := DeviceReason(body, values); r != "" {
 		return fmt.Sprintf("HTTP %d: %s", code, r)
 	}
 	return fmt.Sprintf("HTTP %d", code)
@@ -100,9 +102,11 @@ const maxReason = 64
 
 // DeviceReason returns the "error" string of {"error":"Log In"} (panels)
 // or the code of {"error":{"code":"invalid_authentication"}} (Camdroid),
-// printable ASCII only, redacted and cut to maxReason bytes; "" for any
-// other body. It is for reading only: decisions go by the status code.
-func DeviceReason(body []byte) string {
+// printable ASCII only, redacted (the secrets in values, and by shape)
+// before it is cut to maxReason bytes, so no cut leaves a piece of a
+// secret; "" for any other body. It is for reading only: decisions go by
+// the status code.
+func DeviceReason(body []byte, values []string) string {
 	var v struct {
 		Error json.RawMessage `json:"error"`
 	}
@@ -127,7 +131,7 @@ func DeviceReason(body []byte) string {
 			b = append(b, '?')
 		}
 	}
-	r := strings.TrimSpace(device.Redact(string(b)))
+	r := strings.TrimSpace(device.RedactValues(string(b), values))
 	if len(r) > maxReason {
 		r = r[:maxReason-3] + "..."
 	}

@@ -32,7 +32,19 @@ var (
 	ErrRedirectedLogin   = errors.New("login redirected; not followed") // a request whose query carries a credential
 	ErrTooManyRedirects  = errors.New("too many redirects")
 	ErrRedirectDowngrade = errors.New("redirected from https to http; not followed")
+	ErrRedirectedProbe   = errors.New("redirected; not followed, as an answer from elsewhere proves no API family")
 )
+
+// probeKey marks the context of a request that probes for an API family:
+// it is neither retried nor redirected, so its answer is one answer of the
+// path probed.
+type probeKey struct{}
+
+// WithProbe marks ctx's requests as probes: neither retried nor
+// redirected.
+func WithProbe(ctx context.Context) context.Context { return context.WithValue(ctx, probeKey{}, true) }
+
+func isProbe(ctx context.Context) bool { return ctx.Value(probeKey{}) != nil }
 
 // newRetryClient is the one retry layer for transient faults, over the
 // device's own transport. A new authorization after a 401 is not a retry:
@@ -63,7 +75,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if IsRedirectError(err) {
+	if IsRedirectError(err) || isProbe(ctx) {
 		return false, nil
 	}
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < 2*retryWaitMax {
@@ -83,7 +95,8 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 // to follow.
 func IsRedirectError(err error) bool {
 	return errors.Is(err, ErrRedirectRefused) || errors.Is(err, ErrRedirectedLogin) ||
-		errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrRedirectDowngrade)
+		errors.Is(err, ErrTooManyRedirects) || errors.Is(err, ErrRedirectDowngrade) ||
+		errors.Is(err, ErrRedirectedProbe)
 }
 
 // backoff is retryablehttp's exponential back-off, with a Retry-After
@@ -101,6 +114,8 @@ func checkRedirect(req *http.Request, via []*http.Request, noRedirect func(strin
 	req.Header.Del("Referer")
 	first, prev := via[0].URL, via[len(via)-1].URL
 	switch {
+	case isProbe(req.Context()):
+		return ErrRedirectedProbe
 	case noRedirect != nil && noRedirect(first.Path):
 		return ErrRedirectedLogin
 	case len(via) > maxRedirects:

@@ -53,7 +53,7 @@ func TestDeviceReason(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got := DeviceReason([]byte(c.body)); got != c.want {
+			if got := DeviceReason([]byte(c.body), nil); got != c.want {
 				t.Errorf("DeviceReason(%s) = %q, want %q", c.body, got, c.want)
 			}
 		})

@@ -1,6 +1,11 @@
 package device
 
-import "regexp"
+import (
+	"encoding/base64"
+	"regexp"
+	"slices"
+	"strings"
+)
 
 // Redacted is what Redact puts in place of a secret.
 const Redacted = "<secret>"
@@ -29,13 +34,39 @@ var redactions = []struct {
 	// MD5 password hash in either case, a hex token).
 	{regexp.MustCompile(`[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}`), Redacted},
 	{regexp.MustCompile(`[0-9A-Fa-f]{16,}`), Redacted},
+	// A JSON Web Token: base64url of a JSON header ({" is eyJ), a dot, the
+	// claims, a dot and the signature, which may be empty.
+	{regexp.MustCompile(`eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*`), Redacted},
+}
+
+// basicCredentials is "Basic " and what may be base64 after it; it is a
+// credential when it decodes to user:password (see isBasicCredential), so
+// "Basic credentials" in a sentence stays.
+var basicCredentials = regexp.MustCompile(`(?i)(\bbasic[ \t]+)([A-Za-z0-9+/]{4,}={0,2})`)
+
+func isBasicCredential(b64 string) bool {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
+		if b, err := enc.DecodeString(b64); err == nil && strings.IndexByte(string(b), ':') > 0 {
+			return true
+		}
+	}
+	// Cut short (a device quoting a header up to a length): a prefix of
+	// 8 or more characters that decodes to user: is enough.
+	if n := len(b64) &^ 3; n >= 8 {
+		if b, err := base64.StdEncoding.DecodeString(b64[:n]); err == nil && strings.IndexByte(string(b), ':') > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Redact replaces every credential-shaped part of s with <secret>: the value
 // of a password= or token= parameter (up to &, white space or a quote), of a
 // JSON "password" or "token" field, of an Authorization header, a Bearer
-// token, the nonce, cnonce, response and opaque of HTTP Digest, the password of a URL's user info, a UUID, and any run of 16 or
-// more hex digits. It recognises secrets by their shape, not their value, so
+// token, the nonce, cnonce, response and opaque of HTTP Digest, the
+// password of a URL's user info, a UUID, any run of 16 or more hex digits,
+// a JSON Web Token, and "Basic " followed by base64 of user:password. It
+// recognises secrets by their shape, not their value, so
 // it also catches a credential the caller does not know (an echoed
 // request, another device's token); a long decimal number is redacted too,
 // the price of catching hex tokens that happen to contain no letter.
@@ -43,5 +74,35 @@ func Redact(s string) string {
 	for _, r := range redactions {
 		s = r.re.ReplaceAllString(s, r.repl)
 	}
-	return s
+	return basicCredentials.ReplaceAllStringFunc(s, func(m string) string {
+		sub := basicCredentials.FindStringSubmatch(m)
+		if !isBasicCredential(sub[2]) {
+			return m
+		}
+		return sub[1] + Redacted
+	})
+}
+
+// MinSecretLen is the shortest secret RedactValues replaces: a shorter one
+// would blot out ordinary words and numbers of every message.
+const MinSecretLen = 4
+
+// RedactValues replaces every occurrence of each known secret value in s
+// with <secret>, longest first (so a secret that contains another goes
+// whole), then redacts by shape (Redact). The values are the secrets a
+// caller knows it holds in every form they travel in: the password, its
+// MD5 in each case, the Basic header's base64, the tokens issued. Values
+// shorter than MinSecretLen are skipped.
+func RedactValues(s string, values []string) string {
+	vs := make([]string, 0, len(values))
+	for _, v := range values {
+		if len(v) >= MinSecretLen && strings.Contains(s, v) {
+			vs = append(vs, v)
+		}
+	}
+	slices.SortFunc(vs, func(a, b string) int { return len(b) - len(a) })
+	for _, v := range vs {
+		s = strings.ReplaceAll(s, v, Redacted)
+	}
+	return Redact(s)
 }

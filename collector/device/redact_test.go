@@ -101,3 +101,36 @@ func TestRedactNeverLeavesTheMD5(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactShapes(t *testing.T) {
+	for in, want := range map[string]string{
+		// A device that echoes the request's header in its 401 body.
+		`{"error":"Basic YWRtaW46T3R0ZXItUHlsb24tNjYyMA=="}`:         `{"error":"Basic <secret>"}`,
+		"got basic YWRtaW46T3R0ZXI, refused":                         "got basic <secret>, refused",
+		"echo: Basic YWRtaW46T3R0":                                   "echo: Basic <secret>", // cut short by the device
+		"device rejected the Basic credentials: HTTP 401":            "device rejected the Basic credentials: HTTP 401",
+		"may want HTTP Basic auth":                                   "may want HTTP Basic auth",
+		"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x9 expired": "token <secret> expired",
+		"unsigned eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0. token":        "unsigned <secret> token",
+	} {
+		if got := Redact(in); got != want {
+			t.Errorf("Redact(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}
+
+func TestRedactValues(t *testing.T) {
+	const pw = "Otter-Pylon-6620"
+	values := []string{pw, "E10ADC3949BA59ABBE56E057F20F883E", "e10adc3949ba59abbe56e057f20f883e", "abc", "Otter"}
+	for in, want := range map[string]string{
+		`{"error":"wrong password Otter-Pylon-6620"}`: `{"error":"wrong password <secret>"}`, // the longer value goes whole
+		"password Otter was":                          "password <secret> was",
+		"abc stays, too short to redact":              "abc stays, too short to redact",
+		"md5 E10ADC3949BA59ABBE56E057F20F883E":        "md5 <secret>",
+		"HTTP 401: Log In":                            "HTTP 401: Log In",
+	} {
+		if got := RedactValues(in, values); got != want {
+			t.Errorf("RedactValues(%q)\n got %q\nwant %q", in, got, want)
+		}
+	}
+}

@@ -8,29 +8,6 @@ import (
 	"time"
 )
 
-func TestScrapeBudget(t *testing.T) {
-	cases := []struct {
-		header string
-		offset time.Duration
-		want   time.Duration
-		ok     bool
-	}{
-		{"", 500 * time.Millisecond, 0, false},
-		{"10", 500 * time.Millisecond, 9500 * time.Millisecond, true},
-		{"2.5", 0, 2500 * time.Millisecond, true},
-		{"0.3", 500 * time.Millisecond, 300 * time.Millisecond, true}, // offset larger than the timeout is ignored
-		{"abc", 500 * time.Millisecond, 0, false},
-		{"-1", 0, 0, false},
-		{"0", 0, 0, false},
-	}
-	for _, c := range cases {
-		got, ok := scrapeBudget(c.header, c.offset)
-		if got != c.want || ok != c.ok {
-			t.Errorf("scrapeBudget(%q, %v) = %v, %v; want %v, %v", c.header, c.offset, got, ok, c.want, c.ok)
-		}
-	}
-}
-
 // TestClientThatNeverReadsCannotHoldAHandler: a client asks and never reads
 // the answer; the handler's writes fail at its write deadline and it
 // returns, instead of blocking for good on a full socket buffer.
@@ -64,5 +41,45 @@ func TestClientThatNeverReadsCannotHoldAHandler(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the handler is still blocked 30s after its 0.5s write deadline")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                        false,
+		"gzip":                    true,
+		"GZIP":                    true,
+		"deflate, gzip":           true,
+		"gzip;q=1":                true,
+		"gzip;q=0.5":              true,
+		"gzip; q=0.001":           true,
+		"gzip;q=0":                false,
+		"gzip;q=0.0":              false,
+		"gzip;q=0.00":             false,
+		"gzip;q=0.000":            false,
+		"gzip ; q = 0.000":        false,
+		"gzip;Q=0":                false,
+		"identity, gzip;q=0":      false,
+		"gzip;q=bogus":            false,
+		"gzip;q=NaN":              false,
+		"gzip;q=-1":               false,
+		"br, gzip;level=1;q=0.00": false,
+		"gzipx":                   false,
+		"x-gzip;q=1":              false,
+	} {
+		r, _ := http.NewRequest(http.MethodGet, "/metrics", nil)
+		if header != "" {
+			r.Header.Set("Accept-Encoding", header)
+		}
+		if got := acceptsGzip(r); got != want {
+			t.Errorf("Accept-Encoding %q: acceptsGzip = %v, want %v", header, got, want)
+		}
+	}
+	// Two header lines are one list.
+	r, _ := http.NewRequest(http.MethodGet, "/metrics", nil)
+	r.Header.Add("Accept-Encoding", "br")
+	r.Header.Add("Accept-Encoding", "gzip")
+	if !acceptsGzip(r) {
+		t.Error("gzip on a second Accept-Encoding line not seen")
 	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/basip/basip_exporter/collector"
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/internal/safetext"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -83,7 +84,9 @@ func (p *pages) render(w http.ResponseWriter, name, title string, data any) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	noCache(w)
-	_, _ = w.Write(buf.Bytes())
+	// html/template escapes markup, not ESC or other control characters
+	// a device sent: the page may be read with curl on a terminal.
+	_, _ = w.Write([]byte(safetext.EscapeLines(buf.String())))
 }
 
 func noCache(w http.ResponseWriter) {
@@ -142,10 +145,41 @@ type filter struct {
 	Text   string // in the name, address, labels or last error
 	Sort   string // a column key; empty for configuration order
 	Desc   bool
+
+	needle string // Text in lower case, once per request
 }
 
 func parseFilter(q url.Values) filter {
-	return filter{State: q.Get("state"), Label: q.Get("label"), Vendor: q.Get("vendor"), Text: q.Get("q"), Sort: q.Get("sort"), Desc: q.Get("desc") == "1"}
+	text := q.Get("q")
+	return filter{State: q.Get("state"), Label: q.Get("label"), Vendor: q.Get("vendor"), Text: text, Sort: q.Get("sort"), Desc: q.Get("desc") == "1",
+		needle: strings.ToLower(text)}
+}
+
+// maxParam bounds, in bytes, every query parameter of the pages (a device
+// name, a label's name=value, the text filter) and its name. A longer one
+// is refused with 400 rather than cut: a cut filter would show devices the
+// operator did not ask for. The text filter is matched against every
+// device, so its length multiplies by the fleet's size.
+const maxParam = 1024
+
+// checkParams is the error for a query with a parameter or a parameter
+// name longer than maxParam, nil otherwise.
+func checkParams(q url.Values) error {
+	for k, vs := range q {
+		name := k
+		if len(name) > 32 {
+			name = name[:32] + "..."
+		}
+		if len(k) > maxParam {
+			return fmt.Errorf("query parameter name %s is longer than %d bytes", safetext.Escape(name), maxParam)
+		}
+		for _, v := range vs {
+			if len(v) > maxParam {
+				return fmt.Errorf("query parameter %s is longer than %d bytes", safetext.Escape(name), maxParam)
+			}
+		}
+	}
+	return nil
 }
 
 // query renders f as a query string, with the sort replaced by sort/desc.
@@ -173,8 +207,7 @@ func (f filter) matches(s collector.DeviceStatus, st, vendor string) bool {
 	if f.Text == "" {
 		return true
 	}
-	text := strings.ToLower(f.Text)
-	in := func(v string) bool { return strings.Contains(strings.ToLower(v), text) }
+	in := func(v string) bool { return strings.Contains(strings.ToLower(v), f.needle) }
 	if in(s.Name) || in(s.Address) || in(s.LastError) {
 		return true
 	}
@@ -196,7 +229,12 @@ func (p *pages) landingHandler() http.Handler {
 		if !onlyGet(w, r) {
 			return
 		}
-		p.render(w, "landing.html", p.opts.Name, p.landing(parseFilter(r.URL.Query())))
+		q := r.URL.Query()
+		if err := checkParams(q); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.render(w, "landing.html", p.opts.Name, p.landing(parseFilter(q)))
 	})
 }
 
@@ -324,7 +362,12 @@ func (p *pages) debugHandler() http.Handler {
 		if !onlyGet(w, r) {
 			return
 		}
-		name := r.URL.Query().Get("device")
+		q := r.URL.Query()
+		if err := checkParams(q); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		name := q.Get("device")
 		if name == "" {
 			http.Error(w, "missing parameter: device", http.StatusBadRequest)
 			return
@@ -332,10 +375,10 @@ func (p *pages) debugHandler() http.Handler {
 		rep, err := p.src.DebugPoll(r.Context(), name)
 		switch {
 		case errors.Is(err, collector.ErrUnknownTarget):
-			http.Error(w, err.Error(), http.StatusNotFound)
+			http.Error(w, safetext.Escape(err.Error()), http.StatusNotFound)
 			return
 		case err != nil:
-			http.Error(w, "debug poll failed: "+err.Error(), http.StatusInternalServerError)
+			http.Error(w, "debug poll failed: "+safetext.Escape(err.Error()), http.StatusInternalServerError)
 			return
 		}
 		answers, err := decodedAnswers(rep)
@@ -343,8 +386,8 @@ func (p *pages) debugHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		v := debugView{Report: rep, Answers: answers, Vendor: deviceVendors(p.src.Config())[rep.Device]}
-		p.render(w, "debug.html", "Debug poll of "+rep.Device, v)
+		v := debugView{Report: rep, Answers: answers, Vendor: deviceVendors(p.src.Config())[rep.Name]}
+		p.render(w, "debug.html", "Debug poll of "+rep.Name, v)
 	})
 }
 

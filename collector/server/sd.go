@@ -33,7 +33,7 @@ func sdHandler(e *collector.Exporter) http.Handler {
 			labels := map[string]string{
 				"__meta_basip_device":      t.Name,
 				"__meta_basip_address":     t.Address,
-				"__meta_basip_api_version": t.APIVersion,
+				"__meta_basip_api_version": t.APIConfigured,
 			}
 			if v := vendors[t.Name]; v != "" {
 				labels["__meta_basip_vendor"] = v

@@ -32,7 +32,8 @@ import (
 // device tests know (a rejected password, 401s, redirects of the login and
 // of the token to another host, a redirect loop, hangs, 500s, answers that
 // quote the password, huge, cut and trickled bodies, expired tokens, bad
-// certificates, an echo service, an SSH banner, a closed port) and one that
+// certificates, refusals that quote the Basic header, the plain password
+// or a JWT-shaped token, an echo service, an SSH banner, a closed port) and one that
 // reveals its SIP password, with credentials from a password file and
 // inline; and for every other vendor a healthy device that reveals its SIP
 // password, one with a wrong password and an echo service, over Basic or
@@ -185,6 +186,19 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	add("basic", "basic", nil, nil, func(d *simulator.Device) { d.Auth = simulator.AuthBasic })
 	entry("basic-echo", raw(simulator.Echo), "v1", "basic")
 	add("lower", "lower", nil, nil, func(d *simulator.Device) { d.SetPassword(inlinePass); d.MD5Case = simulator.MD5Lower })
+	// Devices that quote in their refusals what they were sent: the Basic
+	// header, the plain password, a JWT-shaped token.
+	add("basic-echo-401", "basic", nil, nil, func(d *simulator.Device) {
+		d.Auth, d.Echo = simulator.AuthBasic, simulator.EchoAuthorization
+		d.SetPassword(devicePass)
+	})
+	add("quotes-password", "basic", nil, nil, func(d *simulator.Device) {
+		d.Auth, d.Echo = simulator.AuthBasic, simulator.EchoCredentials
+		d.SetPassword(devicePass)
+	})
+	jwt := add("jwt-echo", "default", nil, nil, func(d *simulator.Device) {
+		d.TokenStyle, d.Echo = simulator.TokenJWT, simulator.EchoCredentials
+	})
 	autoDev := testutil.Monitor("778", "udp")
 	autoSrv, err := simulator.Serve(autoDev)
 	if err != nil {
@@ -295,6 +309,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		if i == 0 {
 			expired.ExpireTokens()
 			relogin.SetFault(simulator.FaultUnauthorized)
+			jwt.SetFault(simulator.FaultUnauthorized)
 		}
 	}
 	// What the pages are made of, in Go's formats too.
@@ -331,6 +346,10 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	for i, bad := range []string{
 		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://x/?password="+inlinePass+"\"\n", 1),
 		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://admin:"+inlinePass+"@x\"\n", 1),
+		// An address url.Parse refuses, whose error would quote it.
+		strings.Replace(good, "devices:\n", "devices:\n  - name: broken\n    address: \"http://admin:100%"+inlinePass+"@x\"\n", 1),
+		// A value with a line break within yaml.v3's 7-character cut.
+		cred + fmt.Sprintf("global:\n  timeout: %q\n", inlinePass[:4]+"\n"+inlinePass[4:]),
 		strings.Replace(good, "password: \""+inlinePass+"\"", "password: \""+inlinePass+"\"\n    pasword: \""+inlinePass+"\"", 1),
 		strings.Replace(good, "  inline:\n", "  broken: "+inlinePass+"\n  inline:\n", 1),
 		fmt.Sprintf("credentials:\n  default:\n    username: admin\n    password_file: %s\n    password: %q\n", pwFile, inlinePass),
@@ -358,6 +377,9 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		// The HTTP Basic credentials.
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(testutil.User+":"+p)))
 	}
+	// The 7-character cut of a value with a line break, raw and as %q
+	// and the log quote it.
+	secrets = append(secrets, inlinePass[:4]+"\n"+inlinePass[4:6], inlinePass[:4]+`\n`+inlinePass[4:6])
 	tokens := 0
 	for _, d := range devices {
 		for _, tok := range d.IssuedTokens() {
@@ -401,6 +423,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		"loop": "http_status", "hang": "timeout", "failing": "http_status", "quoting": "decode", "garbled": "decode", "login-html": "decode",
 		"huge": "too_large", "mid-body": "connection", "slow-body": "timeout", "slow-headers": "timeout", "tls": "tls",
 		"expired-cert": "tls", "other-host-cert": "tls", "echo": "connection", "banner": "connection", "gone": "connection",
+		"basic-echo-401": "auth", "quotes-password": "auth", "jwt-echo": "auth",
 		"2n-wrong": "auth", "beward-wrong": "auth", "qtech-wrong": "auth", "akuvox-wrong": "auth", "sokol-wrong": "auth",
 		"rubetek-wrong": "auth", "ufanet-wrong": "auth", "2n-echo": "connection", "beward-echo": "connection",
 		"qtech-echo": "connection", "akuvox-echo": "connection", "sokol-echo": "connection", "rubetek-echo": "connection",

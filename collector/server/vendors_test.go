@@ -19,7 +19,8 @@ import (
 func TestLandingPageVendorColumnAndFilter(t *testing.T) {
 	cfg := &config.Config{Devices: []*config.Device{{Name: "a", Vendor: "basip"}, {Name: "b", Vendor: "2n"}, {Name: "c", Vendor: "rubetek"}}}
 	src := &fakeSource{cfg: cfg, statuses: []collector.DeviceStatus{
-		{Name: "a", Polled: true, Up: true}, {Name: "b", Polled: true, Up: true}, {Name: "c", Polled: true, Reason: "auth"},
+		{DeviceView: collector.DeviceView{Name: "a"}, Polled: true, Up: true}, {DeviceView: collector.DeviceView{Name: "b"}, Polled: true, Up: true},
+		{DeviceView: collector.DeviceView{Name: "c"}, Polled: true, Reason: "auth"},
 	}}
 	h := newPages(src, PageOptions{}).landingHandler()
 	doc := parse(t, get200(t, h, "/"))
@@ -27,7 +28,7 @@ func TestLandingPageVendorColumnAndFilter(t *testing.T) {
 	if got := strings.Join(tab.header, ","); !strings.HasPrefix(got, "device,vendor,") {
 		t.Errorf("columns %s", got)
 	}
-	src.statuses[1].Auth, src.statuses[1].APIAuto = "digest", true
+	src.statuses[1].Auth, src.statuses[1].APIConfigured = "digest", "auto"
 	doc = parse(t, get200(t, h, "/"))
 	tab = table(t, doc, "devices")
 	if !strings.Contains(tab.rows[1].text["api"], "digest") || strings.Contains(tab.rows[1].text["api"], "auto") {

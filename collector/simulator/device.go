@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -137,6 +138,52 @@ const (
 	// TokenUUID is a random UUID, xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx, as
 	// on Camdroid devices.
 	TokenUUID
+	// TokenJWT is shaped like a JSON Web Token: header.claims.signature,
+	// each base64url.
+	TokenJWT
+)
+
+// ForeignAnswer is how a device answers a request under an API prefix
+// (/api/vN/...) other than its own, as a device's web server may.
+type ForeignAnswer int
+
+// The answers under another family's prefix.
+const (
+	// ForeignNotFound (the default) answers 404.
+	ForeignNotFound ForeignAnswer = iota
+	// ForeignHTML answers 200 with the web interface's HTML page.
+	ForeignHTML
+	// ForeignUnauthorized answers 401, as to a request without a token.
+	ForeignUnauthorized
+	// ForeignForbidden answers 403.
+	ForeignForbidden
+	// ForeignMethodNotAllowed answers 405.
+	ForeignMethodNotAllowed
+	// ForeignRedirect answers 302 to the device's own prefix, same path.
+	ForeignRedirect
+	// ForeignHang accepts the request and never answers.
+	ForeignHang
+	// ForeignServerError answers 500.
+	ForeignServerError
+)
+
+// WebPage is the HTML a device with ForeignHTML answers.
+const WebPage = "<!DOCTYPE html><html><head><title>Web interface</title></head><body>Log in</body></html>"
+
+// CredentialEcho is what a device quotes of the credentials it was sent when it
+// refuses them, as some web servers do in their error pages.
+type CredentialEcho int
+
+// The echoes.
+const (
+	// EchoNone (the default) quotes nothing.
+	EchoNone CredentialEcho = iota
+	// EchoAuthorization makes the error of a 401 the Authorization header
+	// as received ("Basic YWRtaW46...").
+	EchoAuthorization
+	// EchoCredentials makes a refusal name what was received: the plain
+	// password of Basic credentials, the token, or the login's MD5.
+	EchoCredentials
 )
 
 // Device is one simulated intercom. Set its fields before serving it; use
@@ -165,6 +212,12 @@ type Device struct {
 	// RecordRequests keeps the path and Authorization scheme of every
 	// request, for RequestLog.
 	RecordRequests bool
+	// Foreign is how requests under another API family's prefix are
+	// answered: 404 by default.
+	Foreign ForeignAnswer
+	// Echo is what a refusal quotes of the credentials sent: nothing by
+	// default.
+	Echo CredentialEcho
 
 	mu           sync.Mutex
 	settings     map[string]any
@@ -342,6 +395,14 @@ func (d *Device) SetTrailing(b []byte) {
 	d.mu.Unlock()
 }
 
+// SetForeign changes how requests under another API family's prefix are
+// answered.
+func (d *Device) SetForeign(a ForeignAnswer) {
+	d.mu.Lock()
+	d.Foreign = a
+	d.mu.Unlock()
+}
+
 // SettingsRequests counts GET device/sip/settings requests.
 func (d *Device) SettingsRequests() int64 { return d.settingsReqs.Load() }
 
@@ -491,6 +552,38 @@ func (d *Device) route(w http.ResponseWriter, r *http.Request, fault Fault, pref
 			d.serveObject(w, func() map[string]any { return d.status })
 		}
 	default:
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v"); ok && strings.Contains(rest, "/") {
+			d.foreign(w, r, prefix)
+			return
+		}
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
+	}
+}
+
+// foreign answers a request under another API family's prefix.
+func (d *Device) foreign(w http.ResponseWriter, r *http.Request, prefix string) {
+	d.mu.Lock()
+	answer := d.Foreign
+	d.mu.Unlock()
+	switch answer {
+	case ForeignHTML:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte(WebPage))
+	case ForeignUnauthorized:
+		writeUnauthorized(w, d.UnauthorizedBody)
+	case ForeignForbidden:
+		writeJSON(w, http.StatusForbidden, map[string]any{"error": "Forbidden"})
+	case ForeignMethodNotAllowed:
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": "Method not allowed"})
+	case ForeignRedirect:
+		_, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/api/"), "/")
+		http.Redirect(w, r, prefix+"/"+rest, http.StatusFound)
+	case ForeignHang:
+		<-r.Context().Done()
+	case ForeignServerError:
+		writeJSON(w, http.StatusInternalServerError, map[string]any{"error": "Internal error"})
+	default:
 		writeJSON(w, http.StatusNotFound, map[string]any{"error": "Not found"})
 	}
 }
@@ -539,7 +632,11 @@ func (d *Device) login(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	if !ok {
 		d.RejectedLogins.Add(1)
-		writeJSON(w, http.StatusBadRequest, map[string]any{"error": "Wrong login or password"})
+		msg := "Wrong login or password"
+		if d.Echo == EchoCredentials {
+			msg = "Wrong password hash " + hash
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]any{"error": msg})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"token": token, "account_type": "admin"})
@@ -588,7 +685,17 @@ func (d *Device) authorized(w http.ResponseWriter, r *http.Request) bool {
 	if badBasic {
 		d.basicRejected.Add(1)
 	}
-	if !ok {
+	switch {
+	case ok:
+	case d.Echo == EchoAuthorization:
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": authz})
+	case d.Echo == EchoCredentials:
+		msg := "Unknown token " + strings.TrimPrefix(authz, "Bearer ")
+		if _, pass, basic := r.BasicAuth(); basic {
+			msg = "Wrong password " + pass
+		}
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"error": msg})
+	default:
 		writeUnauthorized(w, shape)
 	}
 	return ok
@@ -723,6 +830,11 @@ func writeBody(w http.ResponseWriter, code int, b []byte) {
 func newToken(style TokenStyle) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
+	if style == TokenJWT {
+		enc := base64.RawURLEncoding
+		return "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + enc.EncodeToString([]byte(`{"sub":"admin","jti":"`+hex.EncodeToString(b[:8])+`"}`)) +
+			"." + enc.EncodeToString(b)
+	}
 	if style == TokenUUID {
 		b[6] = b[6]&0x0f | 0x40 // version 4
 		b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
