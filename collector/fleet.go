@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,7 @@ type fleet struct {
 type member struct {
 	name     string
 	cfg      *config.Device
-	labels   []string          // device name, then the values of cfg.LabelNames
-	rendered textformat.Labels // the same, rendered for the exposition
+	rendered textformat.Labels // device and the configured labels, rendered for the exposition
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
@@ -247,13 +247,12 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 	d := &member{
 		name:    dc.Name,
 		cfg:     dc,
-		labels:  labelValues(dc, cfg.LabelNames),
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
 		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
 			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case)),
 	}
-	d.rendered = textformat.RenderLabels(append([]string{"device"}, cfg.LabelNames...), d.labels)
+	d.rendered = labelValues(dc, cfg.LabelNames)
 	var prev *member
 	if old != nil {
 		prev = old.byName[dc.Name]
@@ -316,13 +315,17 @@ func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func labelValues(dc *config.Device, names []string) []string {
-	v := make([]string, 0, 1+len(names))
-	v = append(v, dc.Name)
-	for _, n := range names {
-		v = append(v, dc.Labels[n])
+// labelValues renders a device's constant labels: device, then its own of
+// the fleet's label names (sorted), and no slot for the others.
+func labelValues(dc *config.Device, names []string) textformat.Labels {
+	set := make([]textformat.LabelValue, 0, 1+len(dc.Labels))
+	set = append(set, textformat.LabelValue{Index: 0, Name: "device", Value: dc.Name})
+	for k, v := range dc.Labels {
+		if i, ok := slices.BinarySearch(names, k); ok {
+			set = append(set, textformat.LabelValue{Index: 1 + i, Name: k, Value: v})
+		}
 	}
-	return v
+	return textformat.RenderLabelSet(1+len(names), set)
 }
 
 // Close closes the device connections. The Exporter stays usable.
