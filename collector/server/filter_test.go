@@ -122,3 +122,42 @@ func BenchmarkLandingTextFilter(b *testing.B) {
 		})
 	}
 }
+
+// TestManyLabelNamesShareOneColumn: a fleet with more label names than
+// maxLabelColumns shows one column of each device's labels, so the page
+// costs a few cells per device, not one per device and label name.
+func TestManyLabelNamesShareOneColumn(t *testing.T) {
+	const n = 3000
+	src := &fakeSource{cfg: &config.Config{}}
+	for i := range n {
+		name := fmt.Sprintf("label_%04d", i)
+		src.cfg.LabelNames = append(src.cfg.LabelNames, name)
+		src.statuses = append(src.statuses, collector.DeviceStatus{Name: fmt.Sprint("d", i), Polled: true, Up: true,
+			Labels: map[string]string{name: "v", "zone": ""}})
+	}
+	h := newPages(src, PageOptions{}).landingHandler()
+	var before, after runtime.MemStats
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	rec := httptest.NewRecorder()
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	h.ServeHTTP(rec, req)
+	d := time.Since(start)
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d devices with a label name each: %v, %d MB allocated, a page of %d KB", n, d, alloc>>20, rec.Body.Len()>>10)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%d", rec.Code)
+	}
+	tab := table(t, parse(t, rec.Body.String()), "devices")
+	if got := strings.Join(tab.header, ","); got != "device,labels,state,last_poll" {
+		t.Errorf("columns %s", got)
+	}
+	if got := tab.rows[7].text["labels"]; got != "label_0007=v" {
+		t.Errorf("row 7's labels %q", got)
+	}
+	if alloc > 200<<20 {
+		t.Errorf("the page allocated %d MB", alloc>>20)
+	}
+}
