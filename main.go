@@ -71,7 +71,8 @@ func run() int {
 	setGCPercent()
 	var (
 		configFile    = kingpin.Flag("config.file", "Configuration file.").Default("config.yaml").String()
-		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or what is wrong, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
+		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or every problem found, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
+		allowDrop     = kingpin.Flag("config.allow-device-drop", "Accept a configuration reload that removes more than half of the devices in use (refused by default: a device_files glob that matches nothing would stop the watch of the fleet).").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
 		checkDevices  = kingpin.Flag("check.device", "Poll the named configured device (repeatable; \"all\" for every one) once, print what was found, and exit 0 if every one is up, else 1.").Strings()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
@@ -122,6 +123,9 @@ func run() int {
 		exporter,
 	)
 	reloader := config.NewReloader(load, exporter.Apply, reg, logger)
+	if !*allowDrop {
+		reloader.RefuseDeviceDrop(cfg)
+	}
 	srv := &http.Server{
 		Handler: server.New(exporter, server.Options{
 			TimeoutOffset: *timeoutOffset,

@@ -3,11 +3,13 @@ package collector
 import (
 	"bufio"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // BenchmarkExposition measures the exposition alone: the series of 1000
@@ -22,9 +24,9 @@ func BenchmarkExposition(b *testing.B) {
 	exp := newExporter(b, y)
 	scrapeExporter(b, exp, 0)
 	f := exp.fleet.Load()
-	poll := &Poll{fleet: f, members: f.members, outcomes: make([]pollOutcome, len(f.members))}
+	poll := &Poll{fleet: f, members: f.members, outcomes: make([]*pollOutcome, len(f.members))}
 	for i, m := range f.members {
-		poll.outcomes[i] = *m.state.last.Load()
+		poll.outcomes[i] = m.rec.last.Load()
 	}
 	perDevice := func(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(f.members)), "ns/device")
@@ -40,8 +42,13 @@ func BenchmarkExposition(b *testing.B) {
 		perDevice(b)
 	})
 	b.Run("registry", func(b *testing.B) {
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		parsed, err := parser.TextToMetricFamilies(strings.NewReader(exposition(b, poll)))
+		if err != nil {
+			b.Fatal(err)
+		}
 		reg := prometheus.NewRegistry()
-		reg.MustRegister(constCollector{poll})
+		reg.MustRegister(parsedCollector(parsed))
 		bw := bufio.NewWriterSize(io.Discard, 32<<10)
 		b.ReportAllocs()
 		for b.Loop() {

@@ -23,12 +23,12 @@ func (r *DebugReport) WriteText(w io.Writer) error {
 	if r.Error != "" {
 		state = "down: " + safetext.Escape(r.Error)
 	}
-	fmt.Fprintf(&b, "== %s (%s): %s\n", r.Device, r.Address, state)
-	family := r.APIVersion
+	fmt.Fprintf(&b, "== %s (%s): %s\n", r.Name, r.Address, state)
+	family := r.APIFamily
 	if family == "" {
 		family = "not found"
 	}
-	if r.APIAuto {
+	if r.APIAuto() {
 		family += " (api_version auto)"
 	}
 	fmt.Fprintf(&b, "API family:     %s\nAuthentication: %s\nPoll:           %s, %s\n", family, r.Auth, r.Served, r.Duration.Round(1e6))

@@ -49,7 +49,7 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 		t.Run("token/"+name, func(t *testing.T) {
 			mon := monitor("101", "tcp") // v0
 			mon.RecordRequests, mon.Foreign = true, answer
-			f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "mon", dev: mon, api: "auto"})
+			f := startFleet(t, "  timeout: 3s\n", devSpec{name: "mon", dev: mon, api: "auto"})
 			for range 3 {
 				out := f.scrape(t)
 				requireLine(t, out, `basip_up{device="mon"} 1`)
@@ -60,8 +60,8 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 				{"/api/v0/login", "", true}, {"/api/v0/device/sip/settings", "Bearer", false},
 				{"/api/v0/device/sip/settings", "Bearer", false}, {"/api/v0/device/sip/settings", "Bearer", false},
 			})
-			if st := statusOf(t, f, "mon"); st.APIVersion != "v0" {
-				t.Errorf("found %q", st.APIVersion)
+			if st := statusOf(t, f, "mon"); st.APIFamily != "v0" {
+				t.Errorf("found %q", st.APIFamily)
 			}
 		})
 		if answer == simulator.ForeignUnauthorized {
@@ -70,7 +70,7 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 		t.Run("basic/"+name, func(t *testing.T) {
 			d := panel("2", "udp")
 			d.APIVersion, d.Auth, d.RecordRequests, d.Foreign = "v0", simulator.AuthBasic, true, answer
-			f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "b", dev: d, api: "auto", extra: "    credentials: basic\n"})
+			f := startFleet(t, "  timeout: 3s\n", devSpec{name: "b", dev: d, api: "auto", extra: "    credentials: basic\n"})
 			for range 3 {
 				requireLine(t, f.scrape(t), `basip_up{device="b"} 1`)
 			}
@@ -93,7 +93,7 @@ func TestAPIVersionAutoFindsTheFamilyAgain(t *testing.T) {
 		d := monitor("101", "tcp")
 		d.RecordRequests = true
 		d.SetFault(simulator.FaultHang)
-		f := startFleet(t, "  timeout: 600ms\n", devSpec{name: "m", dev: d, api: "auto"})
+		f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "m", dev: d, api: "auto"})
 		out := f.scrape(t)
 		requireLine(t, out, `basip_up{device="m"} 0`)
 		st := statusOf(t, f, "m")
@@ -116,8 +116,8 @@ func TestAPIVersionAutoFindsTheFamilyAgain(t *testing.T) {
 		d.SetForeign(simulator.ForeignHTML)
 		for i := range 3 {
 			requireLine(t, f.scrape(t), `basip_up{device="p"} 0`)
-			if st := statusOf(t, f, "p"); st.Reason != "decode" || st.APIVersion != "v1" && i < 2 {
-				t.Errorf("scrape %d: reason %q, family %q", i, st.Reason, st.APIVersion)
+			if st := statusOf(t, f, "p"); st.Reason != "decode" || st.APIFamily != "v1" && i < 2 {
+				t.Errorf("scrape %d: reason %q, family %q", i, st.Reason, st.APIFamily)
 			}
 		}
 		for range 2 {

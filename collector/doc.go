@@ -10,7 +10,7 @@
 // no package imports its parent.
 //
 //	main.go                  flags, logger, wiring, signals
-//	collector                the fleet, its polling and the metric families   device, basip, config, policy, textformat
+//	collector                the fleet, its polling and the metric families   device, basip, config, policy, schedule, textformat
 //	collector/server         the HTTP surface: /metrics, /probe, /sd, the     collector, config, device
 //	                         pages, /debug, /config, /-/reload; its own
 //	                         instrumentation
@@ -22,6 +22,8 @@
 //	collector/config         YAML, defaults, validation, reload               device
 //	collector/policy         pure checks of settings against a policy and     device, config
 //	                         the vendor's constraints
+//	collector/schedule       when each poll runs: one per device at a time,   (none)
+//	                         slots, deadlines, classes of devices
 //	collector/textformat     the text exposition writer                       (none)
 //	collector/simulator      simulated devices for tests and --demo           (none)
 //	collector/e2e            tests of the built binary against real           (test only)
@@ -29,112 +31,87 @@
 //	collector/loadtest       load measurement against json_exporter           (test only)
 //	collector/internal/testutil  helpers shared by tests                      simulator
 //
+// # One scrape, file by file
+//
+//	server/handler.go    the budget (budget.go), then Exporter.PollFleet
+//	exporter.go          PollFleet: the fleet of the configuration in force
+//	poll.go              pollMembers: one job per device for the scheduler;
+//	                     pollAndRecord: the poll (the client's requests) and
+//	                     its record, once per poll
+//	schedule/            who polls when (see its package documentation)
+//	exporter.go          Poll.WriteTo: render into memory, then copy out
+//	families.go          the families, sample by sample, through textformat
+//
+// A device's state: fleet.go (member, session, record), outcome.go (one
+// poll's result).
+//
 // # Why the device series bypass client_golang
 //
 // Exporter is a prometheus.Collector for the exporter's own metrics only.
 // The device series are written by package textformat, because building
 // them as const metrics through a registry costs most of the exporter's CPU
-// at ten thousand devices. BenchmarkExposition compares the two on the same
-// poll results; TestWriterMatchesClientGolang proves their output equal.
+// at ten thousand devices:
 //
 //	go test -run '^$' -bench 'Exposition' -benchmem ./collector/
 //
-// # Guarantees and the tests that prove them
+// # Guarantees
 //
-// Each guarantee names the test that proves it. `go test -race ./...` runs them
-// all but the soak and the fuzzing, which `.ci/run` adds.
+// Tests prove each; the names change, the guarantees do not. `go test
+// -race ./...` runs them all but the soak, the fuzzing and the long run of
+// generated timelines, which `.ci/run` adds.
 //
-// **Hostile devices.** Whatever a device answers, the scrape completes before
-// Prometheus' timeout, the device is `basip_up 0` with the reason below (1 where
-// its data is still usable), at most 1 MiB of a body is read, and no goroutine
-// started for the poll outlives it: every case runs under goleak, and so does
-// the whole `collector` package (`TestMain` in `collector/leak_test.go`).
+// **The fleet's safety.** A device never has two requests of the exporter
+// at once: one poll per device address at a time, whatever the callers
+// (scrapes, probes, debug views) and across reloads, even one that renames
+// the device or changes its credentials. Polls in flight never exceed
+// global.concurrency, across every caller and configuration. A result is
+// served again within min_poll_interval, to any caller of the same session.
 //
-//	| the device answers | result | test |
-//	|---|---|---|
-//	| malformed or truncated JSON, trailing garbage, HTML, an empty body with 200, `null`, an array, `"30"` for a number, a string for a bool, an array for a string or an object, a fraction, a number beyond int64, nesting deeper than 10 000 | `decode` | `TestBadAnswers` |
-//	| unknown fields, `null` fields | up; absent fields give no series | `TestBadAnswers` |
-//	| 2 MiB; 64 MiB with a Content-Length or chunked | `too_large`; the scrape allocates a few MiB (the bound is 16 MiB) | `TestBadAnswers`, `TestFailureReasons` |
-//	| headers a byte at a time; a body slower than the deadline; nothing at all | `timeout`, at the device's deadline | `TestFailureReasons` |
-//	| the connection closed mid-body; an echo service or a non-HTTP service on the address; nothing listening | `connection` | `TestFailureReasons` |
-//	| 500 to every request | `http_status`, after at most two retries that fit in the deadline | `TestFailureReasons`, `TestServerErrorsAreRetried` |
-//	| a redirect of the login, or of the request carrying the token, to another host; a redirect loop | `http_status`; the other host (a listener on 127.0.0.2 that records every byte) gets no connection at all; a loop stops after 3 requests | `TestFailureReasons` |
-//	| 401 right after a fresh login, or after the re-login that follows a refused cached token; a login answering HTML, no token, or a number for it | `auth`, counted in `basip_auth_failures_total`; `decode` | `TestFailureReasons` |
-//	| a certificate from an unknown CA, expired, or for another host | `tls`, and no HTTP request is sent | `TestTLSVerification` |
-//	| strings with quotes, newlines, backslashes, invalid UTF-8, 800 bytes, or a forged series | up; a valid exposition with the exact values, invalid bytes replaced, values cut at 256 bytes | `TestHostileLabelValues` |
+// **Deadlines.** A caller waits until its budget ends (budget.go: every
+// margin in one table), never longer; the poll it started runs under the
+// device's timeout for the others. A caller that stops waiting is served a
+// result of its own (skipped, or a timeout while the poll was in flight)
+// that is stored, shared and counted nowhere. How long an answer takes to
+// write is learned by rendering into memory, never on the client's socket.
 //
-// **Secrets.** Passwords, their MD5 (either case) and tokens never appear in
-// logs at any level, in metrics, on the status, debug and `/config` pages, or in
-// error messages. Errors name the API path, never the URL with its query; an
-// error that quotes what a device sent back (an echo service on the address
-// returns the login query) has the hash and the token replaced by `<secret>`.
-// Configuration errors name the file, line and field, never a value that could
-// not be decoded, nor a password file's content.
-// `TestSecretsNeverInMetricsOrLogs` (`collector/server`) serves the exporter's
-// real routes with the promslog logger at debug level over devices that fail
-// in every way above, with credentials from a password file and inline, and
-// fetches `/metrics`, `/probe` and `/debug` of every device, `/`, `/config`,
-// `/-/healthy`, `/-/ready` and `/-/reload` with a good configuration and with
-// bad ones that quote a password; it adds the device statuses and debug
-// reports in Go's formats, and searches all of it, the whole log included, for
-// each password, its MD5 in both cases, the 7-character cut that YAML errors
-// make of a value, each token the devices issued and the SIP password.
+// **Silent devices.** However many devices stop answering and wherever they
+// are listed, the devices that answer are polled: the scheduler places each
+// device by how its last poll went, and silent ones never hold the slots
+// the answering ones need (package schedule states the rule and its
+// bounds).
 //
-//   - Configuration secrets print and marshal as `<secret>` (`TestSecretNeverPrints`;
-//     `FuzzParse`: an accepted configuration marshals without its passwords).
-//   - `/probe` polls only configured devices (`TestProbeRefusesUnknownTargets`).
+// **Hostile devices.** Whatever a device answers, the scrape completes
+// before Prometheus' timeout, the device is `basip_up 0` with a reason (1
+// where its data is still usable), at most 1 MiB of a body is read, and no
+// goroutine started for the poll outlives it. Malformed, truncated, deeply
+// nested or wrongly typed JSON is `decode`; unknown and null fields are
+// ignored and absent fields give no series; large bodies `too_large`;
+// nothing or a trickle `timeout`; a closed connection, an echo or
+// non-HTTP service `connection`; 5xx `http_status` after at most two
+// retries; redirects to another host, of the login or of a request
+// carrying the token are refused, and the other host gets no connection;
+// a rejected login `auth`, with back-off; a bad certificate `tls`, with no
+// request sent; hostile strings come out as a valid exposition, cut at 256
+// bytes.
 //
-// **Configuration input.**
+// **Secrets.** Passwords, their MD5 (either case), tokens and SIP passwords
+// never appear in logs at any level, in metrics, on the pages, or in error
+// messages; errors name the API path, never the URL with its query, and an
+// error quoting what a device sent back has credential-shaped text
+// replaced. Configuration errors name the file, line and field, never a
+// value. Configuration secrets print and marshal as `<secret>`. `/probe`
+// polls only configured devices.
 //
-//   - Every error names the file, the line, the entry and the field
-//     (`TestParseErrors`).
-//   - A `password_file` that is missing, a directory, unreadable, not a regular
-//     file (`/dev/zero`, a named pipe: refused without reading it), larger than
-//     4 KiB or empty is an error naming the file, never its content; a symlink to
-//     a file (as Kubernetes mounts secrets) works (`TestPasswordFileProblems`; the
-//     unreadable case is skipped when the tests run as root, who reads a `chmod
-//     000` file anyway).
-//   - YAML bombs are refused without a panic in bounded time and memory: labels
-//     fanned out by aliases ("excessive aliasing"), the billion laughs wherever
-//     the configuration has lists or maps, 100 000-deep nesting, a 20 000-long
-//     chain of anchors; at most 10 decoding errors are reported, since each costs
-//     a walk of the document (`TestYAMLBombs`).
-//   - 100 000 devices load in about 3 s, 13 s under the race detector
-//     (`TestHundredThousandDevices` logs it).
+// **Configuration input.** Every error names the file, the line, the entry
+// and the field. A password_file that is missing, not a regular file,
+// larger than 4 KiB or empty is an error naming the file, never its
+// content; a symlink (as Kubernetes mounts secrets) works. YAML bombs are
+// refused in bounded time and memory. A broken configuration never
+// replaces a working one.
 //
-// **Fuzzing** (`.ci/run` runs each target for 20 s; seeds in the packages'
-// `testdata/fuzz/`): `FuzzDecodeSIPSettings` never panics, its errors never quote
-// the body, and what it accepts marshals and decodes back to the same settings
-// with the SIP password as `<secret>`. `FuzzParseAddress`: an accepted address is
-// `http` or `https`, a lower-case host and a port from 1 to 65535, with no user
-// information, path, query or fragment, and parsing its printed form gives it
-// back (`h:080` is `h:80`). `FuzzParse` never panics and its errors never quote
-// a password.
+// **Long runs.** A fleet that changes, misbehaves and has its passwords
+// rotated for a minute ends with the goroutines and heap it started with
+// (the soak, in `.ci/run`).
 //
-// **Long runs.** `TestSoak` (`BASIP_SOAK=60s`; `.ci/run` runs it for a minute
-// under the race detector) scrapes 16 simulated devices while they join and
-// leave the configuration, go off the network and come back on another port,
-// misbehave in each way above, and have their password rotated (password file,
-// then a reload through the Reloader). Goroutines and heap
-// in use after GC end where they started (within 20 goroutines and 8 MiB), and
-// no goroutine is left.
-//
-// **Fleet safety** (package collector unless named): one poll per device
-// whatever the callers (TestConcurrentCallersShareOnePollPerDevice: 20
-// scrapes, 20 probes and 20 debug views of devices answering after 200 ms,
-// one request and one connection each, never two requests at once);
-// min_poll_interval (TestMinPollIntervalReusesRecentResults); concurrency
-// across callers (TestConcurrencyBoundsPollsAcrossCallers); reloads
-// (TestReloadThatChangesNothingKeepsBackoffTokenAndConnection,
-// TestReloadWithCorrectedPasswordTriesAtOnce,
-// TestReloadClosesConnectionsOfRemovedAndMovedDevices); a dark building
-// (TestDarkBuildingDoesNotBlindTheRest: 300 of 305 devices stop answering);
-// the transport (package basip: TestTransportSkipsInformationalAnswers,
-// TestTransportNeverTakesAnUnaskedAnswer,
-// TestTransportNeverReusesAClosingConnection,
-// TestTransportClosesIdleConnectionAfterTimeout, TestRedirects); a client
-// that never reads (package server:
-// TestClientThatNeverReadsCannotHoldAHandler).
-//
-// **Static analysis.** `staticcheck` v0.8.2 is clean (`.ci/run`).
+// **Static analysis.** `staticcheck` is clean (`.ci/run`).
 package collector

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/schedule"
 	"github.com/basip/basip_exporter/collector/textformat"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,23 +30,32 @@ type Exporter struct {
 	fleet   atomic.Pointer[fleet]
 	mu      sync.Mutex // serialises Apply
 
-	// polls counts the results served, by how (servedFresh...).
-	polls [numServed]atomic.Uint64
-	// writeNanosPerDevice is what writing the last answer took, per device.
-	writeNanosPerDevice atomic.Int64
+	// sched runs the polls; its slots and what it knows of each device
+	// outlive configurations.
+	sched *schedule.Scheduler[*pollOutcome]
+	// polls counts the results served, by how.
+	polls [schedule.NumHow]atomic.Uint64
+	// renderNanosPerDevice is what rendering an answer took per device,
+	// smoothed (see noteRender).
+	renderNanosPerDevice atomic.Int64
 
-	devicesDesc, pollsDesc *prometheus.Desc
+	devicesDesc, pollsDesc, inFlightDesc *prometheus.Desc
 }
 
 // New returns an Exporter serving cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	e := &Exporter{
 		logger:      logger,
 		started:     time.Now(),
+		sched:       schedule.New[*pollOutcome](schedule.Options{Concurrency: cfg.Global.Concurrency}),
 		devicesDesc: prometheus.NewDesc("basip_exporter_devices", "Configured devices.", nil, nil),
 		pollsDesc: prometheus.NewDesc("basip_exporter_polls_total",
-			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval).",
+			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval), skipped (the caller's deadline came before the device's turn), waited_out (the poll in flight did not end by the caller's deadline).",
 			[]string{"outcome"}, nil),
+		inFlightDesc: prometheus.NewDesc("basip_exporter_polls_in_flight", "Device polls in progress, each holding one of global.concurrency's slots.", nil, nil),
 	}
 	if err := e.Apply(cfg); err != nil {
 		return nil, err
@@ -62,13 +73,16 @@ func (e *Exporter) Devices() int { return len(e.fleet.Load().members) }
 func (e *Exporter) Describe(ch chan<- *prometheus.Desc) {
 	ch <- e.devicesDesc
 	ch <- e.pollsDesc
+	ch <- e.inFlightDesc
 }
 
 // Collect implements prometheus.Collector.
 func (e *Exporter) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(e.devicesDesc, prometheus.GaugeValue, float64(e.Devices()))
-	for kind, name := range servedNames {
-		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[kind].Load()), name)
+	polls, _ := e.sched.InFlight()
+	ch <- prometheus.MustNewConstMetric(e.inFlightDesc, prometheus.GaugeValue, float64(polls))
+	for how := schedule.Fresh; how < schedule.NumHow; how++ {
+		ch <- prometheus.MustNewConstMetric(e.pollsDesc, prometheus.CounterValue, float64(e.polls[how].Load()), how.String())
 	}
 }
 
@@ -77,8 +91,8 @@ type Poll struct {
 	exporter *Exporter
 	fleet    *fleet
 	members  []*member
-	outcomes []pollOutcome
-	served   []int // how each outcome was served (servedFresh...)
+	outcomes []*pollOutcome
+	served   []schedule.How
 }
 
 // PollFleet polls every configured device within ctx's deadline.
@@ -108,22 +122,37 @@ func (e *Exporter) poll(ctx context.Context, f *fleet, members []*member) *Poll 
 	return &Poll{exporter: e, fleet: f, members: members, outcomes: outcomes, served: served}
 }
 
-// WriteTo writes the polled devices' series in the text format. How long
-// it takes is kept to reserve the time for the next answer (see
-// writeReserve).
+// WriteTo writes the polled devices' series in the text format.
+//
+// How long rendering takes is what the next answers reserve for writing
+// (see budget.go). It is learned by rendering a sample of the devices into
+// memory first, never by timing the writes to the client, which a client
+// that reads slowly would make as long as it likes; the whole answer is
+// not rendered into memory, which would cost its size in memory per
+// scrape.
 func (p *Poll) WriteTo(w *bufio.Writer) error {
-	start := time.Now()
+	if p.exporter != nil && len(p.members) > 1 {
+		n := min(len(p.members), renderSample)
+		bw := sampleWriters.Get().(*bufio.Writer)
+		start := time.Now()
+		writeDevices(textformat.NewWriter(bw), p.fleet, p.members[:n], p.outcomes[:n])
+		_ = bw.Flush() // to io.Discard: cannot fail
+		p.exporter.noteRender(time.Since(start), n)
+		sampleWriters.Put(bw)
+	}
 	tw := textformat.NewWriter(w)
 	writeDevices(tw, p.fleet, p.members, p.outcomes)
 	if err := tw.Err(); err != nil {
 		return err
 	}
-	err := w.Flush()
-	if p.exporter != nil && len(p.members) > 1 {
-		p.exporter.writeNanosPerDevice.Store(int64(time.Since(start)) / int64(len(p.members)))
-	}
-	return err
+	return w.Flush()
 }
+
+// renderSample is how many devices of an answer are rendered into memory
+// to time the rendering.
+const renderSample = 200
+
+var sampleWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 32<<10) }}
 
 // lookup finds a configured device by name, or by address after the same
 // normalisation the config applies.

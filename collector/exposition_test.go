@@ -8,35 +8,41 @@ import (
 
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/basip/basip_exporter/collector/textformat"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
-// constCollector renders a Poll's samples as client_golang const metrics,
-// the way the official exporters build theirs.
-type constCollector struct{ poll *Poll }
+// parsedCollector serves parsed families as client_golang const metrics,
+// the way the official exporters build theirs: a pedantic registry then
+// checks them (label names consistent with the help and type of each
+// family, no duplicate series, valid names and values).
+type parsedCollector map[string]*dto.MetricFamily
 
-func (c constCollector) Describe(chan<- *prometheus.Desc) {} // unchecked
+func (c parsedCollector) Describe(chan<- *prometheus.Desc) {} // unchecked
 
-func (c constCollector) Collect(ch chan<- prometheus.Metric) {
-	constNames := append([]string{"device"}, c.poll.fleet.cfg.LabelNames...)
-	descs := map[*textformat.Family]*prometheus.Desc{}
-	rec := textformat.NewRecorder(func(f *textformat.Family, constValues, extra []string, v float64) {
-		d, ok := descs[f]
-		if !ok {
-			d = prometheus.NewDesc(f.Name, f.Help, append(slices.Clone(constNames), f.Extra...), nil)
-			descs[f] = d
-		}
+func (c parsedCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, mf := range c {
 		typ := prometheus.GaugeValue
-		if f.Type == "counter" {
+		if mf.GetType() == dto.MetricType_COUNTER {
 			typ = prometheus.CounterValue
 		}
-		ch <- prometheus.MustNewConstMetric(d, typ, v, append(slices.Clone(constValues), extra...)...)
-	})
-	writeDevices(rec, c.poll.fleet, c.poll.members, c.poll.outcomes)
+		descs := map[string]*prometheus.Desc{} // by label names
+		for _, m := range mf.GetMetric() {
+			var names, values []string
+			for _, lp := range m.GetLabel() {
+				names, values = append(names, lp.GetName()), append(values, lp.GetValue())
+			}
+			key := strings.Join(names, ",")
+			d, ok := descs[key]
+			if !ok {
+				d = prometheus.NewDesc(name, mf.GetHelp(), names, nil)
+				descs[key] = d
+			}
+			ch <- prometheus.MustNewConstMetric(d, typ, value(m), values...)
+		}
+	}
 }
 
 // hostile is a label value with everything the text format must escape or
@@ -85,23 +91,29 @@ devices:
 		RegistrationInterval: i64(300), STUN: &device.STUN{IP: str("stun\"x"), Port: i64(3478)},
 	}
 	last := 1.7326e9
-	outcomes := make([]pollOutcome, len(f.members))
+	outcomes := make([]*pollOutcome, len(f.members))
 	for i, m := range f.members {
-		o := &outcomes[i]
+		o := &pollOutcome{}
+		outcomes[i] = o
 		o.settings = settings
 		o.status = &device.SIPStatus{Status: str("OK"), LastAttempt: &last}
 		o.info = &device.Info{Model: device.FlexString(hostile), Type: "panel", Firmware: "3.9.1", Serial: ""}
 		o.check(m.cfg)
-		m.state.authFailures.Add(3)
-		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
-		m.state.countError(int(device.EndpointStatus), device.ReasonTimeout)
-		m.state.fingerprint.Store(&fingerprint{sum: 1})
+		m.rec.authFailures.Add(3)
+		m.rec.countError(int(device.EndpointStatus), device.ReasonTimeout)
+		m.rec.countError(int(device.EndpointStatus), device.ReasonTimeout)
+		m.rec.fingerprint.Store(&fingerprint{sum: 1})
 	}
 	poll := &Poll{fleet: f, members: f.members, outcomes: outcomes}
 
 	text := exposition(t, poll)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	parsed, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(constCollector{poll})
+	reg.MustRegister(parsedCollector(parsed))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -33,11 +33,11 @@ var families = []family{
 	{name: "basip_poll_duration_seconds", typ: "gauge", help: "How long the poll whose result is served took.",
 		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) { w.Sample(o.duration.Seconds()) }},
 	{name: "basip_auth_failures_total", typ: "counter", help: "Logins the device rejected, and 401s that persisted right after a fresh login.",
-		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) { w.Sample(float64(d.state.authFailures.Load())) }},
+		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) { w.Sample(float64(d.rec.authFailures.Load())) }},
 	{name: "basip_poll_errors_total", typ: "counter", extra: []string{"endpoint", "reason"},
 		help: "Failed requests to the device by endpoint (settings, status, info) and reason.",
 		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) {
-			pe := d.state.pollErrors.Load()
+			pe := d.rec.pollErrors.Load()
 			if pe == nil {
 				return
 			}
@@ -171,7 +171,7 @@ var families = []family{
 		help: "When this exporter process first saw the device's current SIP settings (its start for the first sighting); use basip_sip_settings_fingerprint for history across restarts and replicas.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
 			if o.readSettings() != nil {
-				if fp := d.state.fingerprint.Load(); fp != nil {
+				if fp := d.rec.fingerprint.Load(); fp != nil {
 					w.Sample(float64(fp.since.UnixNano()) / 1e9)
 				}
 			}
@@ -218,12 +218,12 @@ func sipInfoIndexes(chosen []string) []int {
 
 // writeDevices writes the device series of a poll, family by family.
 // outcomes[i] belongs to members[i].
-func writeDevices(w *textformat.Writer, f *fleet, members []*member, outcomes []pollOutcome) {
+func writeDevices(w *textformat.Writer, f *fleet, members []*member, outcomes []*pollOutcome) {
 	for fi := range families {
 		w.Family(f.families[fi])
 		for i, m := range members {
 			w.Target(m.rendered)
-			families[fi].samples(w, m, &outcomes[i])
+			families[fi].samples(w, m, outcomes[i])
 		}
 	}
 }

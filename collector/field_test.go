@@ -236,8 +236,8 @@ func TestAPIVersionAutoFollowsAFirmwareUpgrade(t *testing.T) {
 	if len(logs) != 2 || !strings.Contains(logs[0], "api_version=v1") || !strings.Contains(logs[1], "api_version=v0") {
 		t.Errorf("want v1 then v0 logged once each:\n%s", strings.Join(logs, "\n"))
 	}
-	if st := statusOf(t, f, "p"); st.APIVersion != "v0" {
-		t.Errorf("status shows API %q", st.APIVersion)
+	if st := statusOf(t, f, "p"); st.APIFamily != "v0" {
+		t.Errorf("status shows API %q", st.APIFamily)
 	}
 	// A device that answers under no family is down, with a reason.
 	d.SetAPIVersion("v9")

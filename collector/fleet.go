@@ -5,9 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,129 +32,72 @@ type fleet struct {
 	// sipInfo are the indexes in config.SIPInfoLabels of the labels of
 	// basip_sip_info, shared by the members.
 	sipInfo []int
-	// slots bound the polls in flight across all callers, global.concurrency
-	// in all: silentSlots, a quarter of them, for the devices that did not
-	// answer their last poll, and for any poll that takes longer than
-	// slowAfter; slots for the rest.
-	slots, silentSlots chan struct{}
-	slowAfter          time.Duration
 }
 
-// member is one configured device and the state it keeps across scrapes.
+// A device's state has three scopes, one type each:
+//
+//	member   one configuration's view of a device: its settings, labels, and
+//	         the record and session it uses; replaced at every reload
+//	session  what the device's identity (address, API version, credentials
+//	         with their auth and MD5 case, TLS settings) owns: the client
+//	         with its token, login back-off and connection, and what the
+//	         device's answers let the exporter skip; kept by a reload that
+//	         keeps the identity, so a corrected password is tried at once
+//	record   what the device's name owns across reloads: counters, up and
+//	         down, the last outcome for the pages, the settings'
+//	         fingerprint, its logger
+//
+// What the scheduler knows of a device (its poll in flight, last result,
+// class) is kept by address in package schedule, so that a reload, even one
+// that renames the device or changes its identity, never starts a second
+// poll beside one in flight.
+
+// member is one configured device in one configuration.
 type member struct {
 	name     string
+	key      string // the scheduler's key: the normalised address
 	cfg      *config.Device
 	rendered textformat.Labels // device and the configured labels, rendered for the exposition
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
 	session  *session
-	state    *deviceState
+	rec      *record
 }
 
-// session is what a device's identity (address, API version, credentials
-// with their auth and MD5 case, TLS settings) owns: the client with its token, login back-off and
-// connection, what the device's answers let the exporter skip, the poll in
-// flight and the last result. A reload that keeps the identity keeps the
-// session; a changed identity starts a new one, so a corrected password is
-// tried at once.
+// session is what a device's identity owns (see above).
 type session struct {
 	client device.Client
 	cache  endpointCache
 	// family is the API family last logged for a device whose family is
 	// found by detection.
 	family atomic.Pointer[string]
-
-	mu     sync.Mutex
-	flight *flight      // the poll in progress, nil when none
-	result *pollOutcome // the last poll that ended
 }
-
-// join returns how a caller at now can be served without a poll of its
-// own: the result of a poll younger than minInterval (kind servedReused),
-// or the poll in flight (servedShared); kind is -1 when it needs a poll.
-func (s *session) join(now time.Time, minInterval time.Duration) (*flight, *pollOutcome, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case s.result != nil && now.Sub(s.result.at) < minInterval:
-		return nil, s.result, servedReused
-	case s.flight != nil:
-		return s.flight, nil, servedShared
-	}
-	return nil, nil, -1
-}
-
-// start is join for a caller holding a slot: when there is nothing to
-// join, it registers and returns a new flight for the caller to run
-// (servedFresh).
-func (s *session) start(now time.Time, minInterval time.Duration) (*flight, *pollOutcome, int) {
-	if fl, o, kind := s.join(now, minInterval); kind >= 0 {
-		return fl, o, kind
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.flight != nil { // started between join and here
-		return s.flight, nil, servedShared
-	}
-	s.flight = &flight{done: make(chan struct{})}
-	return s.flight, nil, servedFresh
-}
-
-// forgetResult drops the last result, so that the next caller polls
-// whatever min_poll_interval says.
-func (s *session) forgetResult() {
-	s.mu.Lock()
-	s.result = nil
-	s.mu.Unlock()
-}
-
-// lastResult is the last poll that ended, or nil.
-func (s *session) lastResult() *pollOutcome {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.result
-}
-
-// land ends fl: its outcome becomes the session's last result and every
-// caller waiting on it is released.
-func (s *session) land(fl *flight) {
-	s.mu.Lock()
-	s.result = &fl.o
-	s.flight = nil
-	s.mu.Unlock()
-	close(fl.done)
-}
-
-// How a device's last poll went, which decides when the next one is
-// dispatched (see pollMembers).
-const (
-	classUnknown  = iota // never polled, or skipped last time
-	classAnswered        // it answered (well or not)
-	classSilent          // it timed out
-)
 
 // pollErrors counts failed requests by endpoint, then Reason.Index. Most
-// devices never fail; their state holds no array.
+// devices never fail; their record holds no array.
 type pollErrors [device.NumEndpoints][device.NumReasons]atomic.Uint64
 
 // countError counts a failed request to ep.
-func (s *deviceState) countError(ep int, r device.Reason) {
-	pe := s.pollErrors.Load()
+func (r *record) countError(ep int, reason device.Reason) {
+	pe := r.pollErrors.Load()
 	if pe == nil {
-		s.pollErrors.CompareAndSwap(nil, &pollErrors{})
-		pe = s.pollErrors.Load()
+		r.pollErrors.CompareAndSwap(nil, &pollErrors{})
+		pe = r.pollErrors.Load()
 	}
-	pe[ep][r.Index()].Add(1)
+	pe[ep][reason.Index()].Add(1)
 }
 
-// deviceState survives reloads as long as the device keeps its name.
-type deviceState struct {
+// record is what a device's name owns across reloads (see above).
+type record struct {
+	// session is the session the configuration being served gives the
+	// device: only its polls are recorded.
+	session      atomic.Pointer[session]
+	logger       *slog.Logger // with the device's name
 	authFailures atomic.Uint64
 	pollErrors   atomic.Pointer[pollErrors]  // nil until the first error
 	lastUp       atomic.Int32                // -1 before the first poll
 	downSince    atomic.Int64                // Unix nanoseconds of the last fall, 0 while up
-	class        atomic.Int32                // classUnknown...: how the last poll went
 	last         atomic.Pointer[pollOutcome] // the latest, for the status pages
 	fingerprint  atomic.Pointer[fingerprint]
 }
@@ -164,6 +107,20 @@ type deviceState struct {
 type fingerprint struct {
 	sum   uint64
 	since time.Time
+}
+
+// noteSettings keeps the fingerprint of the device's settings and since
+// when they hold. The first sighting dates from the exporter's start: the
+// settings may be older, but not known to be newer.
+func (r *record) noteSettings(sum uint64, now, started time.Time) {
+	prev := r.fingerprint.Load()
+	switch {
+	case prev == nil:
+		r.fingerprint.Store(&fingerprint{sum: sum, since: started})
+	case prev.sum != sum:
+		r.fingerprint.Store(&fingerprint{sum: sum, since: now})
+		r.logger.Info("SIP settings changed")
+	}
 }
 
 // unsupportedRecheck is how long an endpoint that answered 404 is left
@@ -193,7 +150,8 @@ func (c *endpointCache) markUnsupported(ep device.Endpoint, now time.Time) {
 
 // Apply makes cfg the configuration being served. Devices whose address,
 // API version, credentials and TLS settings are unchanged keep their cached
-// token; every device's login back-off is reset.
+// token; every device's login back-off is reset. The scheduler's slots
+// follow the new concurrency; polls in flight keep theirs.
 func (e *Exporter) Apply(cfg *config.Config) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -208,28 +166,45 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 		families: newFamilies(cfg),
 		sipInfo:  sipInfoIndexes(cfg.Global.SIPInfoLabels),
 	}
-	n := max(1, cfg.Global.Concurrency)
-	f.slots = make(chan struct{}, max(1, n-max(1, n/4)))
-	f.silentSlots = f.slots
-	if n >= 2 {
-		f.silentSlots = make(chan struct{}, max(1, n/4))
+	// The old members whose name is gone, by identity: a renamed device
+	// keeps its session.
+	var byIdentity map[[sha256.Size]byte]*member
+	if old != nil {
+		names := make(map[string]bool, len(cfg.Devices))
+		for _, dc := range cfg.Devices {
+			names[dc.Name] = true
+		}
+		byIdentity = map[[sha256.Size]byte]*member{}
+		for _, m := range old.members {
+			if !names[m.name] {
+				byIdentity[m.identity] = m
+			}
+		}
 	}
-	f.slowAfter = cfg.Global.Timeout / 4
 	for _, dc := range cfg.Devices {
-		d, err := e.newMember(old, f, cfg, dc)
+		d, err := e.newMember(old, byIdentity, f, cfg, dc)
 		if err != nil {
 			return err
 		}
 		f.members = append(f.members, d)
 		f.byName[d.name] = d
-		if _, dup := f.byAddr[dc.URL.String()]; !dup {
-			f.byAddr[dc.URL.String()] = d
+		if _, dup := f.byAddr[d.key]; !dup {
+			f.byAddr[d.key] = d
 		}
 	}
+	for _, m := range f.members {
+		m.rec.session.Store(m.session)
+	}
 	e.fleet.Store(f)
+	e.sched.SetConcurrency(cfg.Global.Concurrency)
+	e.sched.Prune(func(key string) bool { return f.byAddr[key] != nil })
 	if old != nil { // close the connections no device will use again
+		kept := make(map[*session]bool, len(f.members))
+		for _, m := range f.members {
+			kept[m.session] = true
+		}
 		for _, m := range old.members {
-			if n := f.byName[m.name]; n == nil || n.session != m.session {
+			if !kept[m.session] {
 				m.session.client.Close()
 			}
 		}
@@ -237,7 +212,7 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 	return nil
 }
 
-func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Device) (*member, error) {
+func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*member, f *fleet, cfg *config.Config, dc *config.Device) (*member, error) {
 	tlsKey, err := tlsIdentity(&dc.TLSConfig)
 	if err != nil {
 		return nil, fmt.Errorf("device %q: %w", dc.Name, err)
@@ -246,6 +221,7 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
 	d := &member{
 		name:    dc.Name,
+		key:     dc.URL.String(),
 		cfg:     dc,
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
@@ -258,10 +234,13 @@ func (e *Exporter) newMember(old, f *fleet, cfg *config.Config, dc *config.Devic
 		prev = old.byName[dc.Name]
 	}
 	if prev != nil {
-		d.state = prev.state
+		d.rec = prev.rec
 	} else {
-		d.state = &deviceState{}
-		d.state.lastUp.Store(-1)
+		d.rec = &record{logger: e.logger.With("device", dc.Name)}
+		d.rec.lastUp.Store(-1)
+	}
+	if prev == nil || prev.identity != d.identity {
+		prev = byIdentity[d.identity] // a renamed device keeps its session
 	}
 	if prev != nil && prev.identity == d.identity {
 		d.session = prev.session
@@ -319,13 +298,13 @@ func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
 // the fleet's label names (sorted), and no slot for the others.
 func labelValues(dc *config.Device, names []string) textformat.Labels {
 	set := make([]textformat.LabelValue, 0, 1+len(dc.Labels))
-	set = append(set, textformat.LabelValue{Index: 0, Name: "device", Value: dc.Name})
+	set = append(set, textformat.LabelValue{Name: "device", Value: dc.Name})
 	for k, v := range dc.Labels {
-		if i, ok := slices.BinarySearch(names, k); ok {
-			set = append(set, textformat.LabelValue{Index: 1 + i, Name: k, Value: v})
+		if _, ok := slices.BinarySearch(names, k); ok {
+			set = append(set, textformat.LabelValue{Name: k, Value: v})
 		}
 	}
-	return textformat.RenderLabelSet(1+len(names), set)
+	return textformat.RenderLabelSet(set)
 }
 
 // Close closes the device connections. The Exporter stays usable.

@@ -39,7 +39,10 @@ func BenchmarkManyLabelNames(b *testing.B) {
 	}
 	defer exp.Close()
 	f := exp.fleet.Load()
-	outcomes := make([]pollOutcome, len(f.members))
+	outcomes := make([]*pollOutcome, len(f.members))
+	for i := range outcomes {
+		outcomes[i] = &pollOutcome{}
+	}
 	bw := bufio.NewWriterSize(io.Discard, 32<<10)
 	for b.Loop() {
 		writeDevices(textformat.NewWriter(bw), f, f.members, outcomes)
@@ -79,7 +82,7 @@ func TestLabelsAreStoredSparsely(t *testing.T) {
 	f := exp.fleet.Load()
 	var out strings.Builder
 	bw := bufio.NewWriter(&out)
-	writeDevices(textformat.NewWriter(bw), f, f.members[:2], make([]pollOutcome, 2))
+	writeDevices(textformat.NewWriter(bw), f, f.members[:2], []*pollOutcome{{}, {}})
 	if err := bw.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -15,14 +15,12 @@ import (
 // pollOutcome is what one poll of one device produced. A nil result with
 // a nil error is an endpoint not polled (not collected, or unsupported).
 type pollOutcome struct {
-	settings    *device.SIPSettings
-	settingsErr error
-	status      *device.SIPStatus
-	statusErr   error
-	info        *device.Info
-	infoErr     error
-	duration    time.Duration
-	at          time.Time // when the poll ended
+	settings *device.SIPSettings
+	status   *device.SIPStatus
+	info     *device.Info
+	errs     [device.NumEndpoints]error // by endpoint
+	duration time.Duration
+	at       time.Time // when the poll ended
 	// notPolled marks an outcome made up without a poll: skipped, or a
 	// caller's deadline passed while it waited for another's poll.
 	notPolled bool
@@ -37,7 +35,7 @@ type pollOutcome struct {
 
 // readSettings is the settings this poll read, or nil.
 func (o *pollOutcome) readSettings() *device.SIPSettings {
-	if o.settingsErr != nil {
+	if o.errs[device.EndpointSettings] != nil {
 		return nil
 	}
 	return o.settings
@@ -90,9 +88,9 @@ func settingsFingerprint(s *device.SIPSettings) uint64 {
 func (o *pollOutcome) upErr(d *config.Device) error {
 	switch {
 	case d.Collects(device.EndpointSettings):
-		return o.settingsErr
-	case d.Collects(device.EndpointStatus) && o.statusErr != nil:
-		return o.statusErr
+		return o.errs[device.EndpointSettings]
+	case d.Collects(device.EndpointStatus) && o.errs[device.EndpointStatus] != nil:
+		return o.errs[device.EndpointStatus]
 	}
-	return o.infoErr
+	return o.errs[device.EndpointInfo]
 }

@@ -4,246 +4,123 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
 	"github.com/basip/basip_exporter/collector/device"
+	"github.com/basip/basip_exporter/collector/schedule"
 )
 
-// How a caller got a device's result: from a poll of its own, from a poll
-// another caller had in flight, or from a recent enough poll, reused. The
-// values of the outcome label of basip_exporter_polls_total.
-const (
-	servedFresh = iota
-	servedShared
-	servedReused
-	numServed
-)
-
-var servedNames = [numServed]string{"fresh", "shared", "reused"}
-
-// flight is a poll in progress; its outcome is valid once done is closed.
-type flight struct {
-	done chan struct{}
-	o    pollOutcome
-}
-
-// pollMembers serves the result of every member for one scrape, in order.
+// pollMembers serves the result of every member for one caller, in order,
+// through the exporter's scheduler (package schedule): one poll per device
+// address at a time whatever the callers and reloads, results shared and
+// reused within a session, slots shared by every caller, silent devices
+// kept from starving the rest. ctx's deadline bounds how long the caller
+// waits, never a poll: a poll runs under the device's timeout.
 //
-// A device is never polled twice at once: a caller that finds a poll of it
-// in flight waits for that poll's result, and a result younger than the
-// device's min_poll_interval is served again. Polls take a slot of the
-// fleet's concurrency, shared by every caller.
-//
-// A dark building must not blind the rest: devices that answered their
-// last poll are dispatched first, then those never polled or skipped last
-// time, from three quarters of the slots; devices whose last poll timed out
-// come last, from the remaining quarter. A poll that takes longer than a
-// quarter of the device timeout moves to that quarter too, or is given up
-// (reason timeout) when it is full, so silent devices never hold more than
-// their share for long. A device still waiting for a slot when the
-// deadline passes is reported with reason skipped, without a request.
-//
-// The deadline is ctx's, less the time writing the answer is expected to
-// take (see writeReserve), so the answer reaches Prometheus in time.
-func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member) ([]pollOutcome, []int) {
-	ctx, cancel := e.pollContext(ctx, len(members))
-	defer cancel()
-	outcomes := make([]pollOutcome, len(members))
-	served := make([]int, len(members))
-	flights := make([]*flight, len(members))
-	dispatch := func(i int, pool chan struct{}) {
-		m := members[i]
-		if fl, o, kind := m.session.join(time.Now(), *m.cfg.MinPollInterval); kind >= 0 {
-			served[i], flights[i] = kind, fl
-			if o != nil {
-				outcomes[i] = *o
-			}
-			return
-		}
-		select {
-		case pool <- struct{}{}:
-			if ctx.Err() != nil || tooLate(ctx, f) { // both were ready; select chose at random
-				<-pool
-				break
-			}
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || tooLate(ctx, f) {
-			o := skipped(m) // its own: the device's state keeps it, not this slice
-			e.record(ctx, f, m, &o)
-			outcomes[i] = o
-			served[i] = servedFresh
-			return
-		}
-		fl, o, kind := m.session.start(time.Now(), *m.cfg.MinPollInterval)
-		served[i], flights[i] = kind, fl
-		switch {
-		case o != nil:
-			outcomes[i] = *o
-			<-pool
-		case kind == servedShared:
-			<-pool
-		default:
-			go e.fly(ctx, f, m, fl, pool)
-		}
-	}
-	classes := make([]int32, len(members)) // taken once: polls change them
+// A device not served by the deadline gets an outcome of the caller's own
+// (reason skipped, or timeout when its poll was in flight), which is
+// stored nowhere.
+func (e *Exporter) pollMembers(ctx context.Context, f *fleet, members []*member) ([]*pollOutcome, []schedule.How) {
+	timeout := min(f.cfg.Global.Timeout, maxPoll)
+	values := valuesFor(ctx)
+	jobs := make([]schedule.Job[*pollOutcome], len(members))
 	for i, m := range members {
-		classes[i] = m.state.class.Load()
-	}
-	for _, class := range []int32{classAnswered, classUnknown, classSilent} {
-		pool := f.slots
-		if class == classSilent {
-			pool = f.silentSlots
-		}
-		for i := range members {
-			if classes[i] == class {
-				dispatch(i, pool)
-			}
+		jobs[i] = schedule.Job[*pollOutcome]{
+			Key:         m.key,
+			Session:     m.session,
+			Timeout:     timeout,
+			MinInterval: *m.cfg.MinPollInterval,
+			StartMargin: startMargin(timeout),
+			Poll: func(pctx context.Context) (*pollOutcome, bool) {
+				return e.pollAndRecord(withValues(pctx, values), f, m)
+			},
 		}
 	}
-	for i, fl := range flights {
-		if fl == nil {
-			continue
-		}
-		select {
-		case <-fl.done:
-		case <-ctx.Done():
-		}
-		select { // a poll that ended is served even when the deadline passed too
-		case <-fl.done:
-			outcomes[i] = fl.o
+	served := e.sched.Do(ctx, jobs)
+	outcomes := make([]*pollOutcome, len(members))
+	hows := make([]schedule.How, len(members))
+	for i, s := range served {
+		hows[i] = s.How
+		e.polls[s.How].Add(1)
+		switch s.How {
+		case schedule.Skipped:
+			outcomes[i] = failedOutcome(members[i], &device.Error{Reason: device.ReasonSkipped, Op: "poll", Err: errSkipped})
+		case schedule.WaitedOut:
+			outcomes[i] = failedOutcome(members[i], &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errWaitedOn})
 		default:
-			outcomes[i] = waitedOut(members[i])
+			outcomes[i] = s.Result
 		}
 	}
-	for _, kind := range served {
-		e.polls[kind].Add(1)
+	return outcomes, hows
+}
+
+// maxPoll bounds every poll, whatever the configured timeout: a slot is
+// never held longer.
+const maxPoll = 2 * time.Minute
+
+// startMargin: no poll starts for a caller with less than this left to
+// wait, a tenth of the device timeout and at most 100ms (see budget.go).
+func startMargin(timeout time.Duration) time.Duration {
+	return min(timeout/10, 100*time.Millisecond)
+}
+
+// valuesFor is the context whose values a poll started for ctx carries
+// (the debug view's request trace), or nil when it has none worth
+// carrying: a poll's deadline and cancellation never come from a caller.
+func valuesFor(ctx context.Context) context.Context {
+	if device.TraceFrom(ctx) == nil {
+		return nil
 	}
-	return outcomes, served
+	return ctx
 }
 
-// tooLate reports whether too little of ctx's time is left to start a
-// poll: a tenth of the device timeout, at most 100ms. A poll cut off
-// before its first answer could come would only count against the device.
-func tooLate(ctx context.Context, f *fleet) bool {
-	deadline, ok := ctx.Deadline()
-	return ok && time.Until(deadline) < min(f.cfg.Global.Timeout/10, 100*time.Millisecond)
-}
-
-// pollContext is ctx with its deadline brought forward by the time the
-// answer for n devices is expected to take to write.
-func (e *Exporter) pollContext(ctx context.Context, n int) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
+// withValues is pctx with the values of values, when not nil.
+func withValues(pctx, values context.Context) context.Context {
+	if values == nil {
+		return pctx
 	}
-	return context.WithDeadline(ctx, deadline.Add(-e.writeReserve(n)))
+	return valuesOf{Context: pctx, values: values}
 }
 
-// writeReserve is the time kept back from the scrape's deadline to write
-// the answer: twice what writing took last time, per device, for n devices,
-// and at least 10ms.
-func (e *Exporter) writeReserve(n int) time.Duration {
-	perDevice := time.Duration(e.writeNanosPerDevice.Load())
-	return max(10*time.Millisecond, 2*perDevice*time.Duration(n))
+type valuesOf struct {
+	context.Context
+	values context.Context
 }
 
-// fly runs the poll of fl, holding a slot of pool, and lands it: every
-// caller waiting on fl gets its outcome. The poll is bounded by the
-// device's timeout and by ctx's deadline, but not cancelled with ctx: other
-// callers may wait on it.
-func (e *Exporter) fly(ctx context.Context, f *fleet, m *member, fl *flight, pool chan struct{}) {
-	deadline := time.Now().Add(f.cfg.Global.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Add(-landingMargin).Before(deadline) {
-		deadline = d.Add(-landingMargin)
-	}
-	pctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	defer cancel()
-	s := slot{held: pool}
-	if pool != f.silentSlots {
-		t := time.AfterFunc(f.slowAfter, func() { s.demote(f.silentSlots, cancel) })
-		defer t.Stop()
-	}
-	fl.o = m.poll(pctx, f.cfg.Global.InfoTTL)
-	s.release()
-	fl.o.reuseFingerprint(m.session.lastResult())
-	e.record(ctx, f, m, &fl.o)
-	m.session.land(fl)
-}
-
-// landingMargin ends a poll that far before the deadline its callers wait
-// for, so that a poll cut off by the deadline is still served, with its
-// reason, rather than missed by a hair.
-const landingMargin = 20 * time.Millisecond
-
-// slot is the concurrency slot a poll holds, in one pool or the other.
-type slot struct {
-	mu   sync.Mutex
-	held chan struct{} // nil once released
-}
-
-// demote moves a slow poll into the silent pool, or gives it up with
-// cancel when that pool is full.
-func (s *slot) demote(silent chan struct{}, cancel context.CancelFunc) {
-	select {
-	case silent <- struct{}{}:
-	default:
-		cancel()
-		return
-	}
-	s.mu.Lock()
-	old := s.held
-	if old != nil {
-		s.held = silent
-	}
-	s.mu.Unlock()
-	if old == nil { // the poll ended meanwhile
-		<-silent
-		return
-	}
-	<-old
-}
-
-func (s *slot) release() {
-	s.mu.Lock()
-	held := s.held
-	s.held = nil
-	s.mu.Unlock()
-	<-held
-}
+func (v valuesOf) Value(key any) any { return v.values.Value(key) }
 
 var (
 	errSkipped  = errors.New("not polled: the scrape's deadline passed before the device's turn came")
 	errWaitedOn = errors.New("the poll of the device in progress did not end within the scrape's deadline")
+	errCut      = errors.New("no answer within the time the exporter gives a device that usually answers quickly, while the slots for slow devices were all busy; its next poll gets the whole timeout")
 )
 
-// skipped is the outcome of a device the scrape had no time for: every
-// endpoint it collects failed with reason skipped.
-func skipped(m *member) pollOutcome {
-	return failedOutcome(m, &device.Error{Reason: device.ReasonSkipped, Op: "poll", Err: errSkipped})
-}
-
-// waitedOut is the outcome for a caller whose deadline passed while it
-// waited for another caller's poll of the device.
-func waitedOut(m *member) pollOutcome {
-	return failedOutcome(m, &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errWaitedOn})
-}
-
-func failedOutcome(m *member, err error) pollOutcome {
-	o := pollOutcome{at: time.Now(), notPolled: true}
-	if m.cfg.Collects(device.EndpointSettings) {
-		o.settingsErr = err
-	}
-	if m.cfg.Collects(device.EndpointStatus) {
-		o.statusErr = err
-	}
-	if m.cfg.Collects(device.EndpointInfo) {
-		o.infoErr = err
+func failedOutcome(m *member, err error) *pollOutcome {
+	o := &pollOutcome{at: time.Now(), notPolled: true}
+	for ep := range device.NumEndpoints {
+		if m.cfg.Collects(ep) {
+			o.errs[ep] = err
+		}
 	}
 	return o
+}
+
+// pollAndRecord polls m, records the outcome in the device's record, and
+// says whether the device answered (for the scheduler: a device that did
+// not is silent). It runs once per poll, whoever is served its result.
+func (e *Exporter) pollAndRecord(ctx context.Context, f *fleet, m *member) (*pollOutcome, bool) {
+	o := m.poll(ctx, f.cfg.Global.InfoTTL)
+	if errors.Is(ctx.Err(), context.Canceled) { // cut by the scheduler
+		for ep, err := range o.errs {
+			if err != nil {
+				o.errs[ep] = &device.Error{Reason: device.ReasonTimeout, Op: "poll", Err: errCut}
+			}
+		}
+	}
+	o.reuseFingerprint(m.rec.last.Load())
+	e.record(f, m, o)
+	return o, device.ReasonOf(o.upErr(m.cfg)) != device.ReasonTimeout
 }
 
 // poll asks one device for what it collects, one request after the other
@@ -251,19 +128,19 @@ func failedOutcome(m *member, err error) pollOutcome {
 // small, and two requests at once would need (and keep) a second
 // connection per device. The settings come first; after the device
 // rejected the login nothing else is sent.
-func (m *member) poll(ctx context.Context, infoTTL time.Duration) pollOutcome {
+func (m *member) poll(ctx context.Context, infoTTL time.Duration) *pollOutcome {
 	start := time.Now()
-	var o pollOutcome
+	o := &pollOutcome{}
 	authFailed := false
 	s := m.session
 	if m.cfg.Collects(device.EndpointSettings) {
 		settings, res, err := s.client.SIPSettings(ctx)
-		m.state.authFailures.Add(uint64(res.AuthFailures))
-		o.settings, o.settingsErr = settings, err
+		m.rec.authFailures.Add(uint64(res.AuthFailures))
+		o.settings, o.errs[device.EndpointSettings] = settings, err
 		authFailed = device.ReasonOf(err) == device.ReasonAuth
 	}
 	if m.cfg.Collects(device.EndpointStatus) && s.cache.supported(device.EndpointStatus, start) && !authFailed {
-		o.status, o.statusErr = m.pollStatus(ctx, start)
+		o.status, o.errs[device.EndpointStatus] = m.pollStatus(ctx, start)
 	}
 	if m.cfg.Collects(device.EndpointInfo) {
 		ci := s.cache.info.Load()
@@ -271,7 +148,7 @@ func (m *member) poll(ctx context.Context, infoTTL time.Duration) pollOutcome {
 		case ci != nil && start.Sub(ci.at) < infoTTL:
 			o.info = ci.info
 		case s.cache.supported(device.EndpointInfo, start):
-			o.info, o.infoErr = m.pollInfo(ctx, start)
+			o.info, o.errs[device.EndpointInfo] = m.pollInfo(ctx, start)
 		case ci != nil:
 			o.info = ci.info
 		}
@@ -283,7 +160,7 @@ func (m *member) poll(ctx context.Context, infoTTL time.Duration) pollOutcome {
 
 func (m *member) pollStatus(ctx context.Context, now time.Time) (*device.SIPStatus, error) {
 	s, res, err := m.session.client.SIPStatus(ctx)
-	m.state.authFailures.Add(uint64(res.AuthFailures))
+	m.rec.authFailures.Add(uint64(res.AuthFailures))
 	if errors.Is(err, device.ErrNotSupported) {
 		m.session.cache.markUnsupported(device.EndpointStatus, now)
 		return nil, nil
@@ -308,55 +185,50 @@ func (m *member) pollInfo(ctx context.Context, now time.Time) (*device.Info, err
 	return info, nil
 }
 
-// record counts a failed poll, checks the settings read, keeps the outcome
-// for the status page and logs changes of the device's state: Info and Warn
-// only when it goes up or down, Debug for every poll. It runs once per
-// poll, whoever else is served its result.
-func (e *Exporter) record(ctx context.Context, f *fleet, m *member, o *pollOutcome) {
+// record checks the settings read, and keeps the outcome in the device's
+// record: counters, up and down, the last outcome for the pages, the
+// settings' fingerprint; it logs changes of the device's state: Info and
+// Warn only when it goes up or down, Debug for every poll. A poll of a
+// session the device's record no longer serves (a reload changed the
+// device's address or credentials meanwhile) is served to the callers that
+// waited for it, and recorded nowhere.
+func (e *Exporter) record(f *fleet, m *member, o *pollOutcome) {
 	o.check(m.cfg)
-	for ep, err := range []error{o.settingsErr, o.statusErr, o.infoErr} {
+	rec := m.rec
+	if rec.session.Load() != m.session {
+		return
+	}
+	for ep, err := range o.errs {
 		if err != nil {
-			m.state.countError(ep, device.ReasonOf(err))
+			rec.countError(ep, device.ReasonOf(err))
 		}
 	}
-	m.state.last.Store(o)
+	rec.last.Store(o)
 	if s := o.readSettings(); s != nil {
-		e.noteSettings(f, m, o.fingerprint, o.at)
+		rec.noteSettings(o.fingerprint, o.at, f.started)
 	}
+	e.noteFamily(m)
 	upErr := o.upErr(m.cfg)
 	up := int32(1)
 	if upErr != nil {
 		up = 0
 	}
-	switch reason := device.ReasonOf(upErr); {
-	case upErr == nil:
-		m.state.class.Store(classAnswered)
-	case reason == device.ReasonSkipped:
-		m.state.class.Store(classUnknown)
-	case reason == device.ReasonTimeout && o.duration >= f.slowAfter:
-		m.state.class.Store(classSilent)
-	case reason == device.ReasonTimeout: // cut short by the scrape's deadline
-		m.state.class.Store(classUnknown)
-	default:
-		m.state.class.Store(classAnswered)
-	}
-	e.noteFamily(m)
-	prev := m.state.lastUp.Swap(up)
+	prev := rec.lastUp.Swap(up)
 	switch {
 	case up == 1:
-		m.state.downSince.Store(0)
+		rec.downSince.Store(0)
 	case prev != 0:
-		m.state.downSince.Store(o.at.UnixNano())
+		rec.downSince.Store(o.at.UnixNano())
 	}
 	switch {
 	case up == 0 && prev != 0:
-		e.logger.Warn("device down", "device", m.name, "reason", device.ReasonOf(upErr), "err", errString(upErr))
+		rec.logger.Warn("device down", "reason", device.ReasonOf(upErr), "err", errString(upErr))
 	case up == 1 && prev == 0:
-		e.logger.Info("device up again", "device", m.name)
+		rec.logger.Info("device up again")
 	}
-	if e.logger.Enabled(ctx, slog.LevelDebug) {
-		e.logger.Debug("poll", "device", m.name, "duration", o.duration,
-			"settings_err", errString(o.settingsErr), "status_err", errString(o.statusErr), "info_err", errString(o.infoErr))
+	if rec.logger.Enabled(context.Background(), slog.LevelDebug) {
+		rec.logger.Debug("poll", "duration", o.duration, "settings_err", errString(o.errs[device.EndpointSettings]),
+			"status_err", errString(o.errs[device.EndpointStatus]), "info_err", errString(o.errs[device.EndpointInfo]))
 	}
 }
 
@@ -371,21 +243,7 @@ func (e *Exporter) noteFamily(m *member) {
 		return
 	}
 	if prev := m.session.family.Swap(&v); prev == nil || *prev != v {
-		e.logger.Info("API family found", "device", m.name, "api_version", v)
-	}
-}
-
-// noteSettings keeps the fingerprint of the device's settings and since
-// when they hold. The first sighting dates from the exporter's start: the
-// settings may be older, but not known to be newer.
-func (e *Exporter) noteSettings(f *fleet, m *member, sum uint64, now time.Time) {
-	prev := m.state.fingerprint.Load()
-	switch {
-	case prev == nil:
-		m.state.fingerprint.Store(&fingerprint{sum: sum, since: f.started})
-	case prev.sum != sum:
-		m.state.fingerprint.Store(&fingerprint{sum: sum, since: now})
-		e.logger.Info("SIP settings changed", "device", m.name)
+		m.rec.logger.Info("API family found", "api_version", v)
 	}
 }
 

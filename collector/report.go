@@ -14,11 +14,41 @@ import (
 	"github.com/basip/basip_exporter/collector/policy"
 )
 
+// DeviceView is what every page says of a configured device, whatever
+// the page: its place in the configuration and the API family in use.
+// Statuses (the landing page), DebugPoll (/debug, --check.device) and
+// Targets (/sd) all build it with member.view.
+type DeviceView struct {
+	Name    string
+	Address string // normalised, scheme://host:port; no credential
+	// Labels are the device's configured constant labels.
+	Labels map[string]string
+	Policy string // the device's policy, empty for none
+	Auth   string // how the device is authenticated: token or basic
+	// APIConfigured is api_version as configured: v0, v1 or auto.
+	APIConfigured string
+	// APIFamily is the API family in use: the configured one, or the one
+	// found for api_version auto, empty until found.
+	APIFamily string
+}
+
+// APIAuto reports whether the API family is found by detection.
+func (v DeviceView) APIAuto() bool { return v.APIConfigured == config.AutoAPIVersion }
+
+// view is the device's DeviceView now.
+func (m *member) view() DeviceView {
+	v := DeviceView{Name: m.name, Address: m.cfg.URL.String(), Labels: m.cfg.Labels, Auth: m.cfg.Credential.Auth,
+		APIConfigured: m.cfg.APIVersion, APIFamily: m.session.client.APIVersion()}
+	if p := m.cfg.PolicyRef; p != nil {
+		v.Policy = p.Name
+	}
+	return v
+}
+
 // DeviceStatus is what the exporter last learned about a device, for the
 // landing page. It holds no secret.
 type DeviceStatus struct {
-	Name    string
-	Address string // normalised, scheme://host:port
+	DeviceView
 	// Polled is false until the device's first poll.
 	Polled       bool
 	Up           bool
@@ -31,23 +61,13 @@ type DeviceStatus struct {
 	// SIPEnabled is nil when the device did not send the field.
 	SIPEnabled *bool
 	Transport  string
-	// Policy names the device's policy, empty for none; PolicyCompliant is
-	// nil until the settings have been checked against it.
-	Policy          string
+	// PolicyCompliant is nil until the settings have been checked against
+	// the device's policy.
 	PolicyCompliant *bool
 	// Violations lists the policy rules the device violates.
 	Violations []string
-	// Labels are the device's configured constant labels.
-	Labels map[string]string
 	// DownSince is when the device went down, zero while it is up.
 	DownSince time.Time
-	// APIVersion is the API family in use: the configured one, or the one
-	// found for api_version auto (empty until found).
-	APIVersion string
-	// APIAuto is true when the configured api_version is auto.
-	APIAuto bool
-	// Auth is how the device is authenticated: token or basic.
-	Auth string
 	// Registration is the SIP registration status, lower case (ok, error,
 	// offline, or what else the device says), "unsupported" for a device
 	// without the status endpoint, empty when unknown or not collected.
@@ -65,12 +85,8 @@ func (e *Exporter) Statuses() []DeviceStatus {
 	f := e.fleet.Load()
 	out := make([]DeviceStatus, 0, len(f.members))
 	for _, d := range f.members {
-		st := DeviceStatus{Name: d.name, Address: d.cfg.URL.String(), Labels: d.cfg.Labels,
-			APIVersion: d.session.client.APIVersion(), Auth: d.cfg.Credential.Auth, APIAuto: d.cfg.APIVersion == config.AutoAPIVersion}
-		if d.cfg.PolicyRef != nil {
-			st.Policy = d.cfg.PolicyRef.Name
-		}
-		if lp := d.state.last.Load(); lp != nil {
+		st := DeviceStatus{DeviceView: d.view()}
+		if lp := d.rec.last.Load(); lp != nil {
 			st.Registration = registration(d, lp)
 			if lp.info != nil {
 				st.Firmware = clean(string(lp.info.Firmware))
@@ -78,7 +94,7 @@ func (e *Exporter) Statuses() []DeviceStatus {
 			st.Polled, st.LastPoll, st.LastDuration = true, lp.at, lp.duration
 			if err := lp.upErr(d.cfg); err != nil {
 				st.Reason, st.LastError = string(device.ReasonOf(err)), device.Redact(err.Error())
-				if since := d.state.downSince.Load(); since != 0 {
+				if since := d.rec.downSince.Load(); since != 0 {
 					st.DownSince = time.Unix(0, since)
 				}
 			} else {
@@ -115,7 +131,7 @@ func violations(o *pollOutcome) []string {
 func endpointResults(d *member, o *pollOutcome) [device.NumEndpoints]string {
 	var out [device.NumEndpoints]string
 	answers := [device.NumEndpoints]bool{o.settings != nil, o.status != nil, o.info != nil}
-	errs := [device.NumEndpoints]error{o.settingsErr, o.statusErr, o.infoErr}
+	errs := [device.NumEndpoints]error{o.errs[device.EndpointSettings], o.errs[device.EndpointStatus], o.errs[device.EndpointInfo]}
 	for ep := range device.NumEndpoints {
 		switch {
 		case !d.cfg.Collects(ep):
@@ -160,7 +176,7 @@ func (e *Exporter) Check(ctx context.Context, names []string) ([]*DebugReport, e
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			m.session.forgetResult()
+			e.sched.Forget(m.key)
 			reports[i], errs[i] = e.DebugPoll(ctx, m.name)
 		}()
 	}
@@ -175,7 +191,7 @@ func registration(d *member, o *pollOutcome) string {
 		return ""
 	case o.status != nil && o.status.Status != nil:
 		return strings.ToLower(clean(*o.status.Status))
-	case o.status == nil && o.statusErr == nil && !d.session.cache.supported(device.EndpointStatus, o.at):
+	case o.status == nil && o.errs[device.EndpointStatus] == nil && !d.session.cache.supported(device.EndpointStatus, o.at):
 		return "unsupported"
 	}
 	return ""
@@ -185,14 +201,9 @@ func registration(d *member, o *pollOutcome) string {
 // The SIP password is kept in a type that prints as "<secret>", requests
 // are recorded without their query, and tokens are not recorded at all.
 type DebugReport struct {
-	Device  string
-	Address string
-	// APIVersion is the API family in use after the poll, empty when it
-	// is still unknown; APIAuto tells that it is found by detection.
-	APIVersion string
-	APIAuto    bool
-	// Auth is how the device is authenticated: token or basic.
-	Auth     string
+	// DeviceView is the device after the poll: the API family found, if
+	// any.
+	DeviceView
 	Started  time.Time
 	Duration time.Duration
 	Requests []device.TracedRequest
@@ -204,9 +215,8 @@ type DebugReport struct {
 	// how it went: "answered", "not collected", "unsupported (HTTP 404)",
 	// "not asked" or the error.
 	Endpoints [device.NumEndpoints]string
-	// Policy names the device's policy, empty for none; Violations are the
-	// rules it violates, PolicyChecked whether the settings were checked.
-	Policy        string
+	// Violations are the rules of the device's policy it violates,
+	// PolicyChecked whether the settings were checked.
 	PolicyChecked bool
 	Violations    []string
 	// Series is the device's exposition for this poll, in the text format.
@@ -230,7 +240,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 		return nil, fmt.Errorf("%w %q: not a configured device name", ErrUnknownTarget, clean(name))
 	}
 	trace := &device.Trace{}
-	rep := &DebugReport{Device: d.name, Address: d.cfg.URL.String(), Started: time.Now()}
+	rep := &DebugReport{Started: time.Now()}
 	poll := e.poll(device.WithTrace(ctx, trace), f, []*member{d})
 	outcomes := poll.outcomes
 	rep.Duration = time.Since(rep.Started)
@@ -238,16 +248,15 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	for i := range rep.Requests {
 		rep.Requests[i].Error = device.Redact(rep.Requests[i].Error)
 	}
-	o := &outcomes[0]
-	rep.Served = servedNames[poll.served[0]]
+	o := outcomes[0]
+	rep.Served = poll.served[0].String()
 	if !o.at.IsZero() {
 		rep.Age = max(0, time.Since(o.at))
 	}
 	rep.Settings, rep.Status, rep.Info = o.settings, o.status, o.info
-	rep.APIVersion, rep.APIAuto, rep.Auth = d.session.client.APIVersion(), d.cfg.APIVersion == config.AutoAPIVersion, d.cfg.Credential.Auth
+	rep.DeviceView = d.view()
 	rep.Endpoints = endpointResults(d, o)
-	if p := d.cfg.PolicyRef; p != nil {
-		rep.Policy = p.Name
+	if d.cfg.PolicyRef != nil {
 		rep.PolicyChecked = o.readSettings() != nil
 		rep.Violations = violations(o)
 	}
@@ -266,29 +275,13 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	return rep, nil
 }
 
-// Target is a configured device as Prometheus' service discovery shows it.
-type Target struct {
-	Name       string
-	Address    string // normalised, scheme://host:port; no credential
-	APIVersion string // as configured: v0, v1 or auto
-	// APIFamily is the API family in use, empty while api_version auto
-	// has not found it.
-	APIFamily string
-	Policy    string // empty for none
-	Labels    map[string]string
-}
-
-// Targets returns every configured device, in configuration order.
-func (e *Exporter) Targets() []Target {
+// Targets returns every configured device as Prometheus' service
+// discovery shows it, in configuration order.
+func (e *Exporter) Targets() []DeviceView {
 	f := e.fleet.Load()
-	out := make([]Target, 0, len(f.members))
+	out := make([]DeviceView, 0, len(f.members))
 	for _, m := range f.members {
-		t := Target{Name: m.name, Address: m.cfg.URL.String(), APIVersion: m.cfg.APIVersion,
-			APIFamily: m.session.client.APIVersion(), Labels: m.cfg.Labels}
-		if p := m.cfg.PolicyRef; p != nil {
-			t.Policy = p.Name
-		}
-		out = append(out, t)
+		out = append(out, m.view())
 	}
 	return out
 }

@@ -370,17 +370,43 @@ func (v *validator) warnf(cfg *Config, line int, what, field string, format stri
 	cfg.Warnings = append(cfg.Warnings, Warning{File: v.file, Line: line, What: what, Field: field, Err: fmt.Errorf(format, args...)})
 }
 
+// maxProblems is how many validation errors one load reports.
+const maxProblems = 50
+
+// problems gathers the errors of one load, so that --config.check and a
+// refused reload name every one, not only the first.
+type problems struct {
+	errs []error
+	more int
+}
+
+func (p *problems) add(err error) {
+	switch {
+	case err == nil:
+	case len(p.errs) < maxProblems:
+		p.errs = append(p.errs, err)
+	default:
+		p.more++
+	}
+}
+
+// err is nil without problems, else all of them, one a line.
+func (p *problems) err(file string) error {
+	if p.more > 0 {
+		p.errs = append(p.errs, &Error{File: file, Err: fmt.Errorf("and %d more errors", p.more)})
+	}
+	return errors.Join(p.errs...)
+}
+
+// validate checks cfg and fills in its defaults. It reports every problem
+// it finds: a part that fails (a credential whose password file cannot be
+// read, a device) does not hide the others.
 func (v *validator) validate(cfg *Config) error {
-	if err := v.global(&cfg.Global); err != nil {
-		return err
-	}
-	if err := v.policies(cfg); err != nil {
-		return err
-	}
+	var probs problems
+	probs.add(v.global(&cfg.Global))
+	probs.add(v.policies(cfg))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
-		if err := v.credential(name, cfg.Credentials[name]); err != nil {
-			return err
-		}
+		probs.add(v.credential(name, cfg.Credentials[name]))
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
 	// Two devices at one address are an error even with identical
@@ -414,14 +440,13 @@ func (v *validator) validate(cfg *Config) error {
 		return nil
 	}
 	for i, d := range cfg.Devices {
-		if err := check(v, i, d, mapItem(v.root, "devices", i)); err != nil {
-			return err
-		}
+		probs.add(check(v, i, d, mapItem(v.root, "devices", i)))
 	}
 	for _, pattern := range cfg.DeviceFiles {
 		paths, err := filepath.Glob(promconfig.JoinDir(v.dir, pattern))
 		if err != nil {
-			return v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err)
+			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err))
+			continue
 		}
 		if len(paths) == 0 {
 			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
@@ -430,15 +455,17 @@ func (v *validator) validate(cfg *Config) error {
 		for _, path := range paths {
 			devices, fv, err := loadDeviceFile(path)
 			if err != nil {
-				return err
+				probs.add(err)
+				continue
 			}
 			for i, d := range devices {
-				if err := check(fv, i, d, seqItem(fv.root, i)); err != nil {
-					return err
-				}
+				probs.add(check(fv, i, d, seqItem(fv.root, i)))
 			}
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
+	}
+	if err := probs.err(v.file); err != nil {
+		return err
 	}
 	if len(cfg.Devices) == 0 {
 		at := 0

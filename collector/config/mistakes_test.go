@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -195,5 +196,75 @@ func TestManyMistakesLoadFast(t *testing.T) {
 				t.Errorf("error %q is not at the wrongly indented last line", err)
 			}
 		})
+	}
+}
+
+// TestEveryProblemIsReported: one load names every mistake, one a line, in
+// the order of the file; a password file that cannot be read (the systemd
+// layout's path, run by hand) does not hide the others.
+func TestEveryProblemIsReported(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "more.yaml"), []byte("- name: lobby-9\n  address: 192.0.2.999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := "credentials:\n" +
+		"  default:\n" +
+		"    username: admin\n" +
+		"    password_file: /etc/basip_exporter/nope\n" +
+		"  flats:\n" +
+		"    username: admin\n" +
+		"    password: " + secretPw + "\n" +
+		"    auth: digest\n" +
+		"policies:\n" +
+		"  default:\n" +
+		"    transports: [carrier-pigeon]\n" +
+		"device_files: [more.yaml]\n" +
+		"devices:\n" +
+		"  - name: lobby-1\n" +
+		"    address: 192.0.2.300\n" +
+		"  - name: lobby-2\n" +
+		"    address: 192.0.2.11\n" +
+		"    credentials: monitors\n" +
+		"  - name: lobby-3\n" +
+		"    address: 192.0.2.12\n"
+	_, err := Parse([]byte(y), "c.yaml", dir)
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	want := []string{
+		`c.yaml:11: policy "default": field transports: "carrier-pigeon" is not one of udp, tcp, tls`,
+		`c.yaml:4: credentials "default": field password_file: cannot read password file: open /etc/basip_exporter/nope: no such file or directory`,
+		`c.yaml:8: credentials "flats": field auth: "digest" is not token or basic`,
+		`c.yaml:15: device "lobby-1": field address: "192.0.2.300" is not a valid IPv4 address`,
+		`c.yaml:18: device "lobby-2": field credentials: no credentials named "monitors"`,
+		filepath.Join(dir, "more.yaml") + `:2: device "lobby-9": field address: "192.0.2.999" is not a valid IPv4 address`,
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("message\n got:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if strings.Contains(err.Error(), secretPw) {
+		t.Error("the message shows the password")
+	}
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 11 {
+		t.Errorf("errors.As gives %+v, want the first error as an *Error", e)
+	}
+}
+
+// TestProblemsAreBounded: thousands of wrong devices give a bounded
+// message that says how many more there are.
+func TestProblemsAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(mistakesHead + "devices:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "  - name: d%d\n    address: 10.0.0.%d\n", i, 300+i)
+	}
+	_, err := Parse([]byte(b.String()), "c.yaml", t.TempDir())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxProblems+1 || lines[len(lines)-1] != "c.yaml: and 950 more errors" {
+		t.Errorf("%d lines, the last %q", len(lines), lines[len(lines)-1])
 	}
 }

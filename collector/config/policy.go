@@ -68,13 +68,15 @@ const (
 	STUNForbidden = "forbidden"
 )
 
+// policies checks every policy; the error names each that is wrong.
 func (v *validator) policies(cfg *Config) error {
+	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		if err := v.policy(name, cfg.Policies[name]); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (v *validator) policy(name string, p *Policy) error {

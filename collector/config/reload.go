@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -18,6 +19,51 @@ type Reloader struct {
 
 	success   prometheus.Gauge
 	timestamp prometheus.Gauge
+
+	// guard, when set, refuses a configuration that drops more than half
+	// of devices, the names of the devices in use.
+	guard   bool
+	devices map[string]struct{}
+}
+
+// RefuseDeviceDrop makes Reload refuse a configuration that would remove
+// more than half of the devices in use, starting with cfg's: a
+// device_files glob that matches nothing or an emptied file would
+// otherwise stop the watch of the whole fleet with a reload that reports
+// success.
+func (r *Reloader) RefuseDeviceDrop(cfg *Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.guard = true
+	r.devices = deviceNames(cfg)
+}
+
+func deviceNames(cfg *Config) map[string]struct{} {
+	names := make(map[string]struct{}, len(cfg.Devices))
+	for _, d := range cfg.Devices {
+		names[d.Name] = struct{}{}
+	}
+	return names
+}
+
+// CheckDeviceDrop returns an error when next lacks more than half of the
+// devices named in current; renamed devices count as dropped.
+func CheckDeviceDrop(current map[string]struct{}, next *Config) error {
+	if len(current) == 0 {
+		return nil
+	}
+	kept := 0
+	for _, d := range next.Devices {
+		if _, ok := current[d.Name]; ok {
+			kept++
+		}
+	}
+	if dropped := len(current) - kept; 2*dropped > len(current) {
+		return fmt.Errorf("refused: the new configuration drops %d of the %d devices in use (%d devices in all); "+
+			"if that is intended, run the exporter with --config.allow-device-drop, else check devices and device_files (basip_exporter --config.check)",
+			dropped, len(current), len(next.Devices))
+	}
+	return nil
 }
 
 // NewReloader returns a Reloader that loads configurations with load,
@@ -69,5 +115,16 @@ func (r *Reloader) Reload() (err error) {
 	if err != nil {
 		return err
 	}
-	return r.apply(cfg)
+	if r.guard {
+		if err := CheckDeviceDrop(r.devices, cfg); err != nil {
+			return err
+		}
+	}
+	if err := r.apply(cfg); err != nil {
+		return err
+	}
+	if r.guard {
+		r.devices = deviceNames(cfg)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -136,6 +137,69 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 	for _, s := range []string{firstPassword, secondPassword} {
 		if strings.Contains(p.output(), s) {
 			t.Errorf("a password appears in the logs")
+		}
+	}
+}
+
+// TestReloadRefusesDroppingTheFleet: a device_files glob mistyped on
+// reload would match nothing and drop both devices. POST /-/reload answers
+// 500 with the reason and the flag that allows it, the exporter keeps
+// polling both devices, and last_reload_successful is 0 until a good
+// reload. With --config.allow-device-drop the same reload is applied.
+func TestReloadRefusesDroppingTheFleet(t *testing.T) {
+	t.Parallel()
+	_, srv1 := serveDoor(t)
+	_, srv2 := serveDoor(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	head := "global:\n  collect: [settings]\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: admin\n    password: " + firstPassword + "\n"
+	good, typo := head+"device_files: [devices/*.yaml]\n", head+"device_files: [device/*.yaml]\n"
+	if err := os.Mkdir(filepath.Join(dir, "devices"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, filepath.Join(dir, "devices", "site.yaml"), "- name: door-1\n  address: "+srv1.URL+"\n- name: door-2\n  address: "+srv2.URL+"\n")
+	c := loopbackClient(nil)
+
+	for _, allow := range []bool{false, true} {
+		replaceFile(t, cfgPath, good)
+		args := []string{"--config.file=" + cfgPath}
+		if allow {
+			args = append(args, "--config.allow-device-drop")
+		}
+		p := startExporterBinary(t, args...)
+		base := "http://" + p.addr
+		scrape := func() string {
+			t.Helper()
+			code, body := fetchURL(t, c, http.MethodGet, base+"/metrics", "", "")
+			if code != 200 {
+				t.Fatalf("/metrics: %d\n%s", code, body)
+			}
+			return body
+		}
+		if m := scrape(); seriesValue(m, "basip_exporter_devices") != "2" || seriesValue(m, `basip_up{device="door-2"}`) != "1" {
+			t.Fatalf("before the reload:\n%s", testutil.Grep(m, "basip_"))
+		}
+		replaceFile(t, cfgPath, typo)
+		code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", "")
+		m := scrape()
+		if allow {
+			if code != 200 || seriesValue(m, "basip_exporter_devices") != "0" || seriesValue(m, "basip_exporter_config_last_reload_successful") != "1" {
+				t.Errorf("with --config.allow-device-drop: POST /-/reload = %d %q\n%s", code, body, testutil.Grep(m, "basip_exporter_"))
+			}
+			continue
+		}
+		if code != http.StatusInternalServerError || !strings.Contains(body, "drops 2 of the 2 devices in use (0 devices in all)") || !strings.Contains(body, "--config.allow-device-drop") {
+			t.Errorf("POST /-/reload dropping every device = %d %q, want 500 with the reason and the flag", code, body)
+		}
+		if seriesValue(m, "basip_exporter_devices") != "2" || seriesValue(m, `basip_up{device="door-1"}`) != "1" || seriesValue(m, "basip_exporter_config_last_reload_successful") != "0" {
+			t.Errorf("after the refused reload:\n%s", testutil.Grep(m, "basip_"))
+		}
+		replaceFile(t, cfgPath, good)
+		if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
+			t.Errorf("POST /-/reload of the good configuration = %d %q", code, body)
+		}
+		if m := scrape(); seriesValue(m, "basip_exporter_config_last_reload_successful") != "1" {
+			t.Errorf("after the good reload:\n%s", testutil.Grep(m, "basip_exporter_"))
 		}
 	}
 }

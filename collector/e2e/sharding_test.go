@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,11 @@ func TestShardedProbe(t *testing.T) {
 	exporters, proms := addrs[:2], addrs[2:]
 	for i, addr := range exporters {
 		p := startProcess(t, fmt.Sprintf("exporter-%d", i), exporterBin, "--config.file="+cfgFile, "--web.listen-address="+addr)
-		p.waitReady(t, "http://"+addr+"/-/ready")
+		p.waitReady(t, "http://"+addr+"/-/healthy")
+		// Not ready until Prometheus has it poll.
+		if code, _ := readyCode("http://" + addr + "/-/ready"); code != http.StatusServiceUnavailable {
+			t.Errorf("exporter-%d: /-/ready answers %d before any scrape, want 503", i, code)
+		}
 	}
 	for i, addr := range proms {
 		// The shipped shard configuration, pointed at this test's
@@ -71,6 +76,7 @@ func TestShardedProbe(t *testing.T) {
 		}
 		y := strings.ReplaceAll(string(b), fmt.Sprintf("exporter-%d:9875", i), exporters[i])
 		y = strings.ReplaceAll(y, "60s", "1s")
+		y = strings.ReplaceAll(y, "scrape_timeout: 15s", "scrape_timeout: 1s")
 		y = strings.ReplaceAll(y, "scrape_timeout: 10s", "scrape_timeout: 1s")
 		y = strings.Replace(y, "rule_files:\n  - ../alerts.yml\n", "", 1)
 		if strings.Contains(y, "exporter-") && strings.Contains(y, ":9875") {
@@ -105,11 +111,19 @@ func TestShardedProbe(t *testing.T) {
 				t.Fatal(err)
 			}
 			shards[i] = shards[i][:0]
+			own := 0 // the shard's exporter's own metrics, job basip_exporter
 			for _, tg := range resp.Data.ActiveTargets {
 				if tg.Health != "up" {
 					complete = false
 				}
+				if tg.Labels["job"] == "basip_exporter" {
+					own++
+					continue
+				}
 				shards[i] = append(shards[i], tg.Labels["instance"])
+			}
+			if own != 1 {
+				complete = false
 			}
 		}
 		if complete && len(shards[0])+len(shards[1]) == n {
@@ -119,6 +133,11 @@ func TestShardedProbe(t *testing.T) {
 			t.Fatalf("shards never covered the fleet with healthy targets: shard 0 %v, shard 1 %v", shards[0], shards[1])
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	for i, addr := range exporters {
+		if code, err := readyCode("http://" + addr + "/-/ready"); code != http.StatusOK {
+			t.Errorf("exporter-%d: /-/ready answers %d (%v) once scraped, want 200", i, code, err)
+		}
 	}
 	seen := map[string]int{}
 	for i, s := range shards {
@@ -143,4 +162,14 @@ func TestShardedProbe(t *testing.T) {
 			t.Errorf("%s was logged in to %d times, want once: by the one exporter of its shard", name, l)
 		}
 	}
+}
+
+// readyCode is the status code url answers.
+func readyCode(url string) (int, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

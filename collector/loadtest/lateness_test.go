@@ -76,8 +76,9 @@ func startSpin(t *testing.T) func() {
 }
 
 // promTimeout is the scrape timeout the lateness test sends, as Prometheus
-// does in X-Prometheus-Scrape-Timeout-Seconds.
-const promTimeout = 10 * time.Second
+// does in X-Prometheus-Scrape-Timeout-Seconds: 10 s, or
+// BASIP_LOAD_LATENESS_TIMEOUT.
+var promTimeout = 10 * time.Second
 
 // TestLateness measures how late /metrics answers come when some devices
 // hang, so that scrapes run to their deadline: lateness is when the last
@@ -86,10 +87,20 @@ const promTimeout = 10 * time.Second
 // figures and asserts only that every device is in every answer.
 //
 //	BASIP_LOAD_LATENESS=2000,10000 go test -count=1 -run TestLateness -v -timeout 60m ./collector/loadtest
+//
+// BASIP_LOAD_LATENESS_TIMEOUT sets the header (10s by default),
+// BASIP_LOAD_LATENESS_OFFSETS the offsets tried ("default,0s").
 func TestLateness(t *testing.T) {
 	sizes := os.Getenv("BASIP_LOAD_LATENESS")
 	if sizes == "" {
 		t.Skip("set BASIP_LOAD_LATENESS=N[,N...] to run the lateness measurement")
+	}
+	if v := os.Getenv("BASIP_LOAD_LATENESS_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("BASIP_LOAD_LATENESS_TIMEOUT: %q", v)
+		}
+		promTimeout = d
 	}
 	scrapes := envInt("BASIP_LOAD_LATENESS_SCRAPES", 10)
 	hangEvery := envInt("BASIP_LOAD_HANG_EVERY", 20)
@@ -109,7 +120,11 @@ func TestLateness(t *testing.T) {
 		children, devices := startFleet(t, n, fleetOpts{latency: latency, hangEvery: hangEvery})
 		t.Logf("%d simulated devices in %d processes, latency %s, %d hanging", n, len(children), latency, n/hangEvery)
 		cfg := exporterConfig(devices, "  collect: [settings]\n")
-		for _, offset := range []string{"", "0s"} {
+		offsets := []string{"", "0s"}
+		if v := os.Getenv("BASIP_LOAD_LATENESS_OFFSETS"); v != "" {
+			offsets = strings.Split(strings.ReplaceAll(v, "default", ""), ",")
+		}
+		for _, offset := range offsets {
 			name := "0.5s (default)"
 			var flags []string
 			if offset != "" {

@@ -233,10 +233,10 @@ func apiCell(s collector.DeviceStatus, _ time.Time) cell {
 	switch {
 	case !s.Polled:
 		return cell{}
-	case !s.APIAuto:
-		return cell{Text: s.APIVersion, Note: s.Auth}
-	case s.APIVersion == "":
+	case !s.APIAuto():
+		return cell{Text: s.APIFamily, Note: s.Auth}
+	case s.APIFamily == "":
 		return cell{Text: "auto", Note: s.Auth, Title: "api_version auto: not found yet"}
 	}
-	return cell{Text: s.APIVersion, Note: "auto, " + s.Auth, Title: "api_version auto: found by the exporter"}
+	return cell{Text: s.APIFamily, Note: "auto, " + s.Auth, Title: "api_version auto: found by the exporter"}
 }

@@ -36,11 +36,11 @@ func TestPagesEscapeDeviceBytes(t *testing.T) {
 	src := &reportSource{
 		fakeSource: fakeSource{
 			cfg: &config.Config{LabelNames: []string{"site"}},
-			statuses: []collector.DeviceStatus{{Name: "p", Address: "http://h:80", Polled: true, Reason: "decode",
+			statuses: []collector.DeviceStatus{{DeviceView: collector.DeviceView{Name: "p", Address: "http://h:80", Labels: map[string]string{"site": "hq" + hostileText}}, Polled: true, Reason: "decode",
 				LastError: "bad " + hostileText, DownSince: time.Now(), Firmware: "3.9" + hostileText, Transport: "udp" + hostileText,
-				Registration: "ok" + hostileText, Labels: map[string]string{"site": "hq" + hostileText}}},
+				Registration: "ok" + hostileText}},
 		},
-		rep: &collector.DebugReport{Device: "p", Address: "http://h:80", Error: "bad " + hostileText,
+		rep: &collector.DebugReport{DeviceView: collector.DeviceView{Name: "p", Address: "http://h:80"}, Error: "bad " + hostileText,
 			Series: `basip_info{device="p",firmware="` + hostileText + `"} 1` + "\n"},
 	}
 	p := newPages(src, PageOptions{})

@@ -20,8 +20,8 @@ func bigFleet(n int) *fakeSource {
 	src := &fakeSource{cfg: &config.Config{LabelNames: []string{"site"}}}
 	now := time.Now()
 	for i := range n {
-		s := collector.DeviceStatus{Name: fmt.Sprintf("lobby-%05d", i), Address: fmt.Sprintf("http://10.%d.%d.%d:80", i>>16, (i>>8)&255, i&255),
-			Polled: true, Up: i%3 != 0, Labels: map[string]string{"site": fmt.Sprintf("site-%03d", i%60)}}
+		s := collector.DeviceStatus{DeviceView: collector.DeviceView{Name: fmt.Sprintf("lobby-%05d", i), Address: fmt.Sprintf("http://10.%d.%d.%d:80", i>>16, (i>>8)&255, i&255),
+			Labels: map[string]string{"site": fmt.Sprintf("site-%03d", i%60)}}, Polled: true, Up: i%3 != 0}
 		if !s.Up {
 			s.Reason, s.LastError, s.DownSince = "timeout", "GET /api/v1/device/sip/settings: no answer within 2s", now.Add(-time.Hour)
 		}
@@ -132,8 +132,8 @@ func TestManyLabelNamesShareOneColumn(t *testing.T) {
 	for i := range n {
 		name := fmt.Sprintf("label_%04d", i)
 		src.cfg.LabelNames = append(src.cfg.LabelNames, name)
-		src.statuses = append(src.statuses, collector.DeviceStatus{Name: fmt.Sprint("d", i), Polled: true, Up: true,
-			Labels: map[string]string{name: "v", "zone": ""}})
+		src.statuses = append(src.statuses, collector.DeviceStatus{DeviceView: collector.DeviceView{Name: fmt.Sprint("d", i),
+			Labels: map[string]string{name: "v", "zone": ""}}, Polled: true, Up: true})
 	}
 	h := newPages(src, PageOptions{}).landingHandler()
 	var before, after runtime.MemStats

@@ -21,40 +21,32 @@ import (
 // timeout.
 const scrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 
-// scrapeBudget returns how long a scrape may take: the timeout Prometheus
-// sent in its header less offset, so the answer is sent before Prometheus
-// gives up. ok is false when the header is absent or unusable. An offset
-// larger than the timeout is ignored rather than leaving no time at all.
-func scrapeBudget(header string, offset time.Duration) (budget time.Duration, ok bool) {
-	if header == "" {
-		return 0, false
+// scrapeContext is the request's context with its deadline at the end of
+// the request's budget (collector.Budget: computed once per request, from
+// the header, the offset and the write reserve), when Prometheus sent a
+// timeout; it also sets the handler's write deadline: the budget's
+// timeout plus writeMargin, or noBudgetWriteTimeout without one. n is the
+// number of devices the answer holds.
+func scrapeContext(w http.ResponseWriter, r *http.Request, e *collector.Exporter, offset time.Duration, n int) (context.Context, context.CancelFunc) {
+	budget, ok := e.Budget(r.Header.Get(scrapeTimeoutHeader), offset, n)
+	write := noBudgetWriteTimeout
+	if ok {
+		write = budget.Timeout + writeMargin
 	}
-	secs, err := strconv.ParseFloat(header, 64)
-	if err != nil || secs <= 0 || secs > 24*3600 {
-		return 0, false
-	}
-	t := time.Duration(secs * float64(time.Second))
-	if t > offset {
-		t -= offset
-	}
-	return t, true
-}
-
-// scrapeContext is the request's context with the scrape's budget as its
-// deadline, when Prometheus sent one.
-func scrapeContext(r *http.Request, offset time.Duration) (context.Context, context.CancelFunc) {
-	budget, ok := scrapeBudget(r.Header.Get(scrapeTimeoutHeader), offset)
+	// An error means the ResponseWriter cannot set deadlines (a test
+	// recorder); the server's own timeouts still apply.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(write))
 	if !ok {
 		return context.WithCancel(r.Context())
 	}
-	return context.WithTimeout(r.Context(), budget)
+	return context.WithTimeout(r.Context(), budget.Wait)
 }
 
 // metricsHandler serves every configured device's series after the
 // exporter's own metrics (self).
 func metricsHandler(e *collector.Exporter, self prometheus.Gatherer, offset time.Duration, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := scrapeContext(r, offset)
+		ctx, cancel := scrapeContext(w, r, e, offset, e.Devices())
 		defer cancel()
 		poll := e.PollFleet(ctx)
 		respond(w, r, true, func(bw *bufio.Writer) error {
@@ -71,7 +63,7 @@ func metricsHandler(e *collector.Exporter, self prometheus.Gatherer, offset time
 // configured answers 400 and counts in rejected.
 func probeHandler(e *collector.Exporter, offset time.Duration, rejected prometheus.Counter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := scrapeContext(r, offset)
+		ctx, cancel := scrapeContext(w, r, e, offset, 1)
 		defer cancel()
 		poll, err := e.PollDevice(ctx, r.URL.Query().Get("target"))
 		if err != nil {

@@ -373,7 +373,7 @@ func (p *pages) debugHandler() http.Handler {
 			return
 		}
 		v := debugView{Report: rep, Answers: answers}
-		p.render(w, "debug.html", "Debug poll of "+rep.Device, v)
+		p.render(w, "debug.html", "Debug poll of "+rep.Name, v)
 	})
 }
 

@@ -226,7 +226,7 @@ func TestOptionalColumn(t *testing.T) {
 		return boolCell(compliance[s.Name], "compliant", "violated")
 	}})
 	src := &fakeSource{statuses: []collector.DeviceStatus{
-		{Name: "a", Polled: true, Up: true}, {Name: "b", Polled: true, Up: true}, {Name: "c"},
+		{DeviceView: collector.DeviceView{Name: "a"}, Polled: true, Up: true}, {DeviceView: collector.DeviceView{Name: "b"}, Polled: true, Up: true}, {DeviceView: collector.DeviceView{Name: "c"}},
 	}}
 	tab := table(t, parse(t, get200(t, newPages(src, PageOptions{}).landingHandler(), "/")), "devices")
 	if tab.header[len(tab.header)-1] != "policy" {
@@ -337,7 +337,7 @@ func TestDebugPageErrors(t *testing.T) {
 
 func TestDeviceNamesAreEscaped(t *testing.T) {
 	name := `<b>x</b>&"y' z`
-	src := &fakeSource{statuses: []collector.DeviceStatus{{Name: name, Address: "http://192.0.2.1:80", Polled: true, LastError: "<i>bad</i>", Reason: "decode"}}}
+	src := &fakeSource{statuses: []collector.DeviceStatus{{DeviceView: collector.DeviceView{Name: name, Address: "http://192.0.2.1:80"}, Polled: true, LastError: "<i>bad</i>", Reason: "decode"}}}
 	body := get200(t, newPages(src, PageOptions{}).landingHandler(), "/")
 	if strings.Contains(body, "<b>x</b>") || strings.Contains(body, "<i>bad</i>") {
 		t.Fatalf("markup from a device name or error is not escaped:\n%s", body)
@@ -412,10 +412,10 @@ func TestLandingPageSortsAndFilters(t *testing.T) {
 	src := &fakeSource{
 		cfg: &config.Config{LabelNames: []string{"site"}},
 		statuses: []collector.DeviceStatus{
-			{Name: "a", Polled: true, Up: true, Labels: map[string]string{"site": "hq"}},
-			{Name: "b", Polled: true, Reason: "timeout", LastError: "no answer", DownSince: now.Add(-time.Hour), Labels: map[string]string{"site": "tower"}},
-			{Name: "c", Polled: true, Reason: "auth", LastError: "rejected", DownSince: now.Add(-2 * time.Hour), Labels: map[string]string{"site": "hq"}},
-			{Name: "d"},
+			{DeviceView: collector.DeviceView{Name: "a", Labels: map[string]string{"site": "hq"}}, Polled: true, Up: true},
+			{DeviceView: collector.DeviceView{Name: "b", Labels: map[string]string{"site": "tower"}}, Polled: true, Reason: "timeout", LastError: "no answer", DownSince: now.Add(-time.Hour)},
+			{DeviceView: collector.DeviceView{Name: "c", Labels: map[string]string{"site": "hq"}}, Polled: true, Reason: "auth", LastError: "rejected", DownSince: now.Add(-2 * time.Hour)},
+			{DeviceView: collector.DeviceView{Name: "d"}},
 		},
 	}
 	h := newPages(src, PageOptions{}).landingHandler()

@@ -31,7 +31,7 @@ func sdHandler(e *collector.Exporter) http.Handler {
 			labels := map[string]string{
 				"__meta_basip_device":      t.Name,
 				"__meta_basip_address":     t.Address,
-				"__meta_basip_api_version": t.APIVersion,
+				"__meta_basip_api_version": t.APIConfigured,
 			}
 			if t.APIFamily != "" {
 				labels["__meta_basip_api_family"] = t.APIFamily
