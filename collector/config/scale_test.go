@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/basip/basip_exporter/collector/internal/testutil"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -73,13 +74,13 @@ func BenchmarkLoadCredentialSets(b *testing.B) {
 	for _, n := range []int{10000, 20000, 40000} {
 		data := manySets(n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			start := cpuTime()
+			start := testutil.CPUTime()
 			for b.Loop() {
 				if _, err := Parse(data, "c.yaml", b.TempDir()); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric((cpuTime()-start).Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric((testutil.CPUTime()-start).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
 }

@@ -1,8 +1,0 @@
-//go:build !unix
-
-package config
-
-import "time"
-
-// cpuTime is not measured here: the benchmark reports 0 CPU seconds.
-func cpuTime() time.Duration { return 0 }
