@@ -28,11 +28,11 @@ func TestDeadlineAtDispatchLosesNoSlot(t *testing.T) {
 		specs = append(specs, devSpec{name: fmt.Sprintf("refused-%03d", i), addr: fmt.Sprintf("http://127.0.1.%d:1", i+1)})
 	}
 	f := startFleet(t, "  concurrency: 8\n  timeout: 100ms\n", specs...)
-	for i := range 300 {
-		// 19 to 25 ms: around 20 ms, where the deadline meets the 10 ms
-		// start margin of a 100 ms timeout once the write reserve (at
-		// least 5 to 10 ms) is taken off.
-		f.scrapeWithin(t, 19*time.Millisecond+time.Duration(i%300)*20*time.Microsecond)
+	for i := range 400 {
+		// Around 20 ms, where the deadline meets the 10 ms start margin of
+		// a 100 ms timeout once a write reserve of 10 ms is taken off, in
+		// steps of half a microsecond.
+		f.scrapeWithin(t, 20*time.Millisecond+time.Duration(i%200)*500*time.Nanosecond)
 	}
 	out := f.scrapeWithin(t, 5*time.Second)
 	testutil.RequireLine(t, out, `basip_up{device="ok"} 1`)

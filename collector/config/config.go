@@ -707,7 +707,7 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 	if d.MinPollInterval == nil {
 		d.MinPollInterval = cfg.Global.MinPollInterval
 	}
-	if *d.MinPollInterval < 0 {
+	if d.MinPollInterval != nil && *d.MinPollInterval < 0 { // nil when global failed: reported there
 		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)

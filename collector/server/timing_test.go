@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -37,8 +38,18 @@ func TestSlowReaderDoesNotBlindTheNextScrape(t *testing.T) {
 	if out := scrape(); strings.Count(out, "basip_up{") != 800 {
 		t.Fatalf("first scrape: %d devices", strings.Count(out, "basip_up{"))
 	}
-	// The slow reader: asks without gzip, reads nothing for 1.5 s.
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	// The slow reader: asks without gzip, reads nothing for 1.5 s, through
+	// a small send buffer, so that the exporter's writes block (loopback's
+	// own buffers would take a few MiB).
+	slow := httptest.NewUnstartedServer(srv.Config.Handler)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow.Listener = smallBuffers{ln}
+	slow.Start()
+	defer slow.Close()
+	conn, err := net.Dial("tcp", slow.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,4 +74,15 @@ func TestSlowReaderDoesNotBlindTheNextScrape(t *testing.T) {
 	if up, all := strings.Count(testutil.Grep(out, "basip_up{"), "} 1"), strings.Count(out, "basip_up{"); up != 800 || all != 800 {
 		t.Errorf("after a slow reader, %d of %d devices up in a 3 s scrape", up, all)
 	}
+}
+
+// smallBuffers gives each accepted connection an 8 KiB send buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		_ = c.(*net.TCPConn).SetWriteBuffer(8192)
+	}
+	return c, err
 }
