@@ -49,7 +49,7 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 		t.Run("token/"+name, func(t *testing.T) {
 			mon := monitor("101", "tcp") // v0
 			mon.RecordRequests, mon.Foreign = true, answer
-			f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "mon", dev: mon, api: "auto"})
+			f := startFleet(t, "  timeout: 3s\n", devSpec{name: "mon", dev: mon, api: "auto"})
 			for range 3 {
 				out := f.scrape(t)
 				requireLine(t, out, `basip_up{device="mon"} 1`)
@@ -70,7 +70,7 @@ func TestAPIVersionAutoTakesOnlyProof(t *testing.T) {
 		t.Run("basic/"+name, func(t *testing.T) {
 			d := panel("2", "udp")
 			d.APIVersion, d.Auth, d.RecordRequests, d.Foreign = "v0", simulator.AuthBasic, true, answer
-			f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "b", dev: d, api: "auto", extra: "    credentials: basic\n"})
+			f := startFleet(t, "  timeout: 3s\n", devSpec{name: "b", dev: d, api: "auto", extra: "    credentials: basic\n"})
 			for range 3 {
 				requireLine(t, f.scrape(t), `basip_up{device="b"} 1`)
 			}
@@ -93,7 +93,7 @@ func TestAPIVersionAutoFindsTheFamilyAgain(t *testing.T) {
 		d := monitor("101", "tcp")
 		d.RecordRequests = true
 		d.SetFault(simulator.FaultHang)
-		f := startFleet(t, "  timeout: 600ms\n", devSpec{name: "m", dev: d, api: "auto"})
+		f := startFleet(t, "  timeout: 1500ms\n", devSpec{name: "m", dev: d, api: "auto"})
 		out := f.scrape(t)
 		requireLine(t, out, `basip_up{device="m"} 0`)
 		st := statusOf(t, f, "m")

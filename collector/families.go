@@ -208,14 +208,13 @@ var families = []family{
 // newFamilies returns the metric families with the constant labels device
 // and cfg's configured labels, and the basip_sip_info labels it chooses.
 func newFamilies(cfg *config.Config) []*textformat.Family {
-	constNames := append([]string{"device"}, cfg.LabelNames...)
 	out := make([]*textformat.Family, len(families))
 	for i, f := range families {
 		extra := f.extra
 		if f.sipInfo {
 			extra = cfg.Global.SIPInfoLabels
 		}
-		out[i] = textformat.NewFamily(f.name, f.help, f.typ, constNames, extra)
+		out[i] = textformat.NewFamily(f.name, f.help, f.typ, extra)
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -56,8 +57,7 @@ type member struct {
 	name     string
 	key      string // the scheduler's key: the normalised address
 	cfg      *config.Device
-	labels   []string          // device name, then the values of cfg.LabelNames
-	rendered textformat.Labels // the same, rendered for the exposition
+	rendered textformat.Labels // device and the configured labels, rendered for the exposition
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
@@ -223,13 +223,12 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 		name:    dc.Name,
 		key:     dc.URL.String(),
 		cfg:     dc,
-		labels:  labelValues(dc, cfg.LabelNames),
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
 		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
 			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case + "|" + dc.Vendor + "|" + fmt.Sprint(dc.StatusPort))),
 	}
-	d.rendered = textformat.RenderLabels(append([]string{"device"}, cfg.LabelNames...), d.labels)
+	d.rendered = labelValues(dc, cfg.LabelNames)
 	var prev *member
 	if old != nil {
 		prev = old.byName[dc.Name]
@@ -287,13 +286,17 @@ func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func labelValues(dc *config.Device, names []string) []string {
-	v := make([]string, 0, 1+len(names))
-	v = append(v, dc.Name)
-	for _, n := range names {
-		v = append(v, dc.Labels[n])
+// labelValues renders a device's constant labels: device, then its own of
+// the fleet's label names (sorted), and no slot for the others.
+func labelValues(dc *config.Device, names []string) textformat.Labels {
+	set := make([]textformat.LabelValue, 0, 1+len(dc.Labels))
+	set = append(set, textformat.LabelValue{Name: "device", Value: dc.Name})
+	for k, v := range dc.Labels {
+		if _, ok := slices.BinarySearch(names, k); ok {
+			set = append(set, textformat.LabelValue{Name: k, Value: v})
+		}
 	}
-	return v
+	return textformat.RenderLabelSet(set)
 }
 
 // Close closes the device connections. The Exporter stays usable.

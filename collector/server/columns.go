@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -39,8 +40,18 @@ var columns = []column{
 	{"last_poll", "Last poll", lastPollCell},
 }
 
-// labelColumns are one column for each configured label name, in order.
+// maxLabelColumns is how many label names get a column each; a fleet with
+// more has one column of every device's labels instead, since the table
+// costs a cell per device and column (3,000 label names over 3,000
+// devices took 3 s and 850 MB a request).
+const maxLabelColumns = 32
+
+// labelColumns are one column for each configured label name, in order,
+// or, beyond maxLabelColumns names, one column of all of a device's labels.
 func labelColumns(names []string) []column {
+	if len(names) > maxLabelColumns {
+		return []column{{"labels", "Labels", labelsCell}}
+	}
 	out := make([]column, len(names))
 	for i, n := range names {
 		out[i] = column{"label_" + n, n, func(s collector.DeviceStatus, _ time.Time) cell { return cell{Text: s.Labels[n]} }}
@@ -93,6 +104,17 @@ func vendorAware(cols []column, vendors map[string]string) []column {
 		}
 	}
 	return out
+}
+
+// labelsCell is a device's labels, name=value, sorted by name.
+func labelsCell(s collector.DeviceStatus, _ time.Time) cell {
+	pairs := make([]string, 0, len(s.Labels))
+	for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
+		if v := s.Labels[k]; v != "" {
+			pairs = append(pairs, k+"="+v)
+		}
+	}
+	return cell{Text: strings.Join(pairs, ", ")}
 }
 
 // cell is one table cell. An empty Text shows as a dash.

@@ -58,7 +58,7 @@ func render(t *testing.T, fams []testFamily) string {
 	bw := bufio.NewWriter(&b)
 	w := NewWriter(bw)
 	for _, tf := range fams {
-		w.Family(NewFamily(tf.name, tf.help, tf.typ, constNames, tf.extra))
+		w.Family(NewFamily(tf.name, tf.help, tf.typ, tf.extra))
 		for _, s := range tf.samples {
 			w.Target(RenderLabels(constNames, s.constValues))
 			w.Sample(s.v, s.extra...)
@@ -133,8 +133,8 @@ func TestEmptyLabelsAndHeaders(t *testing.T) {
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)
 	w := NewWriter(bw)
-	w.Family(NewFamily("basip_none", "No samples.", "gauge", constNames, nil))
-	f := NewFamily("basip_x", "X.", "gauge", constNames, []string{"e"})
+	w.Family(NewFamily("basip_none", "No samples.", "gauge", nil))
+	f := NewFamily("basip_x", "X.", "gauge", []string{"e"})
 	w.Family(f)
 	w.Target(RenderLabels(constNames, []string{"dev", ""}))
 	w.Sample(1, "v")
@@ -158,7 +158,7 @@ func TestWriterKeepsTheFirstError(t *testing.T) {
 	fw := &failingWriter{}
 	bw := bufio.NewWriterSize(fw, 16)
 	w := NewWriter(bw)
-	w.Family(NewFamily("basip_x", "X.", "gauge", constNames, nil))
+	w.Family(NewFamily("basip_x", "X.", "gauge", nil))
 	w.Target(RenderLabels(constNames, []string{"dev", "site"}))
 	for range 100 {
 		w.Sample(1)
