@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,7 +61,11 @@ func TestShardedProbe(t *testing.T) {
 	exporters, proms := addrs[:2], addrs[2:]
 	for i, addr := range exporters {
 		p := startProcess(t, fmt.Sprintf("exporter-%d", i), exporterBin, "--config.file="+cfgFile, "--web.listen-address="+addr)
-		p.waitReady(t, "http://"+addr+"/-/ready")
+		p.waitReady(t, "http://"+addr+"/-/healthy")
+		// Not ready until Prometheus has it poll.
+		if code, _ := readyCode("http://" + addr + "/-/ready"); code != http.StatusServiceUnavailable {
+			t.Errorf("exporter-%d: /-/ready answers %d before any scrape, want 503", i, code)
+		}
 	}
 	for i, addr := range proms {
 		// The shipped shard configuration, pointed at this test's
@@ -120,6 +125,11 @@ func TestShardedProbe(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	for i, addr := range exporters {
+		if code, err := readyCode("http://" + addr + "/-/ready"); code != http.StatusOK {
+			t.Errorf("exporter-%d: /-/ready answers %d (%v) once scraped, want 200", i, code, err)
+		}
+	}
 	seen := map[string]int{}
 	for i, s := range shards {
 		sort.Strings(s)
@@ -143,4 +153,14 @@ func TestShardedProbe(t *testing.T) {
 			t.Errorf("%s was logged in to %d times, want once: by the one exporter of its shard", name, l)
 		}
 	}
+}
+
+// readyCode is the status code url answers.
+func readyCode(url string) (int, error) {
+	resp, err := httpClient.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

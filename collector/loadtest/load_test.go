@@ -491,7 +491,8 @@ func (p *proc) stop() {
 	}
 }
 
-// startExporter runs the exporter with cfg and flags, ready to serve.
+// startExporter runs the exporter with cfg and flags, serving (healthy;
+// it is ready only once scraped).
 func startExporter(t *testing.T, bin, cfg string, flags ...string) *proc {
 	t.Helper()
 	cfgFile := filepath.Join(t.TempDir(), "config.yaml")
@@ -500,7 +501,7 @@ func startExporter(t *testing.T, bin, cfg string, flags ...string) *proc {
 	}
 	addr := freeAddr(t)
 	args := append([]string{"--config.file=" + cfgFile, "--web.listen-address=" + addr, "--log.level=warn"}, flags...)
-	return startProcess(t, bin, addr, "/-/ready", args...)
+	return startProcess(t, bin, addr, "/-/healthy", args...)
 }
 
 // startProcess runs bin with args and waits until addr answers ready.

@@ -1,6 +1,7 @@
 // Package server is the exporter's HTTP surface: /metrics and /probe with
-// the device series, /sd for Prometheus' service discovery, the landing
-// page, /debug and /config, /-/reload, and the health endpoints. It knows
+// the device series, /metrics/exporter with the exporter's own metrics
+// only, /sd for Prometheus' service discovery, the landing page, /debug and
+// /config, /-/reload, and the health endpoints. It knows
 // HTTP and the pages; what they show comes from package collector.
 package server
 
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
@@ -60,17 +62,45 @@ func New(e *collector.Exporter, o Options) http.Handler {
 		return noBudgetWriteTimeout
 	}
 	pageDeadline := func(*http.Request) time.Duration { return e.Config().Global.Timeout + writeMargin }
-	handle("/metrics", "metrics", withWriteDeadline(scrapeDeadline, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
-	handle("/probe", "probe", withWriteDeadline(scrapeDeadline, probeHandler(e, o.TimeoutOffset, rejected)))
+	var polled atomic.Bool
+	handle("/metrics", "metrics", withWriteDeadline(scrapeDeadline, marking(&polled, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger))))
+	handle("/probe", "probe", withWriteDeadline(scrapeDeadline, marking(&polled, probeHandler(e, o.TimeoutOffset, rejected))))
+	if o.Self != nil {
+		handle("/metrics/exporter", "metrics_exporter", promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+	}
 	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
 	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Ready") })
+	mux.Handle("/-/ready", readyHandler(&polled))
 	p := newPages(e, o.Pages)
 	handle("/", "landing", withWriteDeadline(pageDeadline, p.landingHandler()))
 	handle("/debug", "debug", withWriteDeadline(pageDeadline, p.debugHandler()))
 	handle("/config", "config", withWriteDeadline(pageDeadline, p.configHandler()))
 	return mux
+}
+
+// marking sets polled before h runs: a scrape of /metrics or /probe has
+// begun, so the exporter polls devices.
+func marking(polled *atomic.Bool, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		polled.Store(true)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// readyHandler answers 503 until the first scrape of /metrics or /probe
+// has begun, then 200. The routes exist only once the configuration has
+// loaded, so ready means: configured, and Prometheus reaches this process
+// and has it poll devices. A /metrics/exporter scrape polls none and does
+// not count.
+func readyHandler(polled *atomic.Bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !polled.Load() {
+			http.Error(w, "Not ready: configuration loaded, no scrape of /metrics or /probe yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
 }
 
 // Write deadlines: a client that never reads its answer cannot hold a
