@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,16 +278,16 @@ func checkVariables(t *testing.T, promURL string, vars []variableQuery) {
 }
 
 // checkLinks follows each link to the exporter's /debug page with the
-// labels of the exporter's job and a healthy demo device filled in.
+// exporter_url variable set to the test's exporter and a healthy demo
+// device filled in.
 func checkLinks(t *testing.T, exporterAddr string, links []string) {
 	t.Helper()
 	if len(links) == 0 {
 		t.Fatal("the dashboard has no link to the exporter's /debug page")
 	}
 	subst := strings.NewReplacer(
-		"${__field.labels.instance}", exporterAddr,
+		"${exporter_url}", "http://"+exporterAddr,
 		"${__field.labels.device}", "panel-entrance",
-		"${__data.fields.instance}", exporterAddr,
 		"${__data.fields.device}", "panel-entrance",
 	)
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -307,4 +309,95 @@ func checkLinks(t *testing.T, exporterAddr string, links []string) {
 		}
 	}
 	t.Logf("%d link(s) to /debug answer 200", len(links))
+}
+
+// dedupChecks are dashboard queries whose answer must equal the same count
+// taken over job basip alone, although the test's Prometheus holds
+// basip_device_info and basip_sip_policy_compliant twice, from jobs basip
+// and basip_probe, as it would from an HA pair or two jobs: a device counts
+// once.
+var dedupChecks = []struct{ panel, refID, truth string }{
+	{"Sites", "A", `count by (site) (basip_up{job="basip"})`},
+	{"Sites", "B", `sum by (site) (basip_up{job="basip"})`},
+	{"Sites", "C", `sum by (site) (basip_sip_registered{job="basip"})`},
+	{"Sites", "D", `sum by (site) (basip_sip_policy_compliant{job="basip"})`},
+	{"Non-compliant devices", "A", `count(basip_sip_policy_compliant{job="basip"} == 0)`},
+	{"Policy compliance", "A", `count(basip_sip_policy_compliant{job="basip"} == 1)`},
+	{"Models", "A", `count by (model) (basip_device_info{job="basip"})`},
+	{"Firmware", "A", `count by (firmware) (basip_device_info{job="basip"})`},
+	{"Devices total", "A", `count(basip_up{job="basip"})`},
+}
+
+// doubled are the series the test's Prometheus holds from both jobs.
+var doubled = []string{"basip_device_info", "basip_sip_policy_compliant"}
+
+// checkCounts checks dedupChecks, once Prometheus holds each of doubled
+// from both jobs.
+func checkCounts(t *testing.T, promURL string, queries []panelQuery) {
+	t.Helper()
+	for _, m := range doubled {
+		expr := fmt.Sprintf(`count(%[1]s{job="basip_probe"}) == count(%[1]s{job="basip"})`, m)
+		deadline := time.Now().Add(queryWait)
+		for {
+			n, err := queryResult(promURL, expr)
+			if err == nil && n == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is not held from both jobs (%s): %v", m, expr, err)
+			}
+			time.Sleep(pollPeriod)
+		}
+	}
+	for _, c := range dedupChecks {
+		i := slices.IndexFunc(queries, func(q panelQuery) bool { return q.panel == c.panel && q.refID == c.refID })
+		if i < 0 {
+			t.Errorf("the dashboard has no panel %q with query %s", c.panel, c.refID)
+			continue
+		}
+		got, err := queryVector(promURL, queries[i].expr)
+		want, werr := queryVector(promURL, c.truth)
+		switch {
+		case err != nil || werr != nil:
+			t.Errorf("panel %q %s: %v %v", c.panel, c.refID, err, werr)
+		case len(want) == 0:
+			t.Errorf("panel %q %s: the reference %s is empty", c.panel, c.refID, c.truth)
+		case !maps.Equal(got, want):
+			t.Errorf("panel %q %s counts\n  %v\nwant, as over one job,\n  %v\n(%s)", c.panel, c.refID, got, want, queries[i].expr)
+		}
+	}
+	t.Logf("%d panel queries count each device once across two jobs", len(dedupChecks))
+}
+
+// queryVector runs an instant query and returns its samples by label set.
+func queryVector(promURL, expr string) (map[string]float64, error) {
+	var resp struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := getJSON(promURL+"/api/v1/query?"+url.Values{"query": {expr}}.Encode(), &resp); err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, r := range resp.Data.Result {
+		delete(r.Metric, "__name__")
+		var keys []string
+		for k, v := range r.Metric {
+			if v != "" {
+				keys = append(keys, k+"="+v)
+			}
+		}
+		slices.Sort(keys)
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: value %v", expr, r.Value[1])
+		}
+		out["{"+strings.Join(keys, ",")+"}"] = v
+	}
+	return out, nil
 }

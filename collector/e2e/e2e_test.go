@@ -274,9 +274,10 @@ func (s stack) run(t *testing.T) {
 	exporterArgs := []string{"--demo", "--web.listen-address=" + exporterAddr, "--scrape.timeout-offset=" + timeoutOffset}
 	exporter := startProcess(t, "exporter", s.exporterBin, exporterArgs...)
 	// Fleet mode under job basip, and the per-device mode's targets under
-	// job basip_probe with every scraped series dropped: they give the
-	// dashboard's probe panels their `up` without doubling the device
-	// series and alerts.
+	// job basip_probe with every scraped series dropped but two: they give
+	// the dashboard's probe panels their `up`, and the dashboard's counts
+	// two copies of the series it must count once (dedupChecks), without
+	// doubling the alerts.
 	promConfig := writeFile(t, filepath.Join(tmp, "prometheus.yml"), fmt.Sprintf(`global:
   scrape_interval: %[1]s
   scrape_timeout: %[1]s
@@ -304,8 +305,8 @@ scrape_configs:
       - target_label: __address__
         replacement: %[5]q
     metric_relabel_configs:
-      - action: drop
-        regex: .+
+      - action: keep
+        regex: basip_device_info|basip_sip_policy_compliant
         source_labels: [__name__]
 `, scrapeInterval, evalInterval, s.rulesFile, amAddr, exporterAddr))
 	// A resend delay of 1s (default 1m): firing alerts are sent on every
@@ -351,6 +352,7 @@ scrape_configs:
 		t.Logf("%d panel queries return data, %v after start", len(d.queries), time.Since(ready).Round(time.Millisecond))
 		checkVariables(t, promURL, d.variables)
 		checkLinks(t, exporterAddr, d.links)
+		checkCounts(t, promURL, d.queries)
 	})
 	restartT := t
 	t.Run("restart and reload", func(t *testing.T) {
