@@ -66,7 +66,8 @@ func New(e *collector.Exporter, o Options) http.Handler {
 	handle("/metrics", "metrics", withWriteDeadline(scrapeDeadline, marking(&polled, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger))))
 	handle("/probe", "probe", withWriteDeadline(scrapeDeadline, marking(&polled, probeHandler(e, o.TimeoutOffset, rejected))))
 	if o.Self != nil {
-		handle("/metrics/exporter", "metrics_exporter", promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+		handle("/metrics/exporter", "metrics_exporter", withWriteDeadline(pageDeadline,
+			promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)})))
 	}
 	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
 	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
