@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +31,9 @@ var ruleDuration = regexp.MustCompile(`(?m)^(\s*(?:for|keep_firing_for):\s*)(\S+
 // stays up. BasipSiteDevicesDown reaches Alertmanager before the three
 // BasipDeviceDown alerts it holds back, and the pager gets one
 // notification, the site's; the device alerts do fire, and stay
-// suppressed. Against Prometheus 2 and, with BASIP_E2E_PROMETHEUS3, 3.
+// suppressed. The dashboard's "down since" is the failure, not the start
+// of the time range. Against Prometheus 2 and, with BASIP_E2E_PROMETHEUS3,
+// 3.
 func TestCauseAlertArrivesFirst(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -118,6 +121,9 @@ scrape_configs:
 	exporter.waitReady(t, "http://"+exporterAddr+"/-/ready")
 	promURL, amURL := "http://"+promAddr, "http://"+amAddr
 	waitQuery(t, promURL, `count(basip_up{job="basip"} == 1) == 5`, "all five devices up")
+	// Up for a while, so that the start of the devices' series is well
+	// before the failure (the dashboard's fallback for "down since").
+	time.Sleep(8 * time.Second)
 
 	// The site's network fails: three of its four panels stop answering.
 	failed := time.Now()
@@ -161,6 +167,28 @@ scrape_configs:
 			t.Errorf("%s: BasipDeviceDown is %s, inhibited by %v; want suppressed by the site alert %s", name, a.Status.State, a.Status.InhibitedBy, site.Fingerprint)
 		}
 	}
+	// The dashboard's "down since" is the last time each device was read,
+	// from the recording rule, not the start of the time range.
+	d := loadDashboard(t, filepath.Join(root, "deploy", "grafana", "dashboards", "basip.json"))
+	i := slices.IndexFunc(d.queries, func(q panelQuery) bool { return q.panel == "Devices down" && q.refID == "C" })
+	if i < 0 {
+		t.Fatal(`the dashboard has no "Devices down" query C (down since)`)
+	}
+	since, err := queryVector(promURL, d.queries[i].expr)
+	if err != nil || len(since) != 3 {
+		t.Errorf("down since: %v %v, want the 3 failed devices", since, err)
+	}
+	for k, ms := range since {
+		at := time.UnixMilli(int64(ms))
+		// The last scrape that read it: one in flight at the failure may
+		// still have.
+		if d := at.Sub(failed); d < -3*time.Second || d > 3*time.Second {
+			t.Errorf("%s: down since %v, want within 3s of the failure at %v", k, at, failed)
+		} else {
+			t.Logf("%s: down since %v from the failure", k, d.Round(10*time.Millisecond))
+		}
+	}
+
 	got := summary(hook.notifications())
 	want := []string{"pager map[alertname:BasipSiteDevicesDown site:hq]: 1 firing, 0 resolved"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
