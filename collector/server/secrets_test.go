@@ -35,8 +35,9 @@ import (
 // or a JWT-shaped token, an echo service, an SSH banner, a closed port) and one that
 // reveals its SIP password, with credentials from a password file and
 // inline. It fetches every page (/metrics, /probe and /debug of every
-// device, the landing page, /config, /-/healthy, /-/ready, /-/reload with a
-// good configuration and with bad ones that quote a password), and searches
+// device, the landing page, /config, /metrics/exporter, /-/healthy,
+// /-/ready, /-/reload with a good configuration and with bad ones that
+// quote a password), and searches
 // them, the device statuses and debug reports the pages are made of, and
 // the whole log, for each password, its MD5 in both cases, each token the
 // devices issued, and the password as YAML cuts an undecodable value.
@@ -268,7 +269,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 			wg.Go(func() { fetch(http.MethodGet, p) })
 		}
 		wg.Wait()
-		for _, p := range []string{"/", "/config", "/-/healthy", "/-/ready"} {
+		for _, p := range []string{"/", "/config", "/metrics/exporter", "/-/healthy", "/-/ready"} {
 			fetch(http.MethodGet, p)
 		}
 		if code := fetch(http.MethodPost, "/-/reload"); code != http.StatusOK {
