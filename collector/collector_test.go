@@ -294,4 +294,9 @@ func TestProbeRefusesUnknownTargets(t *testing.T) {
 	if n := stranger.Requests.Load(); n != 0 {
 		t.Errorf("an unconfigured device received %d requests", n)
 	}
+	// A target with a password in it is refused without quoting it.
+	_, err = f.probe(t, "http://admin:Sesame-1234@"+strings.TrimPrefix(srv.URL, "http://"), 0)
+	if !errors.Is(err, ErrUnknownTarget) || strings.Contains(err.Error(), "Sesame") {
+		t.Errorf("a target with user information: %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,6 +168,9 @@ func (f *fleet) lookup(target string) (*member, error) {
 		if m, ok := f.byAddr[u.String()]; ok {
 			return m, nil
 		}
+	}
+	if strings.Contains(target, "@") { // user information: never quoted back
+		return nil, fmt.Errorf("%w: an address with user information is never a configured device (use credentials)", ErrUnknownTarget)
 	}
 	return nil, fmt.Errorf("%w %q: not a configured device name or address", ErrUnknownTarget, clean(target))
 }

@@ -20,8 +20,8 @@ type Reloader struct {
 	success   prometheus.Gauge
 	timestamp prometheus.Gauge
 
-	// guard, when set, refuses a configuration that drops more than half
-	// of devices, the names of the devices in use.
+	// With guard set, Reload refuses a configuration that lacks more than
+	// half of devices, the names of the devices in use.
 	guard   bool
 	devices map[string]struct{}
 }
@@ -46,9 +46,9 @@ func deviceNames(cfg *Config) map[string]struct{} {
 	return names
 }
 
-// CheckDeviceDrop returns an error when next lacks more than half of the
+// checkDeviceDrop returns an error when next lacks more than half of the
 // devices named in current; renamed devices count as dropped.
-func CheckDeviceDrop(current map[string]struct{}, next *Config) error {
+func checkDeviceDrop(current map[string]struct{}, next *Config) error {
 	if len(current) == 0 {
 		return nil
 	}
@@ -116,7 +116,7 @@ func (r *Reloader) Reload() (err error) {
 		return err
 	}
 	if r.guard {
-		if err := CheckDeviceDrop(r.devices, cfg); err != nil {
+		if err := checkDeviceDrop(r.devices, cfg); err != nil {
 			return err
 		}
 	}

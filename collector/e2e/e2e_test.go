@@ -279,7 +279,7 @@ func (s stack) run(t *testing.T) {
 	// hook. No clustering.
 	hook := startWebhook(t)
 	am := startProcess(t, "alertmanager", s.amBin,
-		"--config.file="+scaledAMConfig(t, s.root, tmp, hook.srv.URL),
+		"--config.file="+scaledAMConfig(t, s.root, tmp, hook.srv.URL, timeScale),
 		"--storage.path="+filepath.Join(tmp, "alertmanager"),
 		"--web.listen-address="+amAddr,
 		"--cluster.listen-address=",

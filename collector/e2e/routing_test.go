@@ -93,8 +93,8 @@ func summary(ns []notification) []string {
 var amDuration = regexp.MustCompile(`(?m)^(\s*(?:group_wait|group_interval|repeat_interval):\s*)(\S+)`)
 
 // scaledAMConfig is the shipped Alertmanager configuration with its timers
-// scaled down and its example receivers' webhook pointed at hook.
-func scaledAMConfig(t *testing.T, root, dir, hook string) string {
+// divided by scale and its example receivers' webhook pointed at hook.
+func scaledAMConfig(t *testing.T, root, dir, hook string, scale time.Duration) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "deploy", "alertmanager", "alertmanager.yml"))
 	if err != nil {
@@ -112,7 +112,7 @@ func scaledAMConfig(t *testing.T, root, dir, hook string) string {
 			t.Fatalf("alertmanager.yml: %s: %v", m, err)
 		}
 		n++
-		return fmt.Sprintf("%s%dms", parts[1], scaled(d).Milliseconds())
+		return fmt.Sprintf("%s%dms", parts[1], (d / scale).Milliseconds())
 	})
 	if n == 0 {
 		t.Fatal("alertmanager.yml: no timers found to scale")
@@ -226,7 +226,7 @@ func runIncident(t *testing.T, amBin, root string, inc incident) {
 	hook := startWebhook(t)
 	amAddr := freeAddrs(t, 1)[0]
 	am := startProcess(t, "alertmanager", amBin,
-		"--config.file="+scaledAMConfig(t, root, tmp, hook.srv.URL),
+		"--config.file="+scaledAMConfig(t, root, tmp, hook.srv.URL, timeScale),
 		"--storage.path="+filepath.Join(tmp, "data"),
 		"--web.listen-address="+amAddr,
 		"--cluster.listen-address=",

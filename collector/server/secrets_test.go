@@ -37,9 +37,10 @@ import (
 // reveals its SIP password, with credentials from a password file and
 // inline; and for every other vendor a healthy device that reveals its SIP
 // password, one with a wrong password and an echo service, over Basic or
-// Digest as the vendor has it. It fetches every page (/metrics, /probe and /debug of every
-// device, the landing page, /config, /-/healthy, /-/ready, /-/reload with a
-// good configuration and with bad ones that quote a password), and searches
+// Digest as the vendor has it. It fetches every page (/metrics, /probe and
+// /debug of every device, the landing page, /config, /metrics/exporter,
+// /-/healthy, /-/ready, /-/reload with a good configuration and with bad
+// ones that quote a password), and searches
 // them, the device statuses and debug reports the pages are made of, and
 // the whole log, for each password, its MD5 in both cases, each token the
 // devices issued, every Digest nonce, cnonce and response, and the
@@ -300,7 +301,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 			wg.Go(func() { fetch(http.MethodGet, p) })
 		}
 		wg.Wait()
-		for _, p := range []string{"/", "/config", "/-/healthy", "/-/ready"} {
+		for _, p := range []string{"/", "/config", "/metrics/exporter", "/-/healthy", "/-/ready"} {
 			fetch(http.MethodGet, p)
 		}
 		if code := fetch(http.MethodPost, "/-/reload"); code != http.StatusOK {

@@ -60,7 +60,8 @@ func New(e *collector.Exporter, o Options) http.Handler {
 	handle("/metrics", "metrics", marking(&polled, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
 	handle("/probe", "probe", marking(&polled, probeHandler(e, o.TimeoutOffset, rejected)))
 	if o.Self != nil {
-		handle("/metrics/exporter", "metrics_exporter", promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)}))
+		handle("/metrics/exporter", "metrics_exporter", withWriteDeadline(pageDeadline,
+			promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)})))
 	}
 	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
 	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
@@ -99,9 +100,9 @@ func readyHandler(polled *atomic.Bool) http.Handler {
 
 // Write deadlines: a client that never reads its answer cannot hold a
 // handler (and the poll results it keeps) longer than this. A scrape gets
-// its scrape timeout plus writeMargin (see scrapeContext); one without a scrape timeout, which may poll
-// a whole fleet without a deadline, noBudgetWriteTimeout; a page the device
-// timeout plus writeMargin.
+// its scrape timeout plus writeMargin (see scrapeContext); one without a
+// scrape timeout, which may poll a whole fleet without a deadline,
+// noBudgetWriteTimeout; a page the device timeout plus writeMargin.
 const (
 	writeMargin          = 10 * time.Second
 	noBudgetWriteTimeout = 5 * time.Minute
