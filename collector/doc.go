@@ -10,26 +10,34 @@
 // no package imports its parent.
 //
 //	main.go                  flags, logger, wiring, signals
-//	collector                the fleet, its polling and the metric families   device, basip, config, policy, schedule, textformat
-//	collector/server         the HTTP surface: /metrics, /probe, /sd, the     collector, config, device
-//	                         pages, /debug, /config, /-/reload; its own
+//	collector                the fleet, its polling and the metric families   config, device, policy, schedule,
+//	                                                                          textformat, vendors, internal/safetext
+//	collector/server         the HTTP surface: /metrics, /probe, /sd, the     collector, config, device,
+//	                         pages, /debug, /config, /-/reload; its own       internal/safetext
 //	                         instrumentation
 //	collector/device         what is known of an intercom, whoever made it:   (none)
 //	                         settings, status, info, failure reasons, the
 //	                         Client interface, Secret
-//	collector/basip          the BAS-IP implementation of device.Client:      device
-//	                         login, token, HTTP transport
+//	collector/vendors        a device.Client per vendor, chosen by the        basip, config, devhttp, device
+//	                         configuration's vendor
+//	collector/basip          the BAS-IP client: login, token, API families    devhttp, device
+//	collector/devhttp        the device HTTP transport every vendor shares:   device
+//	                         one kept-alive connection, bounded bodies,
+//	                         redirects, retries, Basic and Digest
 //	collector/config         YAML, defaults, validation, reload               device
-//	collector/policy         pure checks of settings against a policy and     device, config
+//	collector/policy         pure checks of settings against a policy and     config, device
 //	                         the vendor's constraints
 //	collector/schedule       when each poll runs: one per device at a time,   (none)
 //	                         slots, deadlines, classes of devices
 //	collector/textformat     the text exposition writer                       (none)
-//	collector/simulator      simulated devices for tests and --demo           (none)
+//	collector/simulator      simulated devices for tests and --demo           simulator/vendorsim
+//	collector/simulator/vendorsim  the other vendors' simulated devices       (none)
 //	collector/e2e            tests of the built binary against real           (test only)
 //	                         Prometheus, Alertmanager and Chromium
 //	collector/loadtest       load measurement against json_exporter           (test only)
-//	collector/internal/testutil  helpers shared by tests                      simulator
+//	collector/internal/safetext  escaping of device text for terminals and    (none)
+//	                         pages
+//	collector/internal/testutil, internal/rawdev  helpers shared by tests     simulator
 //
 // # One scrape, file by file
 //
