@@ -109,32 +109,14 @@ func TestMinPollIntervalReusesRecentResults(t *testing.T) {
 
 func TestConcurrencyBoundsPollsAcrossCallers(t *testing.T) {
 	f, devs := slowFleet(t, 24, 100*time.Millisecond, "  concurrency: 4\n  min_poll_interval: 0s\n  timeout: 10s\n")
-	stop := make(chan struct{})
-	peak := make(chan int64)
-	go func() {
-		var most int64
-		for {
-			select {
-			case <-stop:
-				peak <- most
-				return
-			case <-time.After(time.Millisecond):
-			}
-			var now int64
-			for _, d := range devs {
-				now += d.InFlight()
-			}
-			most = max(most, now)
-		}
-	}()
+	peak := samplePeak(devs)
 	var wg sync.WaitGroup
 	for range 5 {
 		wg.Add(1)
 		go func() { defer wg.Done(); f.scrapeWithin(t, 10*time.Second) }()
 	}
 	wg.Wait()
-	close(stop)
-	if got := <-peak; got > 4 || got == 0 {
+	if got := peak(); got > 4 || got == 0 {
 		t.Errorf("%d requests in flight at once across 5 concurrent scrapes, want at most concurrency (4)", got)
 	}
 }
