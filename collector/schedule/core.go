@@ -22,6 +22,9 @@ type core[R any] struct {
 	slow     slowHeap[R]
 	inFlight int
 	seq      uint64 // orders callers' requests
+	// stale counts, at most, the queued requests whose caller has left:
+	// the queues are compacted when they are half stale.
+	stale int
 }
 
 // The two pools of slots. Devices expected to answer quickly (they did
@@ -364,19 +367,30 @@ func (c *core[R]) expire(cl *caller[R], fx *effects[R]) {
 	for i := range cl.out {
 		if cl.out[i].How == pending {
 			cl.out[i].How = Skipped
+			c.stale++
 		} else if !cl.out[i].served {
 			cl.out[i].How = WaitedOut
 		}
 	}
 	cl.pending = 0
 	c.finish(cl, fx)
-	c.compact()
+	queued := 0
+	for p := range c.pools {
+		for _, q := range c.pools[p].queues {
+			queued += len(q)
+		}
+	}
+	if 2*c.stale > queued {
+		c.compact()
+	}
 }
 
 // compact drops from the queues the requests whose caller has left, so
 // that callers who give up while a dark building holds every slot leave
-// nothing behind.
+// nothing behind. It runs when half the queued requests are stale, so a
+// flood of callers who give up costs each a constant share of it.
 func (c *core[R]) compact() {
+	c.stale = 0
 	for p := range c.pools {
 		for rank, q := range c.pools[p].queues {
 			kept := q[:0]

@@ -122,6 +122,18 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 	if len(s.waiting) != 0 || s.c.inFlight != 0 {
 		t.Fatalf("seed %d: %d callers still waiting, %d polls in flight at the end", seed, len(s.waiting), s.c.inFlight)
 	}
+	for p := range s.c.pools {
+		for rank, q := range s.c.pools[p].queues {
+			if len(q) != 0 {
+				t.Fatalf("seed %d: %d requests left in queue %d/%d with every caller gone", seed, len(q), p, rank)
+			}
+		}
+	}
+	for k, e := range s.c.entries {
+		if e.queued != 0 || len(e.blocked) != 0 {
+			t.Fatalf("seed %d: key %s still counts %d queued, %d blocked requests", seed, k, e.queued, len(e.blocked))
+		}
+	}
 	if !live {
 		return s.events, 0
 	}
