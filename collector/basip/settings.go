@@ -2,7 +2,6 @@ package basip
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -49,18 +48,4 @@ func printable(c byte) string {
 		return string(c)
 	}
 	return fmt.Sprintf("\\x%02x", c)
-}
-
-// cleanJSONError keeps the decoder's description of what was wrong without
-// echoing any of the body.
-func cleanJSONError(err error) error {
-	var te *json.UnmarshalTypeError
-	var se *json.SyntaxError
-	switch {
-	case errors.As(err, &te):
-		return fmt.Errorf("field %s: got JSON %s, want %s", te.Field, te.Value, te.Type)
-	case errors.As(err, &se):
-		return fmt.Errorf("malformed JSON at offset %d", se.Offset)
-	}
-	return errors.New("malformed JSON")
 }

@@ -63,7 +63,7 @@ func decodeObject(body []byte, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return cleanJSONError(err)
+		return devhttp.JSONError(err)
 	}
 	return nil
 }

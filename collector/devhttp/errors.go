@@ -137,3 +137,17 @@ func DeviceReason(body []byte, values []string) string {
 	}
 	return r
 }
+
+// JSONError keeps the JSON decoder's description of what was wrong without
+// echoing any of the body: every vendor's decoder uses it.
+func JSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return fmt.Errorf("field %s: got JSON %s, want %s", te.Field, te.Value, te.Type)
+	case errors.As(err, &se):
+		return fmt.Errorf("malformed JSON at offset %d", se.Offset)
+	}
+	return errors.New("malformed JSON")
+}

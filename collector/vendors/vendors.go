@@ -136,15 +136,7 @@ func decodeJSON(body []byte, v any) error {
 		return errors.New("body is not a JSON object")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &te):
-			return fmt.Errorf("field %s: got JSON %s, want %s", te.Field, te.Value, te.Type)
-		case errors.As(err, &se):
-			return fmt.Errorf("malformed JSON at offset %d", se.Offset)
-		}
-		return errors.New("malformed JSON")
+		return devhttp.JSONError(err)
 	}
 	return nil
 }
