@@ -110,7 +110,7 @@ var families = []family{
 			}
 		}},
 	{name: "basip_sip_account_registered", typ: "gauge", extra: []string{"account"},
-		help: "1 if the SIP account is registered, else 0; for devices that report several accounts (2N, Beward).",
+		help: "1 if the enabled SIP account is registered, else 0; for devices that report several accounts (2N, Beward).",
 		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
 			if st := o.status; st != nil {
 				for _, a := range st.Accounts {
@@ -141,7 +141,7 @@ var families = []family{
 				w.Sample(1, clean(string(i.Model)), clean(string(i.Type)), clean(string(i.Firmware)),
 					clean(string(i.APIVersion)), clean(string(i.Serial)), clean(string(i.Name)), vendorOf(d.cfg))
 			case vendorOf(d.cfg) != config.VendorBASIP && o.upErr(d.cfg) == nil:
-				w.Sample(1, "", "", "", "", "", "", d.cfg.Vendor)
+				w.Sample(1, "", d.spec.Type, "", "", "", "", d.cfg.Vendor)
 			}
 		}},
 	{name: "basip_sip_policy_violation", typ: "gauge", extra: []string{"policy", "rule"},
@@ -190,9 +190,9 @@ var families = []family{
 			}
 		}},
 	{name: "basip_sip_password_exposed", typ: "gauge",
-		help: "1 if the device's SIP settings answer carries the SIP password in clear (not masked as WebPass, empty or asterisks), else 0.",
-		samples: func(w *textformat.Writer, _ *member, o *pollOutcome) {
-			if s := o.readSettings(); s != nil {
+		help: "1 if the device's SIP settings answer carries the SIP password in clear (not masked as WebPass, empty or asterisks), else 0; absent for a vendor whose answer read is not one that would carry it.",
+		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
+			if s := o.readSettings(); s != nil && d.spec.PasswordChecked {
 				w.Bool(s.PasswordExposed())
 			}
 		}},

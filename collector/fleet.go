@@ -57,6 +57,7 @@ type member struct {
 	name     string
 	key      string // the scheduler's key: the normalised address
 	cfg      *config.Device
+	spec     vendors.Spec      // what the boundary knows of the device's vendor
 	rendered textformat.Labels // device and the configured labels, rendered for the exposition
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
@@ -223,6 +224,7 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 		name:    dc.Name,
 		key:     dc.URL.String(),
 		cfg:     dc,
+		spec:    vendors.SpecOf(dc.Vendor),
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
 		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +

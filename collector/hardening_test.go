@@ -106,13 +106,15 @@ func TestHostileLabelValues(t *testing.T) {
 		got[l.GetName()] = l.GetValue()
 	}
 	want := map[string]string{
-		"device":    "d",
-		"site":      "hq \"north\"\n\\ floor 2",
-		"proxy":     "sip:\"quoted\"\n\\back\\slash",
+		"device": "d",
+		"site":   "hq \"north\"\n\\ floor 2",
+		// Device text crosses the boundary escaped: a line break is the
+		// two characters \n, invalid UTF-8 is replaced.
+		"proxy":     `sip:"quoted"\n\back\slash`,
 		"realm":     "a\uFFFDb\uFFFD",
 		"user":      strings.Repeat("é", 128), // cut at 256 bytes, on a rune boundary
-		"user_id":   "} 1\nbasip_up{device=\"forged\"} 1",
-		"transport": "UDP\"\n",
+		"user_id":   `} 1\nbasip_up{device="forged"} 1`,
+		"transport": `udp"`,
 		"stun":      "stun.example.com:3478",
 	}
 	for k, v := range want {

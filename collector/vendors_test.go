@@ -14,33 +14,34 @@ import (
 func TestMixedFleetSeries(t *testing.T) {
 	out := scrapeDemo(t)
 	for _, line := range []string{
-		// 2N: Digest, two accounts, account 2 down; model from /api/system/info.
+		// 2N: Digest, two SIP accounts beside a local and a Teams one,
+		// account 2 down: the device is in error; model from
+		// /api/system/info.
 		`basip_up{device="2n-verso-gate",site="annex"} 1`,
 		`basip_sip_enabled{device="2n-verso-gate",site="annex"} 1`,
-		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="ok"} 1`,
+		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="error"} 1`,
 		`basip_sip_account_registered{account="1",device="2n-verso-gate",site="annex"} 1`,
 		`basip_sip_account_registered{account="2",device="2n-verso-gate",site="annex"} 0`,
-		`basip_sip_password_exposed{device="2n-verso-gate",site="annex"} 0`,
-		`basip_device_info{api_version="",device="2n-verso-gate",firmware="2.40.1",model="2N IP Verso",name="2N IP Verso",serial="54-0000-0001",site="annex",type="",vendor="2n"} 1`,
+		`basip_device_info{api_version="",device="2n-verso-gate",firmware="2.40.1",model="2N IP Verso",name="2N IP Verso",serial="54-0000-0001",site="annex",type="panel",vendor="2n"} 1`,
 		// Beward: Basic, the SIP password in clear.
 		`basip_up{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_password_exposed{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_registered{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_account_registered{account="2",device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_stun_configured{device="beward-dks-lobby",site="annex"} 1`,
-		`basip_device_info{api_version="",device="beward-dks-lobby",firmware="2.40.1",model="DKS15122",name="",serial="",site="annex",type="",vendor="beward"} 1`,
+		`basip_device_info{api_version="",device="beward-dks-lobby",firmware="2.40.1",model="DKS15122",name="",serial="",site="annex",type="panel",vendor="beward"} 1`,
 		// Qtech: "1" is a failure: error.
 		`basip_sip_registration_status{device="qtech-qdb-yard",site="annex",status="error"} 1`,
 		`basip_sip_registered{device="qtech-qdb-yard",site="annex"} 0`,
-		`basip_sip_password_exposed{device="qtech-qdb-yard",site="annex"} 0`,
 		// Akuvox: account disabled: offline, enabled 0.
 		`basip_sip_registration_status{device="akuvox-e12-service",site="annex",status="offline"} 1`,
 		`basip_sip_enabled{device="akuvox-e12-service",site="annex"} 0`,
 		`basip_sip_transport{device="akuvox-e12-service",site="annex",transport="udp"} 1`,
-		// Sokol rev.2: the password in clear, no identity endpoint.
+		// Sokol rev.2: the password in clear; the revision, model and device ID from
+		// /system/info, no /v2/system/versions: no firmware.
 		`basip_sip_registration_status{device="sokol-rev2-entrance",site="annex",status="ok"} 1`,
 		`basip_sip_password_exposed{device="sokol-rev2-entrance",site="annex"} 1`,
-		`basip_device_info{api_version="",device="sokol-rev2-entrance",firmware="",model="",name="",serial="",site="annex",type="",vendor="sokol"} 1`,
+		`basip_device_info{api_version="rev.2",device="sokol-rev2-entrance",firmware="",model="ISCOM X1",name="",serial="sokol-1",site="annex",type="panel",vendor="sokol"} 1`,
 		// Rubetek: "failed: 403" is error; its registration interval.
 		`basip_sip_registration_status{device="rubetek-rv3434-back",site="annex",status="error"} 1`,
 		`basip_sip_registration_interval_seconds{device="rubetek-rv3434-back",site="annex"} 300`,
@@ -56,7 +57,10 @@ func TestMixedFleetSeries(t *testing.T) {
 		`basip_sip_enabled{device="sokol-rev2-entrance"`,                 // no enabled flag
 		`basip_sip_registration_interval_seconds{device="2n-verso-gate"`, // not given
 		`basip_sip_account_registered{account="1",device="qtech-qdb-yard"`,
-		`basip_sip_schema_violation{device="beward-dks-lobby"`, // BAS-IP's constraints only
+		`basip_sip_account_registered{account="3",device="2n-verso-gate"`, // a local account
+		`basip_sip_password_exposed{device="qtech-qdb-yard"`,              // never asked for
+		`basip_sip_password_exposed{device="2n-verso-gate"`,               // no such field
+		`basip_sip_schema_violation{device="beward-dks-lobby"`,            // BAS-IP's constraints only
 		`basip_poll_errors_total{device="2n-verso-gate"`,
 		`basip_poll_errors_total{device="ufanet-secret-top"`,
 	} {
@@ -82,7 +86,7 @@ policies:
     enabled: true
     transports: [tcp]
     registration_interval: {min: 60, max: 600}
-    proxy: '^sip\.example\.net:5060$'
+    proxy: '^sip:sip\.example\.net$'   # the proxy in its one form: sip:host, the default port left out
     password_exposed: forbidden
 devices:
   - {name: s, address: %s, vendor: sokol}

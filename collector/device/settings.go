@@ -72,15 +72,27 @@ type SIPStatus struct {
 	// attempt; nil when the device never attempted one. Decoders convert
 	// answers in milliseconds with UnixSeconds.
 	LastAttempt *float64 `json:"register_last_attempt"`
-	// Accounts are the registrations of each SIP account, for devices that
-	// report several (2N, Beward); Status describes account 1.
+	// Raw is the device's own value when it is not one the exporter
+	// knows (Status is then ERROR); shown in /debug, never exported.
+	Raw string `json:"raw_status,omitempty"`
+	// Accounts are the registrations of each enabled SIP account, for
+	// devices that report several (2N, Beward); Status then follows from
+	// them: OK when every one is registered, ERROR when one is not,
+	// OFFLINE when there is none.
 	Accounts []AccountStatus `json:"accounts,omitempty"`
 }
 
 // AccountStatus is the registration of one of a device's SIP accounts.
 type AccountStatus struct {
-	Account    int  `json:"account"` // from 1
-	Registered bool `json:"registered"`
+	Account int `json:"account"` // from 1
+	// State is one of the Status values as the decoder mapped the
+	// device's own value: OFFLINE for an account that is disabled or not
+	// a SIP account (the boundary drops it).
+	State      string `json:"state"`
+	Registered bool   `json:"registered"` // State is OK
+	// Raw is the device's own value when it is not one the exporter
+	// knows.
+	Raw string `json:"raw,omitempty"`
 }
 
 // The values of SIPStatus.Status, one meaning for every vendor: OK when the

@@ -18,7 +18,8 @@ import (
 //	      .SIP.Server, .SIP.Port, .SIP.TransType ("0" UDP, "1" TCP, "2" TLS),
 //	      .STUN.Enable, .STUN.Server, .STUN.Port
 //	GET /api/system/info
-//	      data.Account1.Status: "2" online, "1" failure, "0" disabled;
+//	      data.Account1.Status: "2" online, "1" failure, "0" (see
+//	      accountStates); any other value an error, kept raw;
 //	      data.Status.Model, data.Status.FirmwareVersion
 //
 // The SIP password is not among the items asked for.
@@ -106,9 +107,7 @@ func decodeAkuvoxStatus(body []byte) (*device.SIPStatus, error) {
 	}
 	st := &device.SIPStatus{}
 	if d.Account1 != nil {
-		if st.Status, err = accountStatus("Account1.Status", d.Account1.Status); err != nil {
-			return nil, err
-		}
+		accountStatus(st, d.Account1.Status)
 	}
 	return st, nil
 }

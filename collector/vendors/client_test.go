@@ -99,13 +99,13 @@ func TestEveryVendorHealthyAndRegistered(t *testing.T) {
 		accounts                                      int
 		requests                                      int // of a steady-state poll
 	}{
-		"2n":      {"sip.example.net:5060", "1001", "<nil>", "", "2N IP Verso", "2.40.1", false, "true", 2, 3},
-		"beward":  {"sip.example.net:5060", "1001", "<nil>", "stun.example.net:3478", "DKS15122", "2.40.1", true, "true", 2, 3},
-		"qtech":   {"sip.example.net:5060", "1001", "<nil>", "stun.example.net:3478", "QDB-27C-H", "2.40.1", false, "<nil>", 0, 8},
-		"akuvox":  {"sip.example.net:5060", "1001", "udp", "stun.example.net:3478", "E12W", "2.40.1", false, "true", 0, 3},
-		"sokol":   {"sip.example.net:5060", "1001", "udp", "", "", "", true, "<nil>", 0, 2},
-		"rubetek": {"sip.example.net:5060", "1001", "udp", "stun.example.net:3478", "", "", true, "<nil>", 0, 2},
-		"ufanet":  {"sip.example.net:5060", "1001", "<nil>", "", "", "", true, "<nil>", 0, 2},
+		"2n":      {"sip:sip.example.net", "1001", "<nil>", "", "2N IP Verso", "2.40.1", false, "true", 2, 3},
+		"beward":  {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "DKS15122", "2.40.1", true, "true", 2, 3},
+		"qtech":   {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "QDB-27C-H", "2.40.1", false, "<nil>", 0, 8},
+		"akuvox":  {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "E12W", "2.40.1", false, "true", 0, 3},
+		"sokol":   {"sip:sip.example.net", "1001", "udp", "", "ISCOM X1", "2.40.1", true, "<nil>", 0, 4},
+		"rubetek": {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "RV-3434", "2.40.1", true, "<nil>", 0, 3},
+		"ufanet":  {"sip:sip.example.net", "1001", "<nil>", "", "Secret Top", "2.40.1", true, "<nil>", 0, 6},
 	}
 	for _, vendor := range vendorsim.Vendors {
 		want := cases[vendor]
@@ -131,7 +131,7 @@ func TestEveryVendorHealthyAndRegistered(t *testing.T) {
 			if str(p.status.Status) != device.StatusOK || len(p.status.Accounts) != want.accounts {
 				t.Errorf("status %s accounts %+v", str(p.status.Status), p.status.Accounts)
 			}
-			if want.model != "" && (p.info == nil || string(p.info.Model) != want.model || string(p.info.Firmware) != want.firmware) {
+			if p.info == nil || string(p.info.Model) != want.model || string(p.info.Firmware) != want.firmware || p.info.Type != Panel {
 				t.Errorf("info %+v", p.info)
 			}
 			if p.requests != want.requests {
@@ -167,24 +167,26 @@ func TestUnregisteredIsError(t *testing.T) {
 	}
 }
 
-// TestDisabledAccountIsOffline: OFFLINE only where the vendor says the
-// account is disabled; elsewhere a disabled account is not registered.
+// TestDisabledAccountIsOffline: OFFLINE where the vendor says every
+// account is disabled, in its status or in the settings read first (as a
+// poll reads them); Qtech's status "0" is a failure (accountStates) and
+// its settings as read do not say.
 func TestDisabledAccountIsOffline(t *testing.T) {
-	want := map[string]string{"2n": device.StatusOffline, "qtech": device.StatusOffline, "akuvox": device.StatusOffline,
-		"beward": device.StatusError}
+	want := map[string]string{"2n": device.StatusOffline, "qtech": device.StatusError, "akuvox": device.StatusOffline,
+		"beward": device.StatusOffline}
 	for vendor, w := range want {
 		t.Run(vendor, func(t *testing.T) {
-			_, c := serve(t, vendor, func(d *vendorsim.Device) { d.Enabled = false })
-			st, _, err := c.SIPStatus(ctx(t))
-			if err != nil || str(st.Status) != w {
-				t.Fatalf("status %s %v, want %s", str(st.Status), err, w)
-			}
+			_, c := serve(t, vendor, func(d *vendorsim.Device) { d.Enabled, d.Enabled2 = false, false })
 			s, _, err := c.SIPSettings(ctx(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if vendor != "qtech" && (s.Enable == nil || *s.Enable) {
 				t.Errorf("enable %v", deref(s.Enable))
+			}
+			st, _, err := c.SIPStatus(ctx(t))
+			if err != nil || str(st.Status) != w || len(st.Accounts) != 0 {
+				t.Fatalf("status %s %+v %v, want %s and no account", str(st.Status), st.Accounts, err, w)
 			}
 		})
 	}
@@ -293,7 +295,7 @@ func TestSokolRevisions(t *testing.T) {
 				if str(p.status.Status) != want || c.APIVersion() != fmt.Sprintf("rev.%d", rev) {
 					t.Errorf("status %s revision %s", str(p.status.Status), c.APIVersion())
 				}
-				if p := poll(t, c); p.requests != 2 {
+				if p := poll(t, c); p.requests != 4 { // settings, status, and the identity's two
 					t.Errorf("%d requests once the revision is known", p.requests)
 				}
 				d.Lock()

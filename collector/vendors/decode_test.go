@@ -7,27 +7,48 @@ import (
 	"github.com/basip/basip_exporter/collector/device"
 )
 
+// finished is a status decoder's result past the boundary's checks, as
+// the vendor's clients return it.
+func finished(vendor string, st *device.SIPStatus, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if err := finishStatus(st, SpecOf(vendor), false); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // decoders are every vendor's parsers, by vendor and answer, returning
-// what they decoded (nil on error).
+// what they decoded (nil on error); status answers past the boundary.
 var decoders = map[string]func(body []byte) (any, error){
-	"2n/settings":      func(b []byte) (any, error) { return decode2NSettings("GET /api/phone/config", b) },
-	"2n/status":        func(b []byte) (any, error) { return decode2NStatus("GET /api/phone/status", b) },
-	"2n/info":          func(b []byte) (any, error) { return decode2NInfo("GET /api/system/info", b) },
-	"beward/settings":  func(b []byte) (any, error) { return decodeBewardSettings(b) },
-	"beward/status":    func(b []byte) (any, error) { return decodeBewardStatus(b) },
+	"2n/settings": func(b []byte) (any, error) { return decode2NSettings("GET /api/phone/config", b) },
+	"2n/status": func(b []byte) (any, error) {
+		st, err := decode2NStatus("GET /api/phone/status", b)
+		return finished("2n", st, err)
+	},
+	"2n/info": func(b []byte) (any, error) { return decode2NInfo("GET /api/system/info", b) },
+	"beward/settings": func(b []byte) (any, error) {
+		s, _, err := decodeBewardSettings(b)
+		return s, err
+	},
+	"beward/status": func(b []byte) (any, error) {
+		st, err := decodeBewardStatus(b, [2]int32{})
+		return finished("beward", st, err)
+	},
 	"beward/info":      func(b []byte) (any, error) { return decodeBewardInfo(b) },
 	"qtech/config":     func(b []byte) (any, error) { return configValues(b) },
-	"qtech/status":     func(b []byte) (any, error) { return decodeQtechStatus(b) },
+	"qtech/status":     func(b []byte) (any, error) { st, err := decodeQtechStatus(b); return finished("qtech", st, err) },
 	"qtech/info":       func(b []byte) (any, error) { return decodeQtechInfo(b) },
 	"akuvox/settings":  func(b []byte) (any, error) { return decodeAkuvoxSettings(b) },
-	"akuvox/status":    func(b []byte) (any, error) { return decodeAkuvoxStatus(b) },
+	"akuvox/status":    func(b []byte) (any, error) { st, err := decodeAkuvoxStatus(b); return finished("akuvox", st, err) },
 	"akuvox/info":      func(b []byte) (any, error) { return decodeAkuvoxInfo(b) },
 	"sokol/settings":   func(b []byte) (any, error) { return decodeSokolSettings(b) },
-	"sokol/status":     func(b []byte) (any, error) { return decodeSokolStatus(b) },
+	"sokol/status":     func(b []byte) (any, error) { st, err := decodeSokolStatus(b); return finished("sokol", st, err) },
 	"rubetek/settings": func(b []byte) (any, error) { return decodeRubetekSettings(b) },
-	"rubetek/status":   func(b []byte) (any, error) { return decodeRubetekStatus(b) },
+	"rubetek/status":   func(b []byte) (any, error) { st, err := decodeRubetekStatus(b); return finished("rubetek", st, err) },
 	"ufanet/settings":  func(b []byte) (any, error) { return decodeUfanetSettings(b) },
-	"ufanet/status":    func(b []byte) (any, error) { return decodeUfanetStatus(b) },
+	"ufanet/status":    func(b []byte) (any, error) { st, err := decodeUfanetStatus(b); return finished("ufanet", st, err) },
 }
 
 // TestDecodeShapes: extra keys are ignored, missing keys give nil fields,
@@ -40,7 +61,7 @@ func TestDecodeShapes(t *testing.T) {
 	}{
 		{"2n/status", "extra keys", `{"success":true,"result":{"accounts":[{"account":1,"registered":true,"enabled":true,"accountType":"sip","x":{}}]},"extra":1}`, true,
 			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
-		{"2n/status", "no accounts: no status", `{"success":true,"result":{}}`, true, func(v any) bool { return v.(*device.SIPStatus).Status == nil }},
+		{"2n/status", "no accounts: offline", `{"success":true,"result":{}}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOffline }},
 		{"2n/status", "registered as text", `{"success":true,"result":{"accounts":[{"account":1,"registered":"yes"}]}}`, false, nil},
 		{"2n/status", "error envelope", `{"success":false,"error":{"code":12,"param":"port","description":"invalid parameter value"}}`, false, nil},
 		{"2n/status", "no envelope", `{"accounts":[]}`, false, nil},
@@ -67,11 +88,15 @@ func TestDecodeShapes(t *testing.T) {
 				return len(st.Accounts) == 1 && *st.Status == device.StatusOK
 			}},
 		{"beward/status", "empty", "", false, nil},
-		{"qtech/status", "disabled", `{"retcode":0,"data":{"SipAccount":{"AccountStatus":"0"}}}`, true,
-			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOffline }},
+		{"qtech/status", "0 is a failure", `{"retcode":0,"data":{"SipAccount":{"AccountStatus":"0"}}}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"qtech/status", "a number", `{"data":{"SipAccount":{"AccountStatus":2}}}`, true,
 			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
-		{"qtech/status", "unknown status", `{"data":{"SipAccount":{"AccountStatus":"7"}}}`, false, nil},
+		{"qtech/status", "unknown status: error, kept raw", `{"data":{"SipAccount":{"AccountStatus":"7"}}}`, true,
+			func(v any) bool {
+				st := v.(*device.SIPStatus)
+				return *st.Status == device.StatusError && st.Raw == "7"
+			}},
 		{"qtech/status", "data an array", `{"data":[1]}`, false, nil},
 		{"qtech/config", "value an object", `{"data":{"Config.Account1.SIP.Port":{}}}`, false, nil},
 		{"akuvox/settings", "transport tcp, no STUN", `{"data":{"Config.Account1.SIP.TransType":"1","Config.Account1.STUN.Enable":"0"}}`, true,
@@ -86,18 +111,27 @@ func TestDecodeShapes(t *testing.T) {
 			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"sokol/status", "rev.2 bool", `{"registerStatus":false}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"sokol/status", "rev.5 text", `{"registerStatus":"true"}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
-		{"sokol/status", "a number", `{"registerStatus":1}`, false, nil},
-		{"sokol/settings", "missing remote", `{"videoEnable":true}`, true, func(v any) bool { return v.(*device.SIPSettings).Proxy == nil }},
+		{"sokol/status", "a number: error, kept raw", `{"registerStatus":1}`, true,
+			func(v any) bool {
+				st := v.(*device.SIPStatus)
+				return *st.Status == device.StatusError && st.Raw == "1"
+			}},
+		{"sokol/settings", "missing remote: not a settings answer", `{"videoEnable":true}`, false, nil},
 		{"sokol/settings", "password a number", `{"remote":{"password":123}}`, false, nil},
 		{"rubetek/settings", "interval not a number", "Acc1RegInterval=soon\n", false, nil},
 		{"rubetek/settings", "no NAT", "Acc1NATType=\nAcc1StunServer=s\n", true, func(v any) bool { return v.(*device.SIPSettings).STUNAddress() == "" }},
-		{"rubetek/status", "unknown", `{"acc1_register_status":"dancing"}`, false, nil},
+		{"rubetek/status", "unknown: error, kept raw", `{"acc1_register_status":"registering"}`, true,
+			func(v any) bool {
+				st := v.(*device.SIPStatus)
+				return *st.Status == device.StatusError && st.Raw == "registering"
+			}},
 		{"rubetek/status", "missing", `{}`, true, func(v any) bool { return v.(*device.SIPStatus).Status == nil }},
 		{"ufanet/settings", "domain without port", `{"sip":{"domain":"sip.example.net"}}`, true,
 			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "sip.example.net" }},
 		{"ufanet/settings", "domain port not a number", `{"sip":{"domain":"h:x"}}`, false, nil},
 		{"ufanet/status", "sipreg 1", `{"sipreg":1}`, true, func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
-		{"ufanet/status", "sipreg an object", `{"sipreg":{}}`, false, nil},
+		{"ufanet/status", "sipreg an object: error, kept raw", `{"sipreg":{}}`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"ufanet/status", "an array", `[]`, false, nil},
 	}
 	for _, c := range cases {

@@ -24,8 +24,9 @@ import (
 //
 // The SIP password (Config.Account1.GENERAL.Pwd) comes back in clear when
 // asked for; the exporter does not ask for it, so Qtech devices have no
-// basip_sip_password_exposed 1: a request that fetches a password only to
-// report that it can be fetched is a risk of its own.
+// basip_sip_password_exposed series (Spec.PasswordChecked): a request that
+// fetches a password only to report that it can be fetched is a risk of
+// its own, and a 0 would claim what was never looked at.
 
 // Qtech is the client of a Qtech device.
 type Qtech struct{ base }
@@ -102,21 +103,21 @@ func qtechSettings(kv map[string]string) (*device.SIPSettings, error) {
 	return s, nil
 }
 
-// accountStatus maps Qtech's and Akuvox's AccountStatus: "2" registered,
-// "1" failure, "0" disabled.
-func accountStatus(field string, v *device.FlexString) (*string, error) {
-	if v == nil {
-		return nil, nil
+// accountStates are Qtech's and Akuvox's AccountStatus: "2" registered,
+// "1" failure. "0" is "Disable" in the public Zabbix templates' value
+// maps, but their triggers fire on it as "SIP: Registration failure"
+// (SmartYard-Server install/monitoring/zabbix/templates, QDB-27C-H and
+// E12): it is an error here too; an account the settings say is
+// disabled is OFFLINE (the boundary's rule), which Akuvox's settings
+// tell (GENERAL.Enable) and Qtech's, as read, do not.
+var accountStates = map[string]string{"2": device.StatusOK, "1": device.StatusError, "0": device.StatusError}
+
+// accountStatus maps an AccountStatus onto st; nil is not sent.
+func accountStatus(st *device.SIPStatus, v *device.FlexString) {
+	if v != nil {
+		s, raw := mapState(string(*v), accountStates)
+		st.Status, st.Raw = &s, raw
 	}
-	switch *v {
-	case "2":
-		return ptr(device.StatusOK), nil
-	case "1":
-		return ptr(device.StatusError), nil
-	case "0":
-		return ptr(device.StatusOffline), nil
-	}
-	return nil, fmt.Errorf("field %s: not a known account status", field)
 }
 
 // decodeQtechStatus decodes the answer of sip get.
@@ -135,9 +136,7 @@ func decodeQtechStatus(body []byte) (*device.SIPStatus, error) {
 	}
 	st := &device.SIPStatus{}
 	if d.SipAccount != nil {
-		if st.Status, err = accountStatus("SipAccount.AccountStatus", d.SipAccount.AccountStatus); err != nil {
-			return nil, err
-		}
+		accountStatus(st, d.SipAccount.AccountStatus)
 	}
 	return st, nil
 }

@@ -2,7 +2,6 @@ package vendors
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/basip/basip_exporter/collector/device"
@@ -18,16 +17,23 @@ import (
 //	                        Acc1SipTransport, Acc1RegInterval, Acc1NATType
 //	                        ("stun" or empty), Acc1StunServer, Acc1StunPort
 //	GET /api/v1/reg_status  JSON acc1_register_status: "registered",
-//	                        "unregistered" or "failed..." ("failed: 403")
+//	                        "unregistered" or "failed..." ("failed: 403");
+//	                        any other value an error, kept raw
+//	GET /api/v1/version     JSON model, firmware_version, serial_number
+//	                        (the driver's getSysinfo, the template's items)
 
 // Rubetek is the client of a Rubetek device.
 type Rubetek struct{ base }
 
 var _ device.Client = (*Rubetek)(nil)
 
+// rubetekSettingsKeys are the keys read from /api/v1/sip.
+var rubetekSettingsKeys = []string{"Acc1Login", "Acc1Password", "Acc1SipServer", "Acc1SipServerPort",
+	"Acc1SipTransport", "Acc1RegInterval", "Acc1NATType", "Acc1StunServer", "Acc1StunPort"}
+
 // decodeRubetekSettings decodes /api/v1/sip.
 func decodeRubetekSettings(body []byte) (*device.SIPSettings, error) {
-	kv, err := parseKeyValues(body)
+	kv, err := parseKeyValues(body, rubetekSettingsKeys...)
 	if err != nil {
 		return nil, err
 	}
@@ -65,16 +71,19 @@ func decodeRubetekStatus(body []byte) (*device.SIPStatus, error) {
 	if r.Status == nil {
 		return st, nil
 	}
-	switch v := strings.ToLower(strings.TrimSpace(*r.Status)); {
-	case v == "registered":
-		st.Status = ptr(device.StatusOK)
-	case v == "unregistered" || strings.HasPrefix(v, "failed"):
-		st.Status = ptr(device.StatusError)
-	default:
-		return nil, fmt.Errorf("field acc1_register_status: not a known status")
+	v := strings.ToLower(strings.TrimSpace(*r.Status))
+	state, raw := mapState(v, rubetekStates)
+	if strings.HasPrefix(v, "failed") { // "failed: 403": the cause, for /debug
+		raw = *r.Status
 	}
+	st.Status, st.Raw = &state, raw
 	return st, nil
 }
+
+// rubetekStates are the values of acc1_register_status the Zabbix
+// template maps; it passes any other through ("registering" is an error
+// here, kept raw), and "failed..." carries a cause.
+var rubetekStates = map[string]string{"registered": device.StatusOK, "unregistered": device.StatusError}
 
 // SIPSettings implements device.Client.
 func (c *Rubetek) SIPSettings(ctx context.Context) (*device.SIPSettings, device.Result, error) {
@@ -104,7 +113,29 @@ func (c *Rubetek) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Resu
 	return s, res, nil
 }
 
-// Info implements device.Client: no identity endpoint of a known shape.
-func (c *Rubetek) Info(context.Context) (*device.Info, device.Result, error) {
-	return nil, device.Result{}, device.ErrNotSupported
+// decodeRubetekVersion decodes /api/v1/version.
+func decodeRubetekVersion(body []byte) (*device.Info, error) {
+	var r struct {
+		Model    device.FlexString `json:"model"`
+		Firmware device.FlexString `json:"firmware_version"`
+		Serial   device.FlexString `json:"serial_number"`
+	}
+	if err := decodeJSON(body, &r); err != nil {
+		return nil, err
+	}
+	return &device.Info{Model: r.Model, Firmware: r.Firmware, Serial: r.Serial}, nil
+}
+
+// Info implements device.Client.
+func (c *Rubetek) Info(ctx context.Context) (*device.Info, device.Result, error) {
+	var res device.Result
+	body, op, err := c.get(ctx, "/api/v1/version", &res)
+	if err != nil {
+		return nil, res, notSupported(err)
+	}
+	i, err := decodeRubetekVersion(body)
+	if err != nil {
+		return nil, res, decodeError(op, err)
+	}
+	return i, res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -105,26 +106,50 @@ func (f flexInt) ptr() *int64 {
 
 type twoNAccount struct {
 	Account             flexInt `json:"account"`
+	AccountType         *string `json:"accountType"`
 	Enabled             *bool   `json:"enabled"`
 	SIPNumber           *string `json:"sipNumber"`
 	Domain              *string `json:"domain"`
 	ProxyAddress        *string `json:"proxyAddress"`
 	ProxyPort           flexInt `json:"proxyPort"`
+	RegistrarAddress    *string `json:"registrarAddress"`
+	RegistrarPort       flexInt `json:"registrarPort"`
 	RegistrationEnabled *bool   `json:"registrationEnabled"`
 	Registered          *bool   `json:"registered"`
 }
 
-// first returns account 1, or the first listed; nil for none.
-func first2N(accounts []twoNAccount) *twoNAccount {
+// sip reports whether the account is a SIP account: newer firmware lists
+// local and Microsoft Teams accounts beside them (accountType "local",
+// "msteams"; a SIP account is "general"), older firmware has no
+// accountType.
+func (a *twoNAccount) sip() bool {
+	return a.AccountType == nil || !slices.Contains([]string{"local", "msteams"}, strings.ToLower(*a.AccountType))
+}
+
+// number is the account's number; its place in the list, from 1, when
+// the device does not say.
+func (a *twoNAccount) number(i int) int {
+	if a.Account.ok {
+		return int(a.Account.v)
+	}
+	return i + 1
+}
+
+// settings2N picks the account the settings describe: the first enabled
+// SIP account (on newer firmware account 1 may be disabled while account
+// 2 registers), else account 1, else the first listed; nil for none.
+func settings2N(accounts []twoNAccount) *twoNAccount {
+	var first *twoNAccount
 	for i := range accounts {
-		if a := accounts[i].Account; a.ok && a.v == 1 {
-			return &accounts[i]
+		a := &accounts[i]
+		if a.sip() && a.Enabled != nil && *a.Enabled {
+			return a
+		}
+		if first == nil || a.number(i) == 1 {
+			first = a
 		}
 	}
-	if len(accounts) > 0 {
-		return &accounts[0]
-	}
-	return nil
+	return first
 }
 
 // decode2NSettings decodes /api/phone/config.
@@ -136,14 +161,21 @@ func decode2NSettings(op string, body []byte) (*device.SIPSettings, error) {
 		return nil, err
 	}
 	s := &device.SIPSettings{}
-	if a := first2N(r.Accounts); a != nil {
+	if a := settings2N(r.Accounts); a != nil {
 		s.Enable, s.User, s.Realm = a.Enabled, a.SIPNumber, a.Domain
 		s.Proxy = hostPort(a.ProxyAddress, a.ProxyPort.ptr())
+		if s.Proxy == nil || *s.Proxy == "" { // registering through the registrar alone
+			if reg := hostPort(a.RegistrarAddress, a.RegistrarPort.ptr()); reg != nil && *reg != "" {
+				s.Proxy = reg
+			}
+		}
 	}
 	return s, nil
 }
 
-// decode2NStatus decodes /api/phone/status.
+// decode2NStatus decodes /api/phone/status: every account listed, those
+// that are disabled, do not register or are not SIP accounts as OFFLINE
+// (the boundary drops them).
 func decode2NStatus(op string, body []byte) (*device.SIPStatus, error) {
 	var r struct {
 		Accounts []twoNAccount `json:"accounts"`
@@ -151,21 +183,20 @@ func decode2NStatus(op string, body []byte) (*device.SIPStatus, error) {
 	if err := decode2N(op, body, &r); err != nil {
 		return nil, err
 	}
-	st := &device.SIPStatus{}
-	for i, a := range r.Accounts {
-		n := i + 1
-		if a.Account.ok {
-			n = int(a.Account.v)
+	st := &device.SIPStatus{Accounts: make([]device.AccountStatus, 0, min(len(r.Accounts), 8))}
+	for i := range r.Accounts {
+		a := &r.Accounts[i]
+		as := device.AccountStatus{Account: a.number(i), State: device.StatusOffline}
+		switch {
+		case !a.sip(), a.Enabled != nil && !*a.Enabled, a.RegistrationEnabled != nil && !*a.RegistrationEnabled:
+		case a.Registered == nil:
+			as.State, as.Raw = device.StatusError, "registered absent"
+		case *a.Registered:
+			as.State = device.StatusOK
+		default:
+			as.State = device.StatusError
 		}
-		reg := a.Registered != nil && *a.Registered
-		st.Accounts = append(st.Accounts, device.AccountStatus{Account: n, Registered: reg})
-	}
-	if a := first2N(r.Accounts); a != nil && a.Registered != nil {
-		enabled := a.Enabled
-		if enabled != nil && *enabled && a.RegistrationEnabled != nil {
-			enabled = a.RegistrationEnabled // an account that does not register is offline
-		}
-		st.Status = registration(enabled, *a.Registered)
+		st.Accounts = append(st.Accounts, as)
 	}
 	return st, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
@@ -19,6 +20,10 @@ import (
 //	                               sip.password (in clear)
 //	GET :85/api/v1/status          sipreg: registered or not (the port is
 //	                               the template's; status_port overrides it)
+//	GET :85/cgi-bin/magicBox.cgi?action=getSerialNo, getMachineName,
+//	    getSoftwareVersion, getDeviceVariant
+//	                               INI text: sn=, name=, version=,
+//	                               device_variant=
 
 // Ufanet is the client of a Ufanet device: the web API on the address's
 // port, the status on the status port, each its own connection.
@@ -76,16 +81,21 @@ func decodeUfanetStatus(body []byte) (*device.SIPStatus, error) {
 		return nil, err
 	}
 	st := &device.SIPStatus{}
-	switch string(r.SIPReg) {
-	case "", "null":
-	case "true", "1", `"true"`, `"1"`:
-		st.Status = ptr(device.StatusOK)
-	case "false", "0", `"false"`, `"0"`:
-		st.Status = ptr(device.StatusError)
-	default:
-		return nil, fmt.Errorf("field sipreg: not a boolean")
+	if v := string(r.SIPReg); v != "" && v != "null" {
+		state, raw := mapState(strings.Trim(v, `"`), ufanetStates)
+		st.Status, st.Raw = &state, raw
 	}
 	return st, nil
+}
+
+// ufanetStates are the values of sipreg: a boolean, or 1/0.
+var ufanetStates = map[string]string{"true": device.StatusOK, "1": device.StatusOK, "false": device.StatusError, "0": device.StatusError}
+
+// ufanetIdentity are the magicBox.cgi actions read for the identity, each
+// an INI answer of one key: serial, name, firmware and model (the Zabbix
+// template's device_variant; SmartYard-Server takes the name for it).
+var ufanetIdentity = [4]struct{ action, key string }{
+	{"getSerialNo", "sn"}, {"getMachineName", "name"}, {"getSoftwareVersion", "version"}, {"getDeviceVariant", "device_variant"},
 }
 
 // SIPSettings implements device.Client.
@@ -117,8 +127,25 @@ func (c *Ufanet) SIPStatus(ctx context.Context) (*device.SIPStatus, device.Resul
 	return s, res, nil
 }
 
-// Info implements device.Client: the identity is on port 85's magicBox
-// CGI in a shape no public client parses beyond a regex; not read.
-func (c *Ufanet) Info(context.Context) (*device.Info, device.Result, error) {
-	return nil, device.Result{}, device.ErrNotSupported
+// Info implements device.Client: the serial number, name, firmware and
+// model from magicBox.cgi on the status port (SmartYard-Server's driver
+// reads them with parse_ini_string; its template calls magicBox on port
+// 85).
+func (c *Ufanet) Info(ctx context.Context) (*device.Info, device.Result, error) {
+	var res device.Result
+	var vals [len(ufanetIdentity)]string
+	for n, q := range ufanetIdentity {
+		r := &devhttp.Request{Target: "/cgi-bin/magicBox.cgi?action=" + q.action}
+		body, err := c.status.Fetch(ctx, r, &res)
+		if err != nil {
+			return nil, res, notSupported(err)
+		}
+		kv, err := parseKeyValues(body, q.key)
+		if err != nil {
+			return nil, res, decodeError(r.Op(), err)
+		}
+		vals[n] = kv[q.key]
+	}
+	return &device.Info{Serial: device.FlexString(vals[0]), Name: device.FlexString(vals[1]), Firmware: device.FlexString(vals[2]),
+		Model: device.FlexString(vals[3])}, res, nil
 }

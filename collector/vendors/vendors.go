@@ -38,9 +38,15 @@ import (
 	"github.com/basip/basip_exporter/collector/device"
 )
 
-// New returns the client of dc's vendor. tc is the device's TLS
+// New returns the client of dc's vendor, its answers held to the
+// boundary's guarantees (boundary.go). tc is the device's TLS
 // configuration; it may be shared and is not modified.
 func New(dc *config.Device, tc *tls.Config) device.Client {
+	return newGuard(newClient(dc, tc), SpecOf(dc.Vendor))
+}
+
+// newClient is the vendor's own client.
+func newClient(dc *config.Device, tc *tls.Config) device.Client {
 	cred := dc.Credential
 	o := devhttp.Options{BaseURL: dc.URL, TLSConfig: tc}
 	authed := func() *devhttp.Authed {
@@ -50,7 +56,7 @@ func New(dc *config.Device, tc *tls.Config) device.Client {
 	case config.Vendor2N:
 		return &TwoN{base{authed()}}
 	case config.VendorBeward:
-		return &Beward{base{authed()}}
+		return &Beward{base: base{authed()}}
 	case config.VendorQtech:
 		return &Qtech{base{authed()}}
 	case config.VendorAkuvox:
@@ -144,38 +150,48 @@ func decodeJSON(body []byte, v any) error {
 // maxKeyValueLines bounds the lines of a key=value answer.
 const maxKeyValueLines = 10000
 
-// parseKeyValues parses "key=value" lines (Beward, Rubetek): the value is
-// everything after the first "=", trimmed; blank lines are skipped. A line
-// without "=" or with an empty key is an error, as is text that is not
-// UTF-8 or holds a NUL (a binary or HTML answer).
-func parseKeyValues(body []byte) (map[string]string, error) {
-	text := string(body)
-	if strings.TrimSpace(text) == "" {
-		return nil, errors.New("empty body")
-	}
-	if strings.ContainsRune(text, 0) || !isUTF8(text) {
+// parseKeyValues reads the keys of a "key=value" answer (Beward, Rubetek,
+// Ufanet's INI): the value is everything after the first "=", trimmed.
+// It walks the body line by line and keeps only the keys asked for, so
+// what it allocates is bounded by keys, not by the body; the line limit
+// applies as it walks. Lines that are not key=value (a banner, an INI
+// section, a blank line) are skipped, as public clients do; an answer
+// with none of keys is not the device's (an HTML page), nor is one with a
+// NUL (binary). The first occurrence of a key counts.
+func parseKeyValues(body []byte, keys ...string) (map[string]string, error) {
+	if bytes.IndexByte(body, 0) >= 0 {
 		return nil, errors.New("body is not text")
 	}
-	kv := map[string]string{}
-	for i, line := range strings.Split(text, "\n") {
-		if i >= maxKeyValueLines {
+	kv := make(map[string]string, len(keys))
+	for n, rest := 1, body; len(rest) > 0; n++ {
+		if n > maxKeyValueLines {
 			return nil, fmt.Errorf("more than %d lines", maxKeyValueLines)
 		}
-		line = strings.TrimSpace(line)
-		if line == "" {
+		line := rest
+		if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = nil
+		}
+		k, v, ok := bytes.Cut(line, []byte("="))
+		if !ok {
 			continue
 		}
-		k, v, ok := strings.Cut(line, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " <>{}\"") {
-			return nil, fmt.Errorf("line %d is not key=value", i+1)
+		k = bytes.TrimSpace(k)
+		for _, want := range keys {
+			if string(k) == want { // no allocation: the compiler compares in place
+				if _, dup := kv[want]; !dup {
+					kv[want] = string(bytes.TrimSpace(v))
+				}
+				break
+			}
 		}
-		kv[k] = strings.TrimSpace(v)
+	}
+	if len(kv) == 0 {
+		return nil, errors.New("none of the expected keys")
 	}
 	return kv, nil
 }
-
-func isUTF8(s string) bool { return strings.ToValidUTF8(s, "\uFFFD") == s }
 
 // Field getters over a parsed answer: a missing key is nil; a value of the
 // wrong shape is an error naming the key.
@@ -277,19 +293,6 @@ func lowerTransport(t *string) *string {
 	}
 	v := strings.ToLower(strings.TrimSpace(*t))
 	return &v
-}
-
-// registration is the status of an account registered or not, disabled
-// accounts being OFFLINE.
-func registration(enabled *bool, registered bool) *string {
-	s := device.StatusError
-	switch {
-	case enabled != nil && !*enabled:
-		s = device.StatusOffline
-	case registered:
-		s = device.StatusOK
-	}
-	return &s
 }
 
 // ptr returns a pointer to v.

@@ -33,8 +33,18 @@ type Device struct {
 	sync.Mutex
 	// Enabled is the SIP account's enabled flag, where the vendor has one.
 	Enabled bool
-	// Registered is account 1's registration; Registered2 account 2's.
+	// Registered is account 1's registration; Registered2 account 2's,
+	// which counts (2N, Beward) only while Enabled2.
 	Registered, Registered2 bool
+	Enabled2                bool
+	// RawStatus, when set, is sent as the registration value instead of
+	// the one Registered gives (Qtech's and Akuvox's AccountStatus,
+	// Sokol's registerStatus, Rubetek's acc1_register_status, Ufanet's
+	// sipreg): a value the exporter may not know.
+	RawStatus string
+	// AnyPath200 makes the web server answer 200 with an HTML page to a
+	// path it does not have, as some panels' servers do.
+	AnyPath200 bool
 	// Failure is Rubetek's status text when not registered ("failed: 403");
 	// "unregistered" when empty.
 	Failure string
@@ -80,10 +90,11 @@ func (d *Device) AuthorizationHeaders() []string {
 // New returns a healthy, registered device of vendor with credentials
 // user and password and the vendor's default auth.
 func New(vendor, user, password string) *Device {
-	d := &Device{Vendor: vendor, Username: user, Password: password, Enabled: true, Registered: true, Registered2: true,
+	d := &Device{Vendor: vendor, Username: user, Password: password, Enabled: true, Registered: true, Registered2: true, Enabled2: true,
 		Server: "sip.example.net", Port: 5060, User: "1001", SIPPassword: "Sip-Secret-0042", Transport: "udp",
 		RegInterval: 300, STUNServer: "stun.example.net", STUNPort: 3478, Revision: 5,
-		Model:    map[string]string{"2n": "2N IP Verso", "beward": "DKS15122", "qtech": "QDB-27C-H", "akuvox": "E12W"}[vendor],
+		Model: map[string]string{"2n": "2N IP Verso", "beward": "DKS15122", "qtech": "QDB-27C-H", "akuvox": "E12W",
+			"sokol": "ISCOM X1", "rubetek": "RV-3434", "ufanet": "Secret Top"}[vendor],
 		Firmware: "2.40.1", Digest: DigestAuth{Realm: vendor}}
 	if vendor == "2n" || vendor == "akuvox" {
 		d.Auth = "digest"
@@ -139,6 +150,11 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.Lock()
 	defer d.Unlock()
 	out, ok := d.answer(r, body)
+	if !ok && d.AnyPath200 {
+		w.Header().Set("Content-Type", "text/html")
+		_, _ = io.WriteString(w, "<!DOCTYPE html><html><head><title>Web</title></head><body>Login</body></html>")
+		return
+	}
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -197,13 +213,17 @@ func (d *Device) twoN(r *http.Request) (any, bool) {
 			{"account": 1, "enabled": d.Enabled, "displayName": "", "sipNumber": d.User, "domain": d.Server, "domainPort": "", "authId": "",
 				"proxyAddress": d.Server, "proxyPort": fmt.Sprint(d.Port), "registrarAddress": d.Server, "registrarPort": fmt.Sprint(d.Port),
 				"registrationEnabled": true, "answerMode": "1"},
-			{"account": 2, "enabled": false, "displayName": "", "sipNumber": "", "domain": "", "domainPort": "", "authId": "",
-				"proxyAddress": "", "proxyPort": "", "registrationEnabled": false, "registrarAddress": "", "registrarPort": "", "answerMode": "1"},
+			{"account": 2, "enabled": d.Enabled2, "displayName": "", "sipNumber": "5208", "domain": d.Server, "domainPort": "", "authId": "",
+				"proxyAddress": "", "proxyPort": "", "registrationEnabled": d.Enabled2, "registrarAddress": d.Server, "registrarPort": fmt.Sprint(d.Port), "answerMode": "1"},
 		}}), true
 	case "/api/phone/status":
+		// Newer firmware, as the manual's example: local and Microsoft
+		// Teams accounts listed beside the SIP ones, without registered.
 		return ok(map[string]any{"accounts": []map[string]any{
 			{"account": 1, "enabled": d.Enabled, "sipNumber": d.User, "registrationEnabled": true, "registered": d.Enabled && d.Registered, "registerTime": 1663585547},
-			{"account": 2, "enabled": true, "sipNumber": "5208", "registrationEnabled": true, "registered": d.Registered2},
+			{"account": 2, "enabled": d.Enabled2, "sipNumber": "5208", "registrationEnabled": true, "registered": d.Enabled2 && d.Registered2},
+			{"account": 3, "accountType": "local", "enabled": true},
+			{"account": 4, "accountType": "msteams", "enabled": false},
 		}}), true
 	case "/api/system/info":
 		return ok(map[string]any{"variant": d.Model, "serialNumber": "54-0000-0001", "hwVersion": "535v1", "swVersion": d.Firmware, "deviceName": "2N IP Verso"}), true
@@ -214,10 +234,11 @@ func (d *Device) twoN(r *http.Request) (any, bool) {
 func (d *Device) beward(r *http.Request) (any, bool) {
 	switch r.URL.Path + "?" + r.URL.Query().Get("action") {
 	case "/cgi-bin/sip_cgi?get":
-		return fmt.Sprintf("AccountEnable1=%s\r\nAccUser1=%s\r\nAccPassword1=%s\r\nRegServerUrl1=%s\r\nRegServerPort1=%d\r\nSipServerUrl1=%s\r\nNatEnable1=%s\r\nStunUrl1=%s\r\nStunPort1=%d\r\nAccountEnable2=off\r\n",
-			onOff(d.Enabled), d.User, d.SIPPassword, d.Server, d.Port, d.Server, onOff(d.STUNServer != ""), d.STUNServer, d.STUNPort), true
+		return fmt.Sprintf("AccountEnable1=%s\r\nAccUser1=%s\r\nAccPassword1=%s\r\nRegServerUrl1=%s\r\nRegServerPort1=%d\r\nSipServerUrl1=%s\r\nNatEnable1=%s\r\nStunUrl1=%s\r\nStunPort1=%d\r\nAccountEnable2=%s\r\n",
+			onOff(d.Enabled), d.User, d.SIPPassword, d.Server, d.Port, d.Server, onOff(d.STUNServer != ""), d.STUNServer, d.STUNPort, onOff(d.Enabled2)), true
 	case "/cgi-bin/sip_cgi?regstatus":
-		return fmt.Sprintf("AccountReg1=%s\nAccountReg2=%s\n", b01(d.Enabled && d.Registered), b01(d.Registered2)), true
+		// An unused account 2 is sent as AccountReg2=0.
+		return fmt.Sprintf("AccountReg1=%s\nAccountReg2=%s\n", b01(d.Enabled && d.Registered), b01(d.Enabled2 && d.Registered2)), true
 	case "/cgi-bin/systeminfo_cgi?get":
 		return fmt.Sprintf("DeviceID=001122334455\nDeviceModel=%s\nHardwareVersion=1.0\nSoftwareVersion=%s\nUpTime=20:22:31\n", d.Model, d.Firmware), true
 	}
@@ -247,18 +268,21 @@ func (d *Device) qtech(r *http.Request, body []byte) (any, bool) {
 		}
 		return env(map[string]string{}), true
 	case "sip/get":
-		return env(map[string]any{"SipAccount": map[string]string{"AccountStatus": accountStatus(d.Enabled, d.Registered), "AccountId": "0"}}), true
+		return env(map[string]any{"SipAccount": map[string]string{"AccountStatus": d.accountStatus(), "AccountId": "0"}}), true
 	case "firmware/status":
 		return env(map[string]string{"model": d.Model, "firmware": d.Firmware, "hardware": "1.0", "mac": "00:11:22:33:44:55"}), true
 	}
 	return nil, false
 }
 
-func accountStatus(enabled, registered bool) string {
+// accountStatus is Qtech's and Akuvox's AccountStatus.
+func (d *Device) accountStatus() string {
 	switch {
-	case !enabled:
+	case d.RawStatus != "":
+		return d.RawStatus
+	case !d.Enabled:
 		return "0"
-	case registered:
+	case d.Registered:
 		return "2"
 	}
 	return "1"
@@ -271,7 +295,7 @@ func (d *Device) akuvox(r *http.Request, body []byte) (any, bool) {
 	case r.URL.Path == "/api/system/info" && r.Method == http.MethodGet:
 		return map[string]any{"retcode": 0, "action": "info", "message": "OK", "data": map[string]any{
 			"Status":   map[string]string{"Model": d.Model, "FirmwareVersion": d.Firmware, "MAC": "0C:11:05:00:00:01", "HardwareVersion": "1.0"},
-			"Account1": map[string]string{"Status": accountStatus(d.Enabled, d.Registered), "UserName": d.User},
+			"Account1": map[string]string{"Status": d.accountStatus(), "UserName": d.User},
 		}}, true
 	case r.URL.Path == "/api" && r.Method == http.MethodPost:
 		var req struct {
@@ -306,15 +330,28 @@ func (d *Device) sokol(r *http.Request) (any, bool) {
 	}
 	switch r.URL.Path {
 	case settings:
-		return map[string]any{"videoEnable": true, "remote": map[string]any{
-			"enabled": d.Enabled, "domain": d.Server, "port": d.Port, "username": d.User, "password": d.SIPPassword, "transport": strings.ToUpper(d.Transport),
-		}}, true
+		remote := map[string]any{"enabled": d.Enabled, "domain": d.Server, "port": d.Port, "username": d.User, "password": d.SIPPassword}
+		if d.Revision == 2 {
+			remote["transport"] = strings.ToUpper(d.Transport)
+		} else { // rev.5: an object of flags, and the registrar beside the proxy
+			remote["transport"] = map[string]bool{"udp": d.Transport == "udp", "tcp": d.Transport == "tcp"}
+			remote["domainRegister"], remote["portRegister"] = d.Server, d.Port
+		}
+		return map[string]any{"videoEnable": true, "remote": remote}, true
 	case "/system/info":
 		var reg any = d.Registered
 		if d.Revision != 2 {
 			reg = fmt.Sprint(d.Registered)
 		}
-		return map[string]any{"deviceID": "sokol-1", "registerStatus": reg, "uptime": 12345}, true
+		if d.RawStatus != "" {
+			reg = d.RawStatus
+		}
+		return map[string]any{"deviceID": "sokol-1", "model": d.Model, "registerStatus": reg, "uptime": 12345}, true
+	case "/v2/system/versions":
+		if d.Revision == 2 {
+			return nil, false
+		}
+		return map[string]any{"opt": map[string]any{"name": d.Firmware, "version": "5"}}, true
 	}
 	return nil, false
 }
@@ -336,7 +373,12 @@ func (d *Device) rubetek(r *http.Request) (any, bool) {
 				s = "unregistered"
 			}
 		}
+		if d.RawStatus != "" {
+			s = d.RawStatus
+		}
 		return map[string]string{"acc1_register_status": s}, true
+	case "/api/v1/version":
+		return map[string]string{"model": d.Model, "firmware_version": d.Firmware, "serial_number": "RV0000000001"}, true
 	}
 	return nil, false
 }
@@ -347,7 +389,22 @@ func (d *Device) ufanet(r *http.Request) (any, bool) {
 	case r.URL.Path == "/api/v1/configuration" && !onStatusPort:
 		return map[string]any{"sip": map[string]any{"domain": fmt.Sprintf("%s:%d", d.Server, d.Port), "user": d.User, "password": d.SIPPassword, "enabled": d.Enabled}}, true
 	case r.URL.Path == "/api/v1/status" && onStatusPort:
-		return map[string]any{"sipreg": d.Registered, "uptime": "1 day, 2:03:04"}, true
+		var reg any = d.Registered
+		if d.RawStatus != "" {
+			reg = d.RawStatus
+		}
+		return map[string]any{"sipreg": reg, "uptime": "1 day, 2:03:04"}, true
+	case r.URL.Path == "/cgi-bin/magicBox.cgi" && onStatusPort: // INI text
+		switch r.URL.Query().Get("action") {
+		case "getSerialNo":
+			return "sn=UF0000000001\r\n", true
+		case "getMachineName":
+			return "name=Entrance\r\n", true
+		case "getSoftwareVersion":
+			return "version=" + d.Firmware + "\r\nkernel=4.9.84\r\n", true
+		case "getDeviceVariant":
+			return "device_variant=" + d.Model + "\r\n", true
+		}
 	}
 	return nil, false
 }
