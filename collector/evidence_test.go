@@ -43,7 +43,7 @@ type fieldAnswer struct {
 	hits                                  int
 }
 
-func readFieldCase(t *testing.T, path string) *fieldCase {
+func readFieldCase(t testing.TB, path string) *fieldCase {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -98,7 +98,7 @@ func readFieldCase(t *testing.T, path string) *fieldCase {
 	return c
 }
 
-func parseFieldHead(t *testing.T, where, head string) *fieldAnswer {
+func parseFieldHead(t testing.TB, where, head string) *fieldAnswer {
 	t.Helper()
 	a := &fieldAnswer{status: 200}
 	if i := strings.Index(head, " contains:"); i >= 0 {

@@ -326,9 +326,10 @@ type debugView struct {
 }
 
 // answer is one decoded answer of the device, as indented JSON; the SIP
-// password marshals as <secret>. JSON is empty when the answer was not read.
+// password marshals as <secret>. JSON is empty when the answer was not
+// read; Result then says why (the endpoint's error, "not collected", ...).
 type answer struct {
-	ID, Title, JSON string
+	ID, Title, JSON, Result string
 }
 
 func decodedAnswers(rep *collector.DebugReport) ([]answer, error) {
@@ -340,6 +341,7 @@ func decodedAnswers(rep *collector.DebugReport) ([]answer, error) {
 	values := []any{rep.Settings, rep.Status, rep.Info}
 	for i, v := range values {
 		if reflect.ValueOf(v).IsNil() {
+			answers[i].Result = rep.Endpoints[i]
 			continue
 		}
 		var b strings.Builder
