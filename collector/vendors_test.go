@@ -48,6 +48,13 @@ func TestMixedFleetSeries(t *testing.T) {
 		// Ufanet: status from its status port.
 		`basip_sip_registered{device="ufanet-secret-top",site="annex"} 1`,
 		`basip_sip_password_exposed{device="ufanet-secret-top",site="annex"} 1`,
+		// Hikvision: Digest, ISAPI XML; enabled flag, user ID, interval, identity.
+		`basip_up{device="hikvision-kv8113-porch",site="annex"} 1`,
+		`basip_sip_enabled{device="hikvision-kv8113-porch",site="annex"} 1`,
+		`basip_sip_registration_status{device="hikvision-kv8113-porch",site="annex",status="ok"} 1`,
+		`basip_sip_registration_interval_seconds{device="hikvision-kv8113-porch",site="annex"} 300`,
+		`basip_sip_password_exposed{device="hikvision-kv8113-porch",site="annex"} 0`,
+		`basip_device_info{api_version="",device="hikvision-kv8113-porch",firmware="V2.40.1",model="DS-KV8113-WME1",name="OUTDOOR STATION",serial="DS-KV8113-WME10020230627CCRRAB0000001",site="annex",type="panel",vendor="hikvision"} 1`,
 		// BAS-IP devices keep their series, with the vendor label.
 		`basip_sip_registration_status{device="panel-entrance",site="hq",status="ok"} 1`,
 	} {
@@ -63,6 +70,9 @@ func TestMixedFleetSeries(t *testing.T) {
 		`basip_sip_schema_violation{device="beward-dks-lobby"`,            // BAS-IP's constraints only
 		`basip_poll_errors_total{device="2n-verso-gate"`,
 		`basip_poll_errors_total{device="ufanet-secret-top"`,
+		`basip_poll_errors_total{device="hikvision-kv8113-porch"`,
+		`basip_sip_account_registered{account="1",device="hikvision-kv8113-porch"`, // one account, no account series
+		`basip_sip_transport{device="hikvision-kv8113-porch"`,                      // no transport in the evidence
 	} {
 		if grep(out, absent) != "" {
 			t.Errorf("unexpected series: %s", grep(out, absent))

@@ -64,32 +64,35 @@ var Auths = []string{AuthToken, AuthBasic, AuthDigest}
 
 // The vendors a device can be made by: the values of vendor.
 const (
-	VendorBASIP   = "basip"
-	Vendor2N      = "2n"
-	VendorBeward  = "beward"
-	VendorQtech   = "qtech"
-	VendorAkuvox  = "akuvox"
-	VendorSokol   = "sokol"
-	VendorRubetek = "rubetek"
-	VendorUfanet  = "ufanet"
+	VendorBASIP     = "basip"
+	Vendor2N        = "2n"
+	VendorBeward    = "beward"
+	VendorQtech     = "qtech"
+	VendorAkuvox    = "akuvox"
+	VendorSokol     = "sokol"
+	VendorRubetek   = "rubetek"
+	VendorUfanet    = "ufanet"
+	VendorHikvision = "hikvision"
 )
 
 // Vendors lists every vendor, BAS-IP (the default) first.
-var Vendors = []string{VendorBASIP, Vendor2N, VendorBeward, VendorQtech, VendorAkuvox, VendorSokol, VendorRubetek, VendorUfanet}
+var Vendors = []string{VendorBASIP, Vendor2N, VendorBeward, VendorQtech, VendorAkuvox, VendorSokol, VendorRubetek, VendorUfanet, VendorHikvision}
 
 // VendorAuths are the auths each vendor's API accepts, its default first:
 // BAS-IP logs in for a token or takes Basic; 2N's HTTP API is set to Digest
 // or Basic; Akuvox documents Digest, and Beward is Basic but Digest-capable;
-// Qtech, Sokol, Rubetek and Ufanet take Basic only.
+// Hikvision's ISAPI is Digest by default and takes Basic where the device
+// is set to; Qtech, Sokol, Rubetek and Ufanet take Basic only.
 var VendorAuths = map[string][]string{
-	VendorBASIP:   {AuthToken, AuthBasic},
-	Vendor2N:      {AuthDigest, AuthBasic},
-	VendorBeward:  {AuthBasic, AuthDigest},
-	VendorQtech:   {AuthBasic},
-	VendorAkuvox:  {AuthDigest, AuthBasic},
-	VendorSokol:   {AuthBasic},
-	VendorRubetek: {AuthBasic},
-	VendorUfanet:  {AuthBasic},
+	VendorBASIP:     {AuthToken, AuthBasic},
+	Vendor2N:        {AuthDigest, AuthBasic},
+	VendorBeward:    {AuthBasic, AuthDigest},
+	VendorQtech:     {AuthBasic},
+	VendorAkuvox:    {AuthDigest, AuthBasic},
+	VendorSokol:     {AuthBasic},
+	VendorRubetek:   {AuthBasic},
+	VendorUfanet:    {AuthBasic},
+	VendorHikvision: {AuthDigest, AuthBasic},
 }
 
 // DefaultUfanetStatusPort is the port Ufanet devices serve their

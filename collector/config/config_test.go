@@ -98,6 +98,8 @@ devices:
   - {name: two-basic, address: 192.0.2.10, vendor: 2n, credentials: basic}
   - {name: aku-basic, address: 192.0.2.11, vendor: akuvox, credentials: basic}
   - {name: bas-basic, address: 192.0.2.12, vendor: basip, credentials: basic}
+  - {name: hik, address: 192.0.2.13, vendor: hikvision}
+  - {name: hik-basic, address: 192.0.2.14, vendor: hikvision, credentials: basic}
 `
 	cfg, err := Parse([]byte(y), "c.yaml", t.TempDir())
 	if err != nil {
@@ -111,6 +113,7 @@ devices:
 		"qt": {"qtech", AuthBasic, 0}, "aku": {"akuvox", AuthDigest, 0}, "sok": {"sokol", AuthBasic, 0},
 		"rub": {"rubetek", AuthBasic, 0}, "ufa": {"ufanet", AuthBasic, 85}, "ufa2": {"ufanet", AuthBasic, 8085},
 		"two-basic": {"2n", AuthBasic, 0}, "aku-basic": {"akuvox", AuthBasic, 0}, "bas-basic": {"basip", AuthBasic, 0},
+		"hik": {"hikvision", AuthDigest, 0}, "hik-basic": {"hikvision", AuthBasic, 0},
 	}
 	for _, d := range cfg.Devices {
 		w := want[d.Name]
@@ -169,8 +172,8 @@ func TestParseErrors(t *testing.T) {
 		"empty password file":    {"credentials:\n  default:\n    username: admin\n    password_file: " + empty + "\n", []string{"password_file", "empty"}},
 		"password file is a dir": {"credentials:\n  default:\n    username: admin\n    password_file: " + dir + "\n", []string{"password_file", "directory"}},
 		"bad auth":               {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: ntlm\n", []string{"c.yaml:5", `credentials "default"`, "auth", `"ntlm" is not one of token, basic, digest`}},
-		"unknown vendor": {head + "  - name: a\n    address: h\n    vendor: hikvision\n",
-			[]string{"c.yaml:8", `device "a"`, "field vendor", `"hikvision" is not one of basip, 2n, beward, qtech, akuvox, sokol, rubetek, ufanet`}},
+		"unknown vendor": {head + "  - name: a\n    address: h\n    vendor: dahua\n",
+			[]string{"c.yaml:8", `device "a"`, "field vendor", `"dahua" is not one of basip, 2n, beward, qtech, akuvox, sokol, rubetek, ufanet, hikvision`}},
 		"unknown global vendor": {"global:\n  vendor: dahua\n", []string{"c.yaml:2", "global", "field vendor", `"dahua" is not one of basip, 2n`}},
 		"token for 2n": {"credentials:\n  default:\n    username: admin\n    password: x\n    auth: token\ndevices:\n  - name: a\n    address: h\n    vendor: 2n\n",
 			[]string{"c.yaml:7", `device "a"`, "field credentials", `credentials "default" uses auth token, which vendor 2n does not accept (it takes digest or basic)`}},

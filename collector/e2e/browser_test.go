@@ -94,13 +94,14 @@ func TestBrowserLandingPage(t *testing.T) {
 		"panel-basic":              {"up", "", "udp", "", "basip"},
 		"panel-old-firmware":       {"up", "", "udp", "", "basip"},
 		// One device of each other vendor: the vendor column says which.
-		"2n-verso-gate":       {"up", "enabled", "", "", "2n"},
-		"beward-dks-lobby":    {"up", "enabled", "", "", "beward"},
-		"qtech-qdb-yard":      {"up", "", "", "", "qtech"},
-		"akuvox-e12-service":  {"up", "disabled", "udp", "", "akuvox"},
-		"sokol-rev2-entrance": {"up", "", "udp", "", "sokol"},
-		"rubetek-rv3434-back": {"up", "", "udp", "", "rubetek"},
-		"ufanet-secret-top":   {"up", "", "", "", "ufanet"},
+		"2n-verso-gate":          {"up", "enabled", "", "", "2n"},
+		"beward-dks-lobby":       {"up", "enabled", "", "", "beward"},
+		"qtech-qdb-yard":         {"up", "", "", "", "qtech"},
+		"akuvox-e12-service":     {"up", "disabled", "udp", "", "akuvox"},
+		"sokol-rev2-entrance":    {"up", "", "udp", "", "sokol"},
+		"rubetek-rv3434-back":    {"up", "", "udp", "", "rubetek"},
+		"ufanet-secret-top":      {"up", "", "", "", "ufanet"},
+		"hikvision-kv8113-porch": {"up", "enabled", "", "", "hikvision"},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("the browser shows %d device rows, want %d:\n%s", len(rows), len(want), dom)
@@ -124,7 +125,7 @@ func TestBrowserLandingPage(t *testing.T) {
 			t.Errorf("%s: last poll %q", r["name"], r["last_poll"])
 		}
 	}
-	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "17 devices: 15 up, 2 down.") {
+	if s := testutil.Text(testutil.ByID(doc, "summary")); !strings.HasPrefix(s, "18 devices: 16 up, 2 down.") {
 		t.Errorf("summary %q", s)
 	}
 

@@ -109,10 +109,10 @@ const (
 //   - the other vendors' devices are at site annex, each a door station
 //     (critical, having no monitor type): akuvox-e12-service has its
 //     account disabled, qtech-qdb-yard fails to register ("1") and
-//     rubetek-rv3434-back says "failed: 403"; two of seven unregistered
-//     is no site outage. The 2N, Beward, Sokol and Ufanet devices are
-//     healthy (2N's second account is down, which alerts on account 1
-//     only).
+//     rubetek-rv3434-back says "failed: 403"; two of eight unregistered
+//     is no site outage. The 2N, Beward, Sokol, Ufanet and Hikvision
+//     devices are healthy (2N's second account is down, which alerts on
+//     account 1 only).
 var expectedAlerts = []string{
 	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,

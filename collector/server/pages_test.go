@@ -275,7 +275,7 @@ func TestDebugPageRedactsSecrets(t *testing.T) {
 		t.Errorf("settings:\n%s", settings)
 	}
 	for _, id := range []string{"status", "info"} { // the fleet collects settings only
-		if got := text(byID(doc, id)); got != "Not read in this poll." {
+		if got := text(byID(doc, id)); got != "Not read in this poll: not collected." {
 			t.Errorf("#%s: %q", id, got)
 		}
 	}

@@ -428,7 +428,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		"2n-wrong": "auth", "beward-wrong": "auth", "qtech-wrong": "auth", "akuvox-wrong": "auth", "sokol-wrong": "auth",
 		"rubetek-wrong": "auth", "ufanet-wrong": "auth", "2n-echo": "connection", "beward-echo": "connection",
 		"qtech-echo": "connection", "akuvox-echo": "connection", "sokol-echo": "connection", "rubetek-echo": "connection",
-		"ufanet-echo": "connection",
+		"ufanet-echo": "connection", "hikvision-wrong": "auth", "hikvision-echo": "connection",
 	} {
 		if want := fmt.Sprintf("device=%q,endpoint=\"settings\",reason=%q", device, reason); !strings.Contains(all, want) {
 			t.Errorf("no poll error %s: the path was not exercised\n%s", want, testutil.Grep(all, `device="`+device+`"`))
@@ -442,6 +442,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		`basip_up{device="sokol-ok"} 1`, `basip_up{device="rubetek-ok"} 1`, `basip_up{device="ufanet-ok"} 1`,
 		`basip_sip_password_exposed{device="beward-ok"} 1`, `basip_sip_password_exposed{device="sokol-ok"} 1`,
 		`basip_sip_password_exposed{device="rubetek-ok"} 1`, `basip_sip_password_exposed{device="ufanet-ok"} 1`,
+		`basip_up{device="hikvision-ok"} 1`, `basip_sip_password_exposed{device="hikvision-ok"} 0`,
 		"== GET /debug?device=echo: 200", "== GET /config: 200", "reload failed", "config.yaml:", "level=DEBUG",
 	} {
 		if !strings.Contains(all, want) {

@@ -264,7 +264,8 @@ var demoVendors = []struct {
 	{"akuvox-e12-service", "akuvox", func(d *vendorsim.Device) { d.Enabled = false }}, // Digest; account disabled
 	{"sokol-rev2-entrance", "sokol", func(d *vendorsim.Device) { d.Revision = 2 }},
 	{"rubetek-rv3434-back", "rubetek", func(d *vendorsim.Device) { d.Registered, d.Failure = false, "failed: 403" }},
-	{"ufanet-secret-top", "ufanet", func(d *vendorsim.Device) {}}, // status on its own port
+	{"ufanet-secret-top", "ufanet", func(d *vendorsim.Device) {}},         // status on its own port
+	{"hikvision-kv8113-porch", "hikvision", func(d *vendorsim.Device) {}}, // Digest; ISAPI XML
 }
 
 // addVendors starts the demo's devices of other vendors and adds them to

@@ -68,6 +68,9 @@ var specs = map[string]Spec{
 	config.VendorSokol:   {MaxAccounts: 1, Type: Panel, PasswordChecked: true},
 	config.VendorRubetek: {MaxAccounts: 1, Type: Panel, PasswordChecked: true},
 	config.VendorUfanet:  {MaxAccounts: 1, Type: Panel, PasswordChecked: true},
+	// DS-KV and DS-KD door stations; the SIP list's password is read when
+	// the device sends it (hikvision.go).
+	config.VendorHikvision: {MaxAccounts: 1, Type: Panel, PasswordChecked: true},
 }
 
 // SpecOf is the Spec of vendor; BAS-IP's for an unknown one.

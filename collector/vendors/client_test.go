@@ -99,13 +99,14 @@ func TestEveryVendorHealthyAndRegistered(t *testing.T) {
 		accounts                                      int
 		requests                                      int // of a steady-state poll
 	}{
-		"2n":      {"sip:sip.example.net", "1001", "<nil>", "", "2N IP Verso", "2.40.1", false, "true", 2, 3},
-		"beward":  {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "DKS15122", "2.40.1", true, "true", 2, 3},
-		"qtech":   {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "QDB-27C-H", "2.40.1", false, "<nil>", 0, 8},
-		"akuvox":  {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "E12W", "2.40.1", false, "true", 0, 3},
-		"sokol":   {"sip:sip.example.net", "1001", "udp", "", "ISCOM X1", "2.40.1", true, "<nil>", 0, 4},
-		"rubetek": {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "RV-3434", "2.40.1", true, "<nil>", 0, 3},
-		"ufanet":  {"sip:sip.example.net", "1001", "<nil>", "", "Secret Top", "2.40.1", true, "<nil>", 0, 6},
+		"2n":        {"sip:sip.example.net", "1001", "<nil>", "", "2N IP Verso", "2.40.1", false, "true", 2, 3},
+		"beward":    {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "DKS15122", "2.40.1", true, "true", 2, 3},
+		"qtech":     {"sip:sip.example.net", "1001", "<nil>", "stun.example.net:3478", "QDB-27C-H", "2.40.1", false, "<nil>", 0, 8},
+		"akuvox":    {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "E12W", "2.40.1", false, "true", 0, 3},
+		"sokol":     {"sip:sip.example.net", "1001", "udp", "", "ISCOM X1", "2.40.1", true, "<nil>", 0, 4},
+		"rubetek":   {"sip:sip.example.net", "1001", "udp", "stun.example.net:3478", "RV-3434", "2.40.1", true, "<nil>", 0, 3},
+		"ufanet":    {"sip:sip.example.net", "1001", "<nil>", "", "Secret Top", "2.40.1", true, "<nil>", 0, 6},
+		"hikvision": {"sip:sip.example.net", "1001", "<nil>", "", "DS-KV8113-WME1", "V2.40.1", false, "true", 0, 3},
 	}
 	for _, vendor := range vendorsim.Vendors {
 		want := cases[vendor]
@@ -173,7 +174,7 @@ func TestUnregisteredIsError(t *testing.T) {
 // its settings as read do not say.
 func TestDisabledAccountIsOffline(t *testing.T) {
 	want := map[string]string{"2n": device.StatusOffline, "qtech": device.StatusError, "akuvox": device.StatusOffline,
-		"beward": device.StatusOffline}
+		"beward": device.StatusOffline, "hikvision": device.StatusOffline}
 	for vendor, w := range want {
 		t.Run(vendor, func(t *testing.T) {
 			_, c := serve(t, vendor, func(d *vendorsim.Device) { d.Enabled, d.Enabled2 = false, false })
@@ -228,10 +229,11 @@ func TestWrongPasswordBacksOff(t *testing.T) {
 	}
 }
 
-// TestBasicAndDigestWhereAccepted: 2N and Akuvox default to Digest and
-// take Basic when so configured and so set; Beward takes Digest.
+// TestBasicAndDigestWhereAccepted: 2N, Akuvox and Hikvision default to
+// Digest and take Basic when so configured and so set; Beward takes Digest.
 func TestBasicAndDigestWhereAccepted(t *testing.T) {
-	for _, c := range []struct{ vendor, auth string }{{"2n", "basic"}, {"akuvox", "basic"}, {"beward", "digest"}, {"2n", "digest"}} {
+	for _, c := range []struct{ vendor, auth string }{{"2n", "basic"}, {"akuvox", "basic"}, {"beward", "digest"}, {"2n", "digest"},
+		{"hikvision", "basic"}, {"hikvision", "digest"}} {
 		t.Run(c.vendor+"/"+c.auth, func(t *testing.T) {
 			d := vendorsim.New(c.vendor, "admin", testPassword)
 			d.Auth = c.auth
@@ -260,7 +262,7 @@ func TestBasicAndDigestWhereAccepted(t *testing.T) {
 // TestDigestNoChallengePerPoll: in steady state a Digest device is asked
 // exactly the requests of the poll, no challenge round trip.
 func TestDigestNoChallengePerPoll(t *testing.T) {
-	for _, vendor := range []string{"2n", "akuvox"} {
+	for _, vendor := range []string{"2n", "akuvox", "hikvision"} {
 		t.Run(vendor, func(t *testing.T) {
 			d, c := serve(t, vendor, nil)
 			first := poll(t, c)
@@ -338,5 +340,39 @@ func TestUfanetStatusPort(t *testing.T) {
 	}
 	if got := strings.Join(d.Paths(), " "); got != "/api/v1/status /api/v1/configuration" {
 		t.Errorf("paths %s", got)
+	}
+}
+
+// TestHikvision: the registerStatus values, the identity with its type,
+// and the paths asked.
+func TestHikvision(t *testing.T) {
+	for _, c := range []struct {
+		registered bool
+		text, want string
+	}{{true, "", device.StatusOK}, {false, "", device.StatusError}, {false, "unknown", device.StatusError}, {false, "registering", device.StatusError}} {
+		t.Run(fmt.Sprintf("%v/%s", c.registered, c.text), func(t *testing.T) {
+			d, cl := serve(t, "hikvision", func(d *vendorsim.Device) { d.Registered, d.Failure = c.registered, c.text })
+			p := poll(t, cl)
+			for _, err := range p.errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if str(p.status.Status) != c.want {
+				t.Errorf("status %s, want %s", str(p.status.Status), c.want)
+			}
+			i := p.info
+			if i.Type != "panel" || i.Name != "OUTDOOR STATION" || !strings.HasPrefix(string(i.Serial), "DS-KV8113-WME1") || i.Firmware != "V2.40.1" {
+				t.Errorf("info %+v", i)
+			}
+			s := p.settings
+			if str(s.UserID) != "1001" || s.RegistrationInterval == nil || *s.RegistrationInterval != 300 || s.Transport != nil {
+				t.Errorf("settings %+v", s)
+			}
+			want := "/ISAPI/System/Network/SIP /ISAPI/System/Network/SIP/1 /ISAPI/System/deviceInfo"
+			if got := strings.Join(d.Paths(), " "); !strings.HasSuffix(got, want) {
+				t.Errorf("paths %s", got)
+			}
+		})
 	}
 }

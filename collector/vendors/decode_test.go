@@ -1,6 +1,7 @@
 package vendors
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -36,19 +37,25 @@ var decoders = map[string]func(body []byte) (any, error){
 		st, err := decodeBewardStatus(b, [2]int32{})
 		return finished("beward", st, err)
 	},
-	"beward/info":      func(b []byte) (any, error) { return decodeBewardInfo(b) },
-	"qtech/config":     func(b []byte) (any, error) { return configValues(b) },
-	"qtech/status":     func(b []byte) (any, error) { st, err := decodeQtechStatus(b); return finished("qtech", st, err) },
-	"qtech/info":       func(b []byte) (any, error) { return decodeQtechInfo(b) },
-	"akuvox/settings":  func(b []byte) (any, error) { return decodeAkuvoxSettings(b) },
-	"akuvox/status":    func(b []byte) (any, error) { st, err := decodeAkuvoxStatus(b); return finished("akuvox", st, err) },
-	"akuvox/info":      func(b []byte) (any, error) { return decodeAkuvoxInfo(b) },
-	"sokol/settings":   func(b []byte) (any, error) { return decodeSokolSettings(b) },
-	"sokol/status":     func(b []byte) (any, error) { st, err := decodeSokolStatus(b); return finished("sokol", st, err) },
-	"rubetek/settings": func(b []byte) (any, error) { return decodeRubetekSettings(b) },
-	"rubetek/status":   func(b []byte) (any, error) { st, err := decodeRubetekStatus(b); return finished("rubetek", st, err) },
-	"ufanet/settings":  func(b []byte) (any, error) { return decodeUfanetSettings(b) },
-	"ufanet/status":    func(b []byte) (any, error) { st, err := decodeUfanetStatus(b); return finished("ufanet", st, err) },
+	"beward/info":        func(b []byte) (any, error) { return decodeBewardInfo(b) },
+	"qtech/config":       func(b []byte) (any, error) { return configValues(b) },
+	"qtech/status":       func(b []byte) (any, error) { st, err := decodeQtechStatus(b); return finished("qtech", st, err) },
+	"qtech/info":         func(b []byte) (any, error) { return decodeQtechInfo(b) },
+	"akuvox/settings":    func(b []byte) (any, error) { return decodeAkuvoxSettings(b) },
+	"akuvox/status":      func(b []byte) (any, error) { st, err := decodeAkuvoxStatus(b); return finished("akuvox", st, err) },
+	"akuvox/info":        func(b []byte) (any, error) { return decodeAkuvoxInfo(b) },
+	"sokol/settings":     func(b []byte) (any, error) { return decodeSokolSettings(b) },
+	"sokol/status":       func(b []byte) (any, error) { st, err := decodeSokolStatus(b); return finished("sokol", st, err) },
+	"rubetek/settings":   func(b []byte) (any, error) { return decodeRubetekSettings(b) },
+	"rubetek/status":     func(b []byte) (any, error) { st, err := decodeRubetekStatus(b); return finished("rubetek", st, err) },
+	"ufanet/settings":    func(b []byte) (any, error) { return decodeUfanetSettings(b) },
+	"ufanet/status":      func(b []byte) (any, error) { st, err := decodeUfanetStatus(b); return finished("ufanet", st, err) },
+	"hikvision/settings": func(b []byte) (any, error) { return decodeHikvisionSettings(b) },
+	"hikvision/status": func(b []byte) (any, error) {
+		st, err := decodeHikvisionStatus(b)
+		return finished("hikvision", st, err)
+	},
+	"hikvision/info": func(b []byte) (any, error) { return decodeHikvisionInfo(b) },
 }
 
 // TestDecodeShapes: extra keys are ignored, missing keys give nil fields,
@@ -133,6 +140,38 @@ func TestDecodeShapes(t *testing.T) {
 		{"ufanet/status", "sipreg an object: error, kept raw", `{"sipreg":{}}`, true,
 			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
 		{"ufanet/status", "an array", `[]`, false, nil},
+		{"hikvision/settings", "no namespace, password in clear, port 5070", `<SIPServerList><SIPServer><id>1</id><Standard><enabled>true</enabled><proxy>p</proxy><proxyPort>5070</proxyPort><password>pw</password></Standard></SIPServer></SIPServerList>`, true,
+			func(v any) bool {
+				s := v.(*device.SIPSettings)
+				return *s.Proxy == "p:5070" && s.PasswordExposed() && *s.Enable
+			}},
+		{"hikvision/settings", "password empty", `<SIPServerList><SIPServer><Standard><password></password></Standard></SIPServer></SIPServerList>`, true,
+			func(v any) bool { s := v.(*device.SIPSettings); return s.Password != nil && !s.PasswordExposed() }},
+		{"hikvision/settings", "port, not proxyPort, as Selpol reads", `<SIPServerList><SIPServer><Standard><proxy>p</proxy><port>5080</port></Standard></SIPServer></SIPServerList>`, true,
+			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "p:5080" }},
+		{"hikvision/settings", "server 1 of two, listed second", `<SIPServerList><SIPServer><id>2</id><Standard><proxy>b</proxy></Standard></SIPServer><SIPServer><id>1</id><Standard><proxy>a</proxy></Standard></SIPServer></SIPServerList>`, true,
+			func(v any) bool { return *v.(*device.SIPSettings).Proxy == "a" }},
+		{"hikvision/settings", "no servers", `<SIPServerList version="2.0"/>`, true, func(v any) bool { return v.(*device.SIPSettings).Proxy == nil }},
+		{"hikvision/settings", "enabled not a boolean", `<SIPServerList><SIPServer><Standard><enabled>maybe</enabled></Standard></SIPServer></SIPServerList>`, false, nil},
+		{"hikvision/settings", "proxyPort not a number", `<SIPServerList><SIPServer><Standard><proxyPort>x</proxyPort></Standard></SIPServer></SIPServerList>`, false, nil},
+		{"hikvision/settings", "another root", `<SIPServer><Standard/></SIPServer>`, false, nil},
+		{"hikvision/settings", "HTML", `<!DOCTYPE html><html><body>Login</body></html>`, false, nil},
+		{"hikvision/settings", "HTML without DOCTYPE", `<html><body>Login</body></html>`, false, nil},
+		{"hikvision/settings", "JSON", `{"SIPServerList":{}}`, false, nil},
+		{"hikvision/settings", "an entity declared", `<?xml version="1.0"?><!DOCTYPE SIPServerList [<!ENTITY x SYSTEM "file:///etc/passwd">]><SIPServerList><SIPServer><Standard><proxy>&x;</proxy></Standard></SIPServer></SIPServerList>`, false, nil},
+		{"hikvision/settings", "an undeclared entity", `<SIPServerList><SIPServer><Standard><proxy>&x;</proxy></Standard></SIPServer></SIPServerList>`, false, nil},
+		{"hikvision/settings", "truncated", `<SIPServerList><SIPServer><Standard><proxy>p`, false, nil},
+		{"hikvision/status", "unknown registerStatus", `<SIPServer><Standard><enabled>true</enabled><registerStatus>registering</registerStatus></Standard></SIPServer>`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusError }},
+		{"hikvision/status", "disabled", `<SIPServer><Standard><enabled>false</enabled><registerStatus>false</registerStatus></Standard></SIPServer>`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOffline }},
+		{"hikvision/status", "no registerStatus", `<SIPServer><Standard><enabled>true</enabled></Standard></SIPServer>`, true,
+			func(v any) bool { return v.(*device.SIPStatus).Status == nil }},
+		{"hikvision/status", "the list instead", `<SIPServerList><SIPServer><Standard><registerStatus>true</registerStatus></Standard></SIPServer></SIPServerList>`, true,
+			func(v any) bool { return *v.(*device.SIPStatus).Status == device.StatusOK }},
+		{"hikvision/status", "HTML", `<html><body>Login</body></html>`, false, nil},
+		{"hikvision/info", "another root", `<DeviceInfoX/>`, false, nil},
+		{"hikvision/info", "ISAPI error status", `<ResponseStatus version="2.0"><statusCode>4</statusCode><statusString>Invalid Operation</statusString></ResponseStatus>`, false, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.parser+"/"+c.name, func(t *testing.T) {
@@ -206,4 +245,63 @@ func FuzzRubetek(f *testing.F) {
 
 func FuzzUfanet(f *testing.F) {
 	fuzzVendor(f, "ufanet", `{"sip":{"domain":"h:`+marker+`","password":"p"},"sipreg":true}`)
+}
+
+func FuzzHikvision(f *testing.F) {
+	fuzzVendor(f, "hikvision", hikvisionSeed("http://www.hikvision.com/ver20/XMLSchema", "<proxy>"+marker+"</proxy><proxyPort>5060</proxyPort>", "true"),
+		hikvisionSeed("", "<proxyPort>"+marker+"</proxyPort>", marker),
+		`<?xml version="1.0" encoding="UTF-8"?><DeviceInfo version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema"><model>`+marker+`</model></DeviceInfo>`,
+		`<SIPServerList><`+marker+`></SIPServerList>`, `<!DOCTYPE `+marker+`><SIPServerList/>`, `<SIPServer><Standard><proxy>&`+marker+`;</proxy></Standard></SIPServer>`)
+}
+
+// hikvisionSeed is a SIPServerList in namespace ns (none when empty) with
+// the given Standard elements and registerStatus.
+func hikvisionSeed(ns, standard, status string) string {
+	attr := ""
+	if ns != "" {
+		attr = ` version="2.0" xmlns="` + ns + `"`
+	}
+	return `<?xml version="1.0" encoding="UTF-8"?><SIPServerList` + attr + `><SIPServer><id>1</id><Standard><enabled>true</enabled><registerStatus>` +
+		status + `</registerStatus>` + standard + `<userName>1001</userName><authID>1001</authID><password>p</password><expires>30</expires></Standard></SIPServer></SIPServerList>`
+}
+
+// TestHikvisionNamespaces: an answer in either of Hikvision's namespaces,
+// with prefixed elements, or in none decodes the same.
+func TestHikvisionNamespaces(t *testing.T) {
+	body := func(ns string) string {
+		return strings.NewReplacer("NS", ns).Replace(`<?xml version="1.0" encoding="UTF-8"?>
+<SIPServerListNS><SIPServer><id>1</id><Standard><enabled>true</enabled><proxy>sip.example.net</proxy><proxyPort>5062</proxyPort>
+<userName>1001</userName><authID>a1001</authID><expires>30</expires></Standard></SIPServer></SIPServerList>`)
+	}
+	status := func(ns string) string {
+		return `<SIPServer` + ns + `><id>1</id><Standard><enabled>true</enabled><registerStatus>true</registerStatus></Standard></SIPServer>`
+	}
+	namespaces := []string{"", ` version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema"`, ` version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema"`,
+		` xmlns="urn:other" xmlns:x="urn:x" x:attr="1"`}
+	var first string
+	for i, ns := range namespaces {
+		s, err := decodeHikvisionSettings([]byte(body(ns)))
+		if err != nil {
+			t.Fatalf("%q: %v", ns, err)
+		}
+		st, err := decodeHikvisionStatus([]byte(status(ns)))
+		if err != nil {
+			t.Fatalf("%q: %v", ns, err)
+		}
+		got := fmt.Sprintf("%s %s %s %v %d %s", *s.Proxy, *s.User, *s.UserID, *s.Enable, *s.RegistrationInterval, *st.Status)
+		if i == 0 {
+			first = got
+			if got != "sip.example.net:5062 1001 a1001 true 30 OK" {
+				t.Fatalf("decoded %s", got)
+			}
+		} else if got != first {
+			t.Errorf("%q: %s, without a namespace %s", ns, got, first)
+		}
+	}
+	// Prefixed elements (a namespace bound to a prefix) decode the same.
+	pre := `<h:SIPServerList xmlns:h="http://www.hikvision.com/ver20/XMLSchema"><h:SIPServer><h:id>1</h:id><h:Standard><h:enabled>true</h:enabled><h:proxy>sip.example.net</h:proxy><h:proxyPort>5062</h:proxyPort><h:userName>1001</h:userName><h:authID>a1001</h:authID><h:expires>30</h:expires></h:Standard></h:SIPServer></h:SIPServerList>`
+	s, err := decodeHikvisionSettings([]byte(pre))
+	if err != nil || fmt.Sprintf("%s %s %s", *s.Proxy, *s.User, *s.UserID) != "sip.example.net:5062 1001 a1001" {
+		t.Errorf("prefixed: %+v %v", s, err)
+	}
 }

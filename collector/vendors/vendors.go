@@ -1,8 +1,15 @@
 // Package vendors builds the device.Client of each vendor the exporter
 // reads: BAS-IP (package basip) and, here, 2N, Beward, Qtech, Akuvox, IS
-// Sokol, Rubetek and Ufanet. Each of these is a small client over the shared
-// device transport (package devhttp): which requests, how to decode their
-// answers, and how to map them onto device.SIPSettings, SIPStatus and Info.
+// Sokol, Rubetek, Ufanet and Hikvision. Each of these is a small client over
+// the shared device transport (package devhttp): which requests, how to
+// decode their answers, and how to map them onto device.SIPSettings,
+// SIPStatus and Info.
+//
+// Hikvision answers ISAPI XML (GET /ISAPI/System/Network/SIP,
+// /ISAPI/System/Network/SIP/1 and /ISAPI/System/deviceInfo), decoded by
+// local element names whatever the namespace; its shapes come from the
+// SmartYard-Server, Selpol and Scrypted clients, no device answer being
+// public (hikvision.go names the lines and what is unverified).
 //
 // One package with a file per vendor rather than a package each: the
 // vendors share the decoding helpers of this file (key=value text, JSON
@@ -70,6 +77,8 @@ func newClient(dc *config.Device, tc *tls.Config) device.Client {
 		so.BaseURL = withPort(dc.URL, dc.StatusPort)
 		web := authed()
 		return &Ufanet{base: base{web}, status: web.OtherPort(so)}
+	case config.VendorHikvision:
+		return &Hikvision{base{authed()}}
 	}
 	return basip.New(basip.Options{
 		BaseURL:    dc.URL,

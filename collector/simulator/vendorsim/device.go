@@ -1,6 +1,6 @@
 // Package vendorsim simulates the intercoms of the vendors other than
-// BAS-IP (2N, Beward, Qtech, Akuvox, IS Sokol, Rubetek, Ufanet) over HTTP
-// on loopback, from the same public facts as their clients in package
+// BAS-IP (2N, Beward, Qtech, Akuvox, IS Sokol, Rubetek, Ufanet, Hikvision)
+// over HTTP on loopback, from the same public facts as their clients in package
 // vendors, for tests and --demo. Auth is checked as a device does: Basic
 // byte for byte, Digest by its hash (see DigestAuth).
 package vendorsim
@@ -18,7 +18,7 @@ import (
 )
 
 // The vendors simulated: the values of the configuration's vendor.
-var Vendors = []string{"2n", "beward", "qtech", "akuvox", "sokol", "rubetek", "ufanet"}
+var Vendors = []string{"2n", "beward", "qtech", "akuvox", "sokol", "rubetek", "ufanet", "hikvision"}
 
 // Device is one simulated intercom. Set its fields before serving it, or
 // change them under Lock/Unlock while it is served.
@@ -46,7 +46,8 @@ type Device struct {
 	// path it does not have, as some panels' servers do.
 	AnyPath200 bool
 	// Failure is Rubetek's status text when not registered ("failed: 403");
-	// "unregistered" when empty.
+	// "unregistered" when empty. Hikvision's registerStatus likewise
+	// ("false" when empty).
 	Failure string
 	// Server, Port, User, SIPPassword, Transport, RegInterval, STUNServer
 	// and STUNPort are the SIP settings.
@@ -94,9 +95,9 @@ func New(vendor, user, password string) *Device {
 		Server: "sip.example.net", Port: 5060, User: "1001", SIPPassword: "Sip-Secret-0042", Transport: "udp",
 		RegInterval: 300, STUNServer: "stun.example.net", STUNPort: 3478, Revision: 5,
 		Model: map[string]string{"2n": "2N IP Verso", "beward": "DKS15122", "qtech": "QDB-27C-H", "akuvox": "E12W",
-			"sokol": "ISCOM X1", "rubetek": "RV-3434", "ufanet": "Secret Top"}[vendor],
+			"sokol": "ISCOM X1", "rubetek": "RV-3434", "ufanet": "Secret Top", "hikvision": "DS-KV8113-WME1"}[vendor],
 		Firmware: "2.40.1", Digest: DigestAuth{Realm: vendor}}
-	if vendor == "2n" || vendor == "akuvox" {
+	if vendor == "2n" || vendor == "akuvox" || vendor == "hikvision" {
 		d.Auth = "digest"
 	}
 	return d
@@ -159,6 +160,11 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if x, isXML := out.(xmlAnswer); isXML {
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = io.WriteString(w, string(x))
+		return
+	}
 	if s, isText := out.(string); isText {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, s)
@@ -168,8 +174,8 @@ func (d *Device) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(out)
 }
 
-// answer is the vendor's answer to r: a string is sent as text, anything
-// else as JSON; false for a path the device does not have.
+// answer is the vendor's answer to r: a string is sent as text, an
+// xmlAnswer as XML, anything else as JSON; false for a path the device does not have.
 func (d *Device) answer(r *http.Request, body []byte) (any, bool) {
 	switch d.Vendor {
 	case "2n":
@@ -186,6 +192,8 @@ func (d *Device) answer(r *http.Request, body []byte) (any, bool) {
 		return d.rubetek(r)
 	case "ufanet":
 		return d.ufanet(r)
+	case "hikvision":
+		return d.hikvision(r)
 	}
 	return nil, false
 }

@@ -119,14 +119,22 @@ func TestEveryVendorAnswersItsPaths(t *testing.T) {
 		"sokol":   {{"GET", "/v1/sip/settings", "", `"password":"Sip-Secret-0042"`}, {"GET", "/system/info", "", `"registerStatus":"true"`}},
 		"rubetek": {{"GET", "/api/v1/reg_status", "", `"acc1_register_status":"registered"`}},
 		"ufanet":  {{"GET", "/api/v1/configuration", "", `"domain":"sip.example.net:5060"`}},
+		"hikvision": {{"GET", "/ISAPI/System/Network/SIP", "", `<proxyPort>5060</proxyPort>`}, {"GET", "/ISAPI/System/Network/SIP/1", "", `<registerStatus>true</registerStatus>`},
+			{"GET", "/ISAPI/System/deviceInfo", "", `<DeviceInfo version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">`}},
 	}
 	for vendor, reqs := range cases {
 		d := New(vendor, "admin", "p")
+		d.Auth = "basic" // Hikvision's default is Digest
 		s := serveT(t, d)
 		authz := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:p"))
 		for _, r := range reqs {
 			if code, _, body := do(t, r.method, s.URL+r.path, authz, r.body); code != 200 || !strings.Contains(body, r.want) {
 				t.Errorf("%s %s %s: %d %q", vendor, r.method, r.path, code, body)
+			}
+		}
+		if vendor == "hikvision" {
+			if _, hdr, _ := do(t, "GET", s.URL+"/ISAPI/System/deviceInfo", authz, ""); hdr.Get("Content-Type") != "application/xml" {
+				t.Errorf("hikvision: Content-Type %q", hdr.Get("Content-Type"))
 			}
 		}
 		if code, _, _ := do(t, "GET", s.URL+"/nope", authz, ""); code != 404 {
