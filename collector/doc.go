@@ -18,8 +18,9 @@
 //	collector/device         what is known of an intercom, whoever made it:   (none)
 //	                         settings, status, info, failure reasons, the
 //	                         Client interface, Secret
-//	collector/vendors        a device.Client per vendor, chosen by the        basip, config, devhttp, device
-//	                         configuration's vendor
+//	collector/vendors        a device.Client per vendor, chosen by the        basip, config, devhttp, device,
+//	                         configuration's vendor; the one boundary every   internal/safetext
+//	                         answer crosses (text, proxy, accounts, states)
 //	collector/basip          the BAS-IP client: login, token, API families    devhttp, device
 //	collector/devhttp        the device HTTP transport every vendor shares:   device
 //	                         one kept-alive connection, bounded bodies,

@@ -5,6 +5,13 @@
 // decode their answers, and how to map them onto device.SIPSettings,
 // SIPStatus and Info.
 //
+// Every client New returns, BAS-IP's included, answers through one
+// boundary (boundary.go) that owns what holds whatever the vendor: text
+// safe for every output, one form for the proxy, the transport and the
+// device type, accounts bounded by the vendor's count and kept only when
+// enabled, unknown registration values an error kept raw, the device's
+// state derived from its accounts. A vendor's file only decodes and maps.
+//
 // Hikvision answers ISAPI XML (GET /ISAPI/System/Network/SIP,
 // /ISAPI/System/Network/SIP/1 and /ISAPI/System/deviceInfo), decoded by
 // local element names whatever the namespace; its shapes come from the
@@ -13,17 +20,20 @@
 //
 // One package with a file per vendor rather than a package each: the
 // vendors share the decoding helpers of this file (key=value text, JSON
-// objects, flexible booleans and ports) and the mapping onto one
-// registration state set, which a package per vendor would have to export
-// to the others; a vendor's file is read alone all the same.
+// objects, flexible booleans and ports) and the boundary, which a package
+// per vendor would have to export to the others; a vendor's file is read
+// alone all the same.
 //
 // The shapes come from public clients and manuals (the sources are named
-// in each file), not from devices on a bench.
+// in each file), not from devices on a bench; testdata/field holds the
+// answers they show, each file naming its source, and the collector's
+// tests run every vendor's client against them over HTTP.
 //
 // Decoding is the same for every vendor: keys the client does not read are
-// ignored, a key that is missing gives a nil field (no series), and a value
-// of the wrong type is an error (reason decode) that quotes nothing of the
-// body.
+// ignored, a key that is missing gives a nil field (no series), a value of
+// the wrong type is an error (reason decode) that quotes nothing of the
+// body, and a registration value the vendor's table does not hold is
+// ERROR with the value kept raw (mapState), never a decode error.
 package vendors
 
 import (
