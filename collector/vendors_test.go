@@ -14,14 +14,13 @@ import (
 func TestMixedFleetSeries(t *testing.T) {
 	out := scrapeDemo(t)
 	for _, line := range []string{
-		// 2N: Digest, two SIP accounts beside a local and a Teams one,
-		// account 2 down: the device is in error; model from
-		// /api/system/info.
+		// 2N: Digest, newer firmware: account 1 switched off, account 2
+		// registered through its registrar, a local and a Teams account
+		// beside them; model from /api/system/info.
 		`basip_up{device="2n-verso-gate",site="annex"} 1`,
 		`basip_sip_enabled{device="2n-verso-gate",site="annex"} 1`,
-		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="error"} 1`,
-		`basip_sip_account_registered{account="1",device="2n-verso-gate",site="annex"} 1`,
-		`basip_sip_account_registered{account="2",device="2n-verso-gate",site="annex"} 0`,
+		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="ok"} 1`,
+		`basip_sip_account_registered{account="2",device="2n-verso-gate",site="annex"} 1`,
 		`basip_device_info{api_version="",device="2n-verso-gate",firmware="2.40.1",model="2N IP Verso",name="2N IP Verso",serial="54-0000-0001",site="annex",type="panel",vendor="2n"} 1`,
 		// Beward: Basic, the SIP password in clear.
 		`basip_up{device="beward-dks-lobby",site="annex"} 1`,
@@ -64,6 +63,7 @@ func TestMixedFleetSeries(t *testing.T) {
 		`basip_sip_enabled{device="sokol-rev2-entrance"`,                 // no enabled flag
 		`basip_sip_registration_interval_seconds{device="2n-verso-gate"`, // not given
 		`basip_sip_account_registered{account="1",device="qtech-qdb-yard"`,
+		`basip_sip_account_registered{account="1",device="2n-verso-gate"`, // switched off
 		`basip_sip_account_registered{account="3",device="2n-verso-gate"`, // a local account
 		`basip_sip_password_exposed{device="qtech-qdb-yard"`,              // never asked for
 		`basip_sip_password_exposed{device="2n-verso-gate"`,               // no such field

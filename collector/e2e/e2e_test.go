@@ -111,8 +111,8 @@ const (
 //     account disabled, qtech-qdb-yard fails to register ("1") and
 //     rubetek-rv3434-back says "failed: 403"; two of eight unregistered
 //     is no site outage. The 2N, Beward, Sokol, Ufanet and Hikvision
-//     devices are healthy (2N's second account is down, which alerts on
-//     account 1 only).
+//     devices are healthy (2N's account 1 is switched off and account 2
+//     registers, as the manual's newer firmware shows).
 var expectedAlerts = []string{
 	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,
@@ -123,8 +123,8 @@ var expectedAlerts = []string{
 	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`,
 	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`,
 	`BasipSIPDisabled{device="akuvox-e12-service",severity="critical",site="annex"}`,
-	`BasipSIPNotRegistered{device="qtech-qdb-yard",proxy="sip.example.net:5060",severity="critical",site="annex"}`,
-	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip.example.net:5060",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="qtech-qdb-yard",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
 }
 
 // exporterAlerts are the alerts on the exporter as a whole, which the demo
@@ -142,7 +142,7 @@ var expectedDescriptions = map[string][]string{
 	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                        {"violates policy default (enabled);", "weak SIP password;"},
 	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                   {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
 	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                      {"violates policy panels-cve (firmware, password_exposed);"},
-	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip.example.net:5060",severity="critical",site="annex"}`: {"SIP server sip.example.net:5060", `registration status error, user "1001"`},
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip:sip.example.net",severity="critical",site="annex"}`: {"SIP server sip:sip.example.net", `registration status error, user "1001"`},
 }
 
 // expectedGroups are Alertmanager's notification groups for expectedAlerts

@@ -258,7 +258,7 @@ var demoVendors = []struct {
 	name, vendor string
 	setup        func(d *vendorsim.Device)
 }{
-	{"2n-verso-gate", "2n", func(d *vendorsim.Device) { d.Registered2 = false }},      // Digest; account 2 down
+	{"2n-verso-gate", "2n", func(d *vendorsim.Device) { d.Enabled = false }},          // Digest; newer firmware: account 1 off, 2 registers
 	{"beward-dks-lobby", "beward", func(d *vendorsim.Device) {}},                      // Basic; SIP password in clear
 	{"qtech-qdb-yard", "qtech", func(d *vendorsim.Device) { d.Registered = false }},   // "1": failure
 	{"akuvox-e12-service", "akuvox", func(d *vendorsim.Device) { d.Enabled = false }}, // Digest; account disabled
