@@ -135,13 +135,13 @@ var exporterAlerts = []string{"BasipExporterDown", "BasipProbesFailing", "BasipN
 // templates look the offending values up with `query`, which only the real
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
-	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                        {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                                     {"panel-wrong-password rejected"},
-	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:       {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
-	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                                {"violates policy default (proxy, ring_code);"},
-	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                        {"violates policy default (enabled);", "weak SIP password;"},
-	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                   {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
-	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                      {"violates policy panels-cve (firmware, password_exposed);"},
+	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                       {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
+	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                                    {"panel-wrong-password rejected"},
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:      {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                               {"violates policy default (proxy, ring_code);"},
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                       {"violates policy default (enabled);", "weak SIP password;"},
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                  {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                     {"violates policy panels-cve (firmware, password_exposed);"},
 	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip:sip.example.net",severity="critical",site="annex"}`: {"SIP server sip:sip.example.net", `registration status error, user "1001"`},
 }
 
