@@ -25,6 +25,7 @@ func allocated(f func()) uint64 {
 func TestKeyValuesBoundedBeforeAllocation(t *testing.T) {
 	bodies := map[string][]byte{
 		"newlines":         bytes.Repeat([]byte("\n"), 1<<20),
+		"a key, newlines":  append([]byte("AccountReg1=1"), bytes.Repeat([]byte("\n"), 1<<20-13)...),
 		"other keys":       bytes.Repeat([]byte("Other=value\n"), (1<<20)/12),
 		"one long line":    append([]byte("AccountReg1="), bytes.Repeat([]byte("x"), 1<<20-12)...),
 		"lines without =":  bytes.Repeat([]byte("<p>banner</p>\n"), (1<<20)/14),
