@@ -215,8 +215,8 @@ func (c *fieldCase) check(t *testing.T, scrape int, out string) {
 		switch {
 		case m == nil:
 			t.Errorf("scrape %d: no series %s; the device's series:\n%s", scrape, line, out)
-		case seriesValue(m) != want.value:
-			t.Errorf("scrape %d: %s is %v", scrape, line, seriesValue(m))
+		case value(m) != want.value:
+			t.Errorf("scrape %d: %s is %v", scrape, line, value(m))
 		}
 	}
 	for _, a := range c.absent {
@@ -261,7 +261,7 @@ func parseExpected(t *testing.T, line string) expectedSeries {
 		for _, l := range m.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		return expectedSeries{name: name, labels: labels, value: seriesValue(m)}
+		return expectedSeries{name: name, labels: labels, value: value(m)}
 	}
 	t.Fatalf("expectation %q does not parse", line)
 	return expectedSeries{}
@@ -310,14 +310,4 @@ func labelOf(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-func seriesValue(m *dto.Metric) float64 {
-	switch {
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue()
-	case m.Counter != nil:
-		return m.GetCounter().GetValue()
-	}
-	return m.GetUntyped().GetValue()
 }

@@ -45,18 +45,11 @@ func rawControl(s string) (rune, bool) {
 	return 0, false
 }
 
+// fetchBody is the body of a GET of u.
 func fetchBody(t *testing.T, u string) string {
 	t.Helper()
-	resp, err := http.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	_, body, _ := get(t, u)
+	return body
 }
 
 // TestDeviceTextEscapedEverywhere: text with terminal escapes and bidi
