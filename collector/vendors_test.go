@@ -22,11 +22,11 @@ func TestMixedFleetSeries(t *testing.T) {
 		`basip_sip_registration_status{device="2n-verso-gate",site="annex",status="ok"} 1`,
 		`basip_sip_account_registered{account="2",device="2n-verso-gate",site="annex"} 1`,
 		`basip_device_info{api_version="",device="2n-verso-gate",firmware="2.40.1",model="2N IP Verso",name="2N IP Verso",serial="54-0000-0001",site="annex",type="panel",vendor="2n"} 1`,
-		// Beward: Basic, the SIP password in clear.
+		// Beward: Basic, the SIP password in clear, account 2 unused.
 		`basip_up{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_password_exposed{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_registered{device="beward-dks-lobby",site="annex"} 1`,
-		`basip_sip_account_registered{account="2",device="beward-dks-lobby",site="annex"} 1`,
+		`basip_sip_account_registered{account="1",device="beward-dks-lobby",site="annex"} 1`,
 		`basip_sip_stun_configured{device="beward-dks-lobby",site="annex"} 1`,
 		`basip_device_info{api_version="",device="beward-dks-lobby",firmware="2.40.1",model="DKS15122",name="",serial="",site="annex",type="panel",vendor="beward"} 1`,
 		// Qtech: "1" is a failure: error.
@@ -63,11 +63,12 @@ func TestMixedFleetSeries(t *testing.T) {
 		`basip_sip_enabled{device="sokol-rev2-entrance"`,                 // no enabled flag
 		`basip_sip_registration_interval_seconds{device="2n-verso-gate"`, // not given
 		`basip_sip_account_registered{account="1",device="qtech-qdb-yard"`,
-		`basip_sip_account_registered{account="1",device="2n-verso-gate"`, // switched off
-		`basip_sip_account_registered{account="3",device="2n-verso-gate"`, // a local account
-		`basip_sip_password_exposed{device="qtech-qdb-yard"`,              // never asked for
-		`basip_sip_password_exposed{device="2n-verso-gate"`,               // no such field
-		`basip_sip_schema_violation{device="beward-dks-lobby"`,            // BAS-IP's constraints only
+		`basip_sip_account_registered{account="1",device="2n-verso-gate"`,    // switched off
+		`basip_sip_account_registered{account="3",device="2n-verso-gate"`,    // a local account
+		`basip_sip_account_registered{account="2",device="beward-dks-lobby"`, // unused: AccountEnable2 off
+		`basip_sip_password_exposed{device="qtech-qdb-yard"`,                 // never asked for
+		`basip_sip_password_exposed{device="2n-verso-gate"`,                  // no such field
+		`basip_sip_schema_violation{device="beward-dks-lobby"`,               // BAS-IP's constraints only
 		`basip_poll_errors_total{device="2n-verso-gate"`,
 		`basip_poll_errors_total{device="ufanet-secret-top"`,
 		`basip_poll_errors_total{device="hikvision-kv8113-porch"`,

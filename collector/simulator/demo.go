@@ -259,7 +259,7 @@ var demoVendors = []struct {
 	setup        func(d *vendorsim.Device)
 }{
 	{"2n-verso-gate", "2n", func(d *vendorsim.Device) { d.Enabled = false }},          // Digest; newer firmware: account 1 off, 2 registers
-	{"beward-dks-lobby", "beward", func(d *vendorsim.Device) {}},                      // Basic; SIP password in clear
+	{"beward-dks-lobby", "beward", func(d *vendorsim.Device) { d.Enabled2 = false }},  // Basic; SIP password in clear; account 2 unused
 	{"qtech-qdb-yard", "qtech", func(d *vendorsim.Device) { d.Registered = false }},   // "1": failure
 	{"akuvox-e12-service", "akuvox", func(d *vendorsim.Device) { d.Enabled = false }}, // Digest; account disabled
 	{"sokol-rev2-entrance", "sokol", func(d *vendorsim.Device) { d.Revision = 2 }},
