@@ -284,6 +284,14 @@ func (c *core[R]) take(now time.Time, p int, r *request[R], fx *effects[R]) {
 		c.serve(r, Served[R]{How: Skipped}, fx)
 		return
 	}
+	borrow := p == fastPool && c.pools[slowPool].size > 0 && e.class != Fast && e.class != Unknown
+	if borrow && (e.class != Slow || c.lent >= c.lendable()) {
+		// Its key was placed again since it queued (a poll of another
+		// caller ended): it waits where it is placed now, for the fast
+		// pool lends only to Slow keys, and only lendable slots.
+		c.enqueue(r, e)
+		return
+	}
 	f := &flight[R]{entry: e, job: r.job, pool: p, started: now, class: e.class, heapIdx: -1}
 	e.flight = f
 	c.pools[p].used++
@@ -291,7 +299,7 @@ func (c *core[R]) take(now time.Time, p int, r *request[R], fx *effects[R]) {
 	r.caller.out[r.i].How = Fresh
 	f.waiters = append(f.waiters, r)
 	if p == fastPool && c.pools[slowPool].size > 0 {
-		if e.class != Fast && e.class != Unknown {
+		if borrow {
 			f.borrowed = true
 			c.lent++
 		}
