@@ -21,7 +21,11 @@ type core[R any] struct {
 	// slow, earliest first.
 	slow     slowHeap[R]
 	inFlight int
-	seq      uint64 // orders callers' requests
+	// lent counts the fast slots held by borrowed polls: polls of keys
+	// placed in the slow pool (Slow) that took a fast slot. At most
+	// lendable of them start.
+	lent int
+	seq  uint64 // orders callers' requests
 	// stale counts, at most, the queued requests whose caller has left:
 	// the queues are compacted when they are half stale.
 	stale int
@@ -52,6 +56,7 @@ type entry[R any] struct {
 	class    Class
 	tried    int64         // Unix ns when its last poll ended, for the silent's rotation
 	answered int64         // Unix ns when it last answered, for the suspects' order
+	took     time.Duration // how long its last answered poll took, for a borrower's patience
 	blocked  []*request[R] // requests waiting for another session's flight to end
 	queued   int           // requests in the pools' queues
 }
@@ -72,7 +77,10 @@ type flight[R any] struct {
 	heapIdx int // in core.slow, -1 when not there
 	class   Class
 	cut     bool
-	waiters []*request[R]
+	// borrowed: a poll of a key placed in the slow pool holding a fast
+	// slot (counted in core.lent while it holds it).
+	borrowed bool
+	waiters  []*request[R]
 	// cancel is the driver's: it cancels the poll's context.
 	cancel func()
 }
@@ -122,6 +130,20 @@ func (c *core[R]) resize(n int) {
 	}
 	c.pools[fastPool].size = n - slow
 	c.pools[slowPool].size = slow
+}
+
+// lendable is how many fast slots polls of Slow keys may hold at once:
+// half the fast pool, rounded down, so that at least half of it (and at
+// least one slot) always waits for the keys expected to answer quickly.
+// Lending is what lets a key known to answer slowly go ahead of the silent
+// keys that fill the slow pool; bounding it is what keeps slow keys that
+// go silent from holding every fast slot at once. With no slow pool
+// (concurrency 1) every key shares the one pool: nothing is lent.
+func (c *core[R]) lendable() int {
+	if c.pools[slowPool].size == 0 {
+		return c.pools[fastPool].size
+	}
+	return c.pools[fastPool].size / 2
 }
 
 func (c *core[R]) entry(key string) *entry[R] {
@@ -220,8 +242,9 @@ func placement(cl Class) (pool, rank int) {
 // dispatch starts queued polls while their pool has free slots. The slow
 // pool serves its own queues (Slow, Suspect, Silent); the fast pool serves
 // Fast and Unknown, then Slow: a device known to answer, slowly, borrows a
-// fast slot rather than wait behind a silent one. With no slow pool
-// (concurrency 1) the fast pool serves every queue.
+// fast slot rather than wait behind a silent one, while fewer than
+// lendable fast slots are lent. With no slow pool (concurrency 1) the fast
+// pool serves every queue.
 func (c *core[R]) dispatch(now time.Time, fx *effects[R]) {
 	type source struct{ pool, queue, rank int }
 	order := []source{
@@ -233,7 +256,8 @@ func (c *core[R]) dispatch(now time.Time, fx *effects[R]) {
 	}
 	for _, src := range order {
 		p, q := &c.pools[src.pool], &c.pools[src.queue].queues[src.rank]
-		for p.used < p.size && len(*q) > 0 {
+		lending := src.pool == fastPool && src.queue == slowPool
+		for p.used < p.size && len(*q) > 0 && (!lending || c.lent < c.lendable()) {
 			r := (*q)[0]
 			(*q)[0] = nil
 			*q = (*q)[1:]
@@ -260,15 +284,29 @@ func (c *core[R]) take(now time.Time, p int, r *request[R], fx *effects[R]) {
 		c.serve(r, Served[R]{How: Skipped}, fx)
 		return
 	}
+	borrow := p == fastPool && c.pools[slowPool].size > 0 && e.class != Fast && e.class != Unknown
+	if borrow && (e.class != Slow || c.lent >= c.lendable()) {
+		// Its key was placed again since it queued (a poll of another
+		// caller ended): it waits where it is placed now, for the fast
+		// pool lends only to Slow keys, and only lendable slots.
+		c.enqueue(r, e)
+		return
+	}
 	f := &flight[R]{entry: e, job: r.job, pool: p, started: now, class: e.class, heapIdx: -1}
 	e.flight = f
 	c.pools[p].used++
 	c.inFlight++
 	r.caller.out[r.i].How = Fresh
 	f.waiters = append(f.waiters, r)
-	if p == fastPool && (e.class == Fast || e.class == Unknown) && c.pools[slowPool].size > 0 && r.job.Timeout > 0 {
-		f.slowAt = now.Add(patience(e.class, r.job.Timeout))
-		heap.Push(&c.slow, f)
+	if p == fastPool && c.pools[slowPool].size > 0 {
+		if borrow {
+			f.borrowed = true
+			c.lent++
+		}
+		if pt := patience(e.class, r.job.Timeout, e.took); pt > 0 && pt < r.job.Timeout {
+			f.slowAt = now.Add(pt)
+			heap.Push(&c.slow, f)
+		}
 	}
 	fx.start = append(fx.start, f)
 }
@@ -276,33 +314,44 @@ func (c *core[R]) take(now time.Time, p int, r *request[R], fx *effects[R]) {
 // patience is how long a poll in the fast pool may go without an answer
 // before it counts as slow: a quarter of its timeout for a key that
 // answered quickly last time, a tenth for a key never polled (one that
-// answers at all usually does in a fraction of that).
-func patience(cl Class, timeout time.Duration) time.Duration {
-	if cl == Unknown {
+// answers at all usually does in a fraction of that), and for a key known
+// to answer slowly that borrowed the slot, what its last answer took plus
+// a quarter of its timeout (the fast keys' patience, as room for its
+// answers to vary). A patience that reaches the timeout is none: the
+// timeout ends the poll first. Zero with no timeout: never slow.
+func patience(cl Class, timeout, took time.Duration) time.Duration {
+	switch cl {
+	case Unknown:
 		return timeout / 10
+	case Fast:
+		return timeout / 4
 	}
-	return timeout / 4
+	return took + timeout/4
 }
 
 // tick moves the flights of the fast pool that have become slow (see
-// patience) to the slow pool. When the
-// slow pool is full, a poll of a key that was expected to answer quickly
-// is cut: its key did not answer within a quarter of its timeout while
-// the slow pool is busy with others, and holding a fast slot for the rest
-// of the timeout would let a dark building starve the devices that
-// answer. A key known to be slow is never cut: it keeps its fast slot.
+// patience) to the slow pool. When the slow pool is full, the poll is cut:
+// its key did not answer within its patience while the slow pool is busy
+// with others, and holding a fast slot for the rest of the timeout would
+// let a dark building (or slow devices that went dark) starve the devices
+// that answer. A borrowed poll is cut the same way, at the patience its key
+// earned by answering slowly: a Slow key that answers as slowly as it did
+// last time is never cut.
 func (c *core[R]) tick(now time.Time, fx *effects[R]) {
 	for c.slow.Len() > 0 && !c.slow[0].slowAt.After(now) {
 		f := heap.Pop(&c.slow).(*flight[R])
-		switch {
-		case c.pools[slowPool].used < c.pools[slowPool].size:
+		if c.pools[slowPool].used < c.pools[slowPool].size {
 			c.pools[fastPool].used--
 			c.pools[slowPool].used++
 			f.pool = slowPool
-		case f.class == Fast || f.class == Unknown:
-			f.cut = true
-			fx.cancel = append(fx.cancel, f)
+			if f.borrowed {
+				f.borrowed = false
+				c.lent--
+			}
+			continue
 		}
+		f.cut = true
+		fx.cancel = append(fx.cancel, f)
 	}
 	c.dispatch(now, fx)
 }
@@ -322,6 +371,9 @@ func (c *core[R]) land(now time.Time, f *flight[R], result R, answered bool, fx 
 	e.flight = nil
 	c.pools[f.pool].used--
 	c.inFlight--
+	if f.borrowed {
+		c.lent--
+	}
 	if f.heapIdx >= 0 {
 		heap.Remove(&c.slow, f.heapIdx)
 	}
@@ -338,6 +390,7 @@ func (c *core[R]) land(now time.Time, f *flight[R], result R, answered bool, fx 
 	e.tried = now.UnixNano()
 	if answered {
 		e.answered = e.tried
+		e.took = now.Sub(f.started)
 	}
 	e.last, e.hasLast = landed[R]{session: f.job.Session, at: now, result: result}, true
 	for _, r := range f.waiters {

@@ -2,6 +2,7 @@ package schedule
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -305,5 +306,63 @@ func TestMinPollInterval(t *testing.T) {
 		if got[i] != want[i] {
 			t.Fatalf("served %v, want %v", got, want)
 		}
+	}
+}
+
+// Devices known to answer slowly that go silent do not starve the healthy
+// ones (the case of 12 such devices at concurrency 8): a fleet scrape lends
+// them at most half the fast slots, and polls them there only until their
+// patience (what their last answer took plus a quarter of the timeout), so
+// probes of healthy devices with a 1.5 s budget are served while the silent
+// polls the scrape started are still in flight.
+func TestSlowDevicesGoingSilentDoNotStarveProbes(t *testing.T) {
+	s := newSim(t, 8) // 6 fast slots, 2 slow
+	slow, healthy := names("slow", 12), names("ok", 5)
+	for _, k := range slow {
+		s.key(k).took = 2 * time.Second // of a 5 s timeout: Slow
+	}
+	keys := append(append([]string{}, slow...), healthy...)
+	for range 4 {
+		s.scrape("prometheus", keys, defaultBudget, 0, defaultJob)
+		s.run(defaultInterval)
+	}
+	for _, k := range slow {
+		if c := s.c.entries[k].class; c != Slow {
+			t.Fatalf("%s is %v after answering in 2 s, want slow", k, c)
+		}
+		s.key(k).silent = true
+	}
+	start := len(s.polls)
+	s.scrape("prometheus", keys, defaultBudget, 0, defaultJob)
+	s.run(1100 * time.Millisecond) // past the healthy keys' min interval
+	lent := s.c.pools[fastPool].used
+	var probes []*simCaller
+	for _, k := range healthy {
+		probes = append(probes, s.scrape("probe", []string{k}, 1500*time.Millisecond, 0, defaultJob))
+	}
+	s.run(defaultInterval)
+	var ups []int
+	for _, p := range probes {
+		ups = append(ups, s.upIn(p, []string{p.jobs[0].Key}))
+	}
+	// How long the slow keys' polls held the fast slots they borrowed
+	// (those that moved to the slow pool no longer hold one).
+	held := time.Duration(0)
+	for _, p := range s.polls[start:] {
+		if strings.HasPrefix(p.key, "slow") && p.f.pool == fastPool {
+			held = max(held, p.end.Sub(p.start))
+		}
+	}
+	t.Logf("12 slow devices gone silent, concurrency 8: %d fast slots held when the probes came; healthy up per probe %v; borrowed slots held at most %v", lent, ups, held)
+	for i, n := range ups {
+		if n != 1 {
+			t.Errorf("probe of %s: %v, want up", healthy[i], probes[i].cl.out[0].How)
+		}
+	}
+	if lent > 3 {
+		t.Errorf("%d of 6 fast slots lent to slow devices, want at most half", lent)
+	}
+	if patience := 2*time.Second + defaultJob.Timeout/4; held > patience {
+		t.Errorf("a borrowed fast slot was held %v, past its patience %v", held, patience)
 	}
 }

@@ -14,7 +14,9 @@ var (
 )
 
 // TestRandomTimelines runs generated timelines: devices that answer
-// quickly, slowly, never, or change their mind; a Prometheus scraping the
+// quickly, slowly, never, or change their mind, devices known to answer
+// slowly that go silent (one at a time, or a whole slow building at a
+// random instant); a Prometheus scraping the
 // fleet with a random budget; probes and debug views of single devices with
 // short deadlines, some of which give up; reloads that change sessions and
 // the concurrency; results forgotten. After every event the simulator
@@ -23,7 +25,10 @@ var (
 // one key at once, across sessions; no caller waits past its deadline;
 // min_poll_interval within a session; a result served is a poll's of the
 // same key and session that ended before the caller left, and a skipped or
-// waited-out caller gets no result. At the end, every key that answered
+// waited-out caller gets no result; at most half the fast slots lent to
+// keys known to be slow, and no borrowed fast slot held past its patience
+// (so an answering key never waits for one that is), nor a key expected to
+// answer skipped while more are lent. At the end, every key that answered
 // quickly throughout is up in every fleet scrape from the third on, when
 // the fleet's silent and slow keys fit what one scrape can find.
 func TestRandomTimelines(t *testing.T) {
@@ -31,30 +36,55 @@ func TestRandomTimelines(t *testing.T) {
 	if n == 0 {
 		n = defaultTimelines
 	}
-	events, scrapes := 0, 0
+	events, scrapes, slowSilent := 0, 0, 0
 	for seed := range uint64(n) {
-		n, sc := randomTimeline(t, seed)
+		n, sc, ss := randomTimeline(t, seed)
 		events += n
 		scrapes += sc
+		slowSilent += ss
 	}
-	t.Logf("%d timelines, %d events checked, %d fleet scrapes checked for liveness", n, events, scrapes)
+	t.Logf("%d timelines, %d events checked, %d fleet scrapes checked for liveness, %d keys known to be slow went silent", n, events, scrapes, slowSilent)
 }
 
-func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
+func randomTimeline(t *testing.T, seed uint64) (events, scrapes, slowSilent int) {
+	defer func() {
+		if t.Failed() {
+			t.Logf("in the timeline of seed %d", seed)
+		}
+	}()
 	r := rand.New(rand.NewPCG(seed, 0x5c4ed))
 	concurrency := []int{1, 2, 3, 4, 8, 16, 64}[r.IntN(7)]
 	s := newSim(t, concurrency)
+	goSilent := func(k string) {
+		if e := s.c.entries[k]; e != nil && e.class == Slow {
+			slowSilent++
+		}
+		s.key(k).silent = true
+	}
 	timeout := time.Duration(1+r.IntN(5)) * time.Second
 	job := Job[int]{Timeout: timeout, MinInterval: time.Duration(r.IntN(3)) * 500 * time.Millisecond, StartMargin: min(timeout/10, 100*time.Millisecond)}
 	budget := time.Duration(500+r.IntN(9500)) * time.Millisecond
 	interval := budget + timeout + time.Duration(r.IntN(10))*time.Second
 
 	nKeys := 3 + r.IntN(60)
+	// A slow building: in a quarter of the timelines, up to twice as many
+	// keys as slots answer slowly, and all of them go silent together at a
+	// random instant (the keys come after the others: nKeys-slowBuilding on).
+	slowBuilding := 0
+	if r.IntN(4) == 0 {
+		slowBuilding = 1 + r.IntN(2*concurrency)
+		nKeys += slowBuilding
+	}
 	keys := names("k", nKeys)
 	stable := map[string]bool{} // answers quickly throughout
 	slowCount, unstable := 0, 0
-	for _, k := range keys {
+	for i, k := range keys {
 		sk := s.key(k)
+		if i >= nKeys-slowBuilding {
+			sk.took = timeout/4 + 1 + time.Duration(r.Int64N(int64(timeout*3/4)))
+			unstable++
+			continue
+		}
 		switch x := r.IntN(10); {
 		case x < 5:
 			sk.took = time.Duration(1+r.IntN(int(timeout.Milliseconds()/20))) * time.Millisecond
@@ -82,6 +112,7 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 
 	var fleet []*simCaller
 	end := s.now.Add(12 * interval)
+	dark := s.now.Add(time.Duration(r.Int64N(int64(12 * interval))))
 	for s.now.Before(end) {
 		// the fleet scrape
 		fleet = append(fleet, s.scrape(fmt.Sprint("scrape", len(fleet)), keys, budget, 0, job))
@@ -89,6 +120,12 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 		for s.now.Before(next) {
 			step := time.Duration(r.IntN(int(interval/time.Millisecond/8)+1)) * time.Millisecond
 			s.run(step)
+			if slowBuilding > 0 && !s.now.Before(dark) {
+				for _, k := range keys[nKeys-slowBuilding:] {
+					goSilent(k)
+				}
+				slowBuilding = 0
+			}
 			switch x := r.IntN(20); {
 			case x < 6: // a probe or a debug view: one key, a short deadline
 				k := keys[r.IntN(nKeys)]
@@ -102,7 +139,7 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 				}
 			case x < 10: // a reload that changes the concurrency
 				if !live {
-					s.c.resize(1 + r.IntN(16))
+					s.resize(1 + r.IntN(16))
 				}
 			case x < 11:
 				k := keys[r.IntN(nKeys)]
@@ -114,6 +151,11 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 					sk := s.key(k)
 					sk.silent = !sk.silent && r.IntN(2) == 0
 					sk.took = time.Duration(1+r.IntN(int(timeout.Milliseconds()))) * time.Millisecond
+				}
+			case x < 14: // a key that answers slowly goes silent
+				k := keys[r.IntN(nKeys)]
+				if sk := s.key(k); !stable[k] && !sk.silent && sk.took > timeout/4 {
+					goSilent(k)
 				}
 			}
 		}
@@ -135,7 +177,7 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 		}
 	}
 	if !live {
-		return s.events, 0
+		return s.events, 0, slowSilent
 	}
 	for i, sc := range fleet[2:] {
 		for j, o := range sc.cl.out {
@@ -146,5 +188,5 @@ func randomTimeline(t *testing.T, seed uint64) (events, scrapes int) {
 			}
 		}
 	}
-	return s.events, len(fleet) - 2
+	return s.events, len(fleet) - 2, slowSilent
 }

@@ -36,12 +36,18 @@
 //     expected to answer quickly (Fast or Unknown), and the key becomes a
 //     Suspect, whose next poll waits in the slow pool with its whole
 //     Timeout, ahead of the Silent. A Slow key borrows a free fast slot
-//     rather than wait behind the silent. Only polls of keys expected to
-//     answer quickly are ever cut. A
-//     key that answers within its Timeout is therefore cut at most once in
-//     a row, and never while it is known to be Slow. A key is placed again
-//     only when one of its polls ends: skips and callers that leave change
-//     no class.
+//     rather than wait behind the silent, but at most half the fast slots
+//     (rounded down) are lent at once, so at least half of them always
+//     wait for the keys expected to answer quickly, however many slow keys
+//     go silent; and a borrowed poll has a patience too, what its key's
+//     last answer took plus a quarter of its Timeout: past it, it moves to
+//     the slow pool, or is cut when that is full, as a fast key's poll is.
+//     So an answering key never waits for a fast slot held past its
+//     patience. Polls in the slow pool are never cut. A key that answers
+//     within its Timeout is therefore cut at most once in a row, and never
+//     while it answers as quickly as it did last time plus a quarter of
+//     its Timeout. A key is placed again only when one of its polls ends:
+//     skips and callers that leave change no class.
 //
 // # Bounds
 //
@@ -52,8 +58,10 @@
 // after which they never delay the answering ones again. A key that
 // answers only slowly is told from a silent one only by a poll given its
 // whole Timeout in the slow pool, which serves about slow slots x budget /
-// Timeout such polls per caller. The package's tests give the figures for
-// the exporter's defaults.
+// Timeout such polls per caller. Keys known to be slow that go silent hold
+// at most half the fast slots, each for at most its patience (at most the
+// Timeout). The package's tests give the figures for the exporter's
+// defaults.
 //
 // The Scheduler is driven by real goroutines and timers around a state
 // machine (core) that takes one event at a time, with the time given; the
@@ -126,8 +134,8 @@ type Served[R any] struct {
 	How    How
 	// At is when the poll served ended; zero for Skipped and WaitedOut.
 	At time.Time
-	// Cut is set when the poll was cut for being slow while the slow pool
-	// was full (see invariant 6).
+	// Cut is set when the poll was cut for going past its patience in a
+	// fast slot while the slow pool was full (see invariant 6).
 	Cut    bool
 	served bool
 }

@@ -22,6 +22,13 @@ type sim struct {
 	callers  map[*caller[int]]*simCaller
 	waiting  map[*simCaller]bool
 	events   int
+	// took is how long each key's last answered poll took: a borrowed
+	// poll's patience is that plus a quarter of its timeout.
+	took map[string]time.Duration
+	// resized is when the concurrency last changed: polls in flight keep
+	// their slots, so until they end more fast slots may be lent than a
+	// pool of the new size lends.
+	resized time.Time
 }
 
 // simKey is how a fake device behaves: it answers after took, or never
@@ -42,6 +49,9 @@ type simPoll struct {
 	answered   bool
 	cut        bool
 	f          *flight[int]
+	// patience: a poll that borrowed a fast slot holds it no later than
+	// start+patience (zero: the timeout ends it first).
+	patience time.Duration
 }
 
 type simCaller struct {
@@ -79,7 +89,16 @@ var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func newSim(t testing.TB, concurrency int) *sim {
 	return &sim{t: t, c: newCore[int](concurrency), now: epoch, keys: map[string]*simKey{}, inFlight: map[string]*simPoll{},
-		callers: map[*caller[int]]*simCaller{}, waiting: map[*simCaller]bool{}}
+		callers: map[*caller[int]]*simCaller{}, waiting: map[*simCaller]bool{}, took: map[string]time.Duration{}}
+}
+
+// resize changes the concurrency, as a reload does.
+func (s *sim) resize(n int) {
+	s.c.resize(n)
+	s.resized = s.now
+	var fx effects[int]
+	s.c.dispatch(s.now, &fx)
+	s.effects(&fx)
 }
 
 func (s *sim) key(name string) *simKey {
@@ -136,6 +155,15 @@ func (s *sim) effects(fx *effects[int]) {
 			s.t.Fatalf("%v: a poll started in a pool of %d slots with %d held", s.now, pl.size, pl.used)
 		}
 		p := &simPoll{key: f.entry.key, session: f.job.Session, start: s.now, f: f}
+		if f.borrowed {
+			// Lending is bounded: at most half the fast slots.
+			if lendable := s.c.pools[fastPool].size / 2; s.c.lent > lendable {
+				s.t.Fatalf("%v: a poll of %s borrowed a fast slot with %d lent, at most %d (pools of %d fast, %d slow slots)", s.now, p.key, s.c.lent, lendable, s.c.pools[fastPool].size, s.c.pools[slowPool].size)
+			}
+			if pt := s.took[p.key] + f.job.Timeout/4; f.job.Timeout > 0 && pt < f.job.Timeout {
+				p.patience = pt
+			}
+		}
 		s.polls = append(s.polls, p)
 		s.inFlight[p.key] = p
 		id := len(s.polls)
@@ -192,6 +220,9 @@ func (s *sim) land(p *simPoll, id int, answered bool) {
 	}
 	p.landed, p.end, p.answered = true, s.now, answered
 	delete(s.inFlight, p.key)
+	if answered {
+		s.took[p.key] = s.now.Sub(p.start)
+	}
 	var fx effects[int]
 	s.c.land(s.now, p.f, id, answered, &fx)
 	s.effects(&fx)
@@ -243,6 +274,31 @@ func (s *sim) check() {
 			s.t.Fatalf("%v: caller %s still waiting past its deadline %v", s.now, sc.name, sc.deadline)
 		}
 	}
+	s.checkLent()
+}
+
+// checkLent: the fast slots lent to keys known to be slow are the polls
+// that borrowed them and still hold them, and none holds its slot past its
+// patience without being cut. An answering key waiting for a fast slot
+// therefore never waits (nor is skipped) because borrowed slots are held
+// past their patience.
+func (s *sim) checkLent() {
+	lent := 0
+	for _, p := range s.inFlight {
+		if !p.f.borrowed {
+			continue
+		}
+		lent++
+		if p.f.pool != fastPool {
+			s.t.Fatalf("%v: a poll of %s counts as borrowed outside the fast pool", s.now, p.key)
+		}
+		if p.patience > 0 && !p.cut && s.now.After(p.start.Add(p.patience)) {
+			s.t.Fatalf("%v: a poll of %s holds a borrowed fast slot %v, past its patience %v", s.now, p.key, s.now.Sub(p.start), p.patience)
+		}
+	}
+	if lent != s.c.lent {
+		s.t.Fatalf("%v: %d polls hold borrowed fast slots, the core counts %d", s.now, lent, s.c.lent)
+	}
 }
 
 // checkServed: a result served is one of a poll of the job's key and
@@ -271,6 +327,14 @@ func (s *sim) checkServed(sc *simCaller, i int, o Served[int]) {
 	case Skipped, WaitedOut:
 		if o.Result != 0 || !o.At.IsZero() {
 			s.t.Fatalf("%s job %s: %v with a result", sc.name, j.Key, o.How)
+		}
+		// A key expected to answer is skipped only while at least half
+		// the fast slots are not lent (unless a reload shrank the pool
+		// under polls that keep their slots).
+		if e := s.c.entries[j.Key]; e != nil && o.How == Skipped && (e.class == Fast || e.class == Unknown) && s.c.pools[slowPool].size > 0 {
+			if lendable := s.c.pools[fastPool].size / 2; s.c.lent > lendable && s.now.Sub(s.resized) > j.Timeout {
+				s.t.Fatalf("%v: %s job %s skipped with %d fast slots lent, at most %d", s.now, sc.name, j.Key, s.c.lent, lendable)
+			}
 		}
 	default:
 		s.t.Fatalf("%s job %s: released with how %v", sc.name, j.Key, o.How)
