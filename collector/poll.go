@@ -93,7 +93,7 @@ func (v valuesOf) Value(key any) any { return v.values.Value(key) }
 var (
 	errSkipped  = errors.New("not polled: the scrape's deadline passed before the device's turn came")
 	errWaitedOn = errors.New("the poll of the device in progress did not end within the scrape's deadline")
-	errCut      = errors.New("no answer within the time the exporter gives a device that usually answers quickly, while the slots for slow devices were all busy; its next poll gets the whole timeout")
+	errCut      = errors.New("no answer within the time the exporter gives the device (a quarter of the timeout, or what its last answer took plus that), while the slots for slow devices were all busy; its next poll gets the whole timeout")
 )
 
 func failedOutcome(m *member, err error) *pollOutcome {
