@@ -10,13 +10,11 @@ import (
 	"io"
 	"maps"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -242,7 +240,7 @@ func (w Warning) String() string { return (*Error)(&w).Error() }
 
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "configuration file", MaxConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -350,9 +348,9 @@ func entryAt(root *yaml.Node, line int) string {
 // loadDeviceFile reads one of device_files: a YAML list of devices. It
 // returns a validator whose errors name that file.
 func loadDeviceFile(path string) ([]*Device, *validator, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "device file", MaxConfigFile)
 	if err != nil {
-		return nil, nil, &Error{File: path, Err: fmt.Errorf("read device file: %w", err)}
+		return nil, nil, &Error{File: path, Err: err}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -691,38 +689,12 @@ func (v *validator) credential(name string, c *Credential) error {
 	return nil
 }
 
-// maxPasswordFile bounds what is read of a password file.
-const maxPasswordFile = 4096
-
-// readPasswordFile reads a password file, trimmed of one trailing newline.
-// The file is opened once and checked on the open descriptor, so it cannot
-// be swapped between the check and the read; /dev/zero or a FIFO is refused
-// before any read, and the read is bounded. Errors name the file, never its
-// content.
+// readPasswordFile reads a password file (see readFile), trimmed of one
+// trailing newline. Errors name the file, never its content.
 func readPasswordFile(path string) (device.Secret, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	b, err := readFile(path, "password file", MaxPasswordFile)
 	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	switch {
-	case st.IsDir():
-		return "", fmt.Errorf("password file %s is a directory", path)
-	case !st.Mode().IsRegular(): // /dev/zero would never end, a FIFO block
-		return "", fmt.Errorf("password file %s is not a regular file", path)
-	case st.Size() > maxPasswordFile:
-		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	if len(b) > maxPasswordFile { // it grew since the Stat
-		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
+		return "", err
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
@@ -779,7 +751,7 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)
-	if _, err := promconfig.NewTLSConfig(&d.TLSConfig); err != nil {
+	if err := checkTLSConfig(d.TLSConfig); err != nil {
 		return v.errorf(fieldLine(node, "tls_config"), what, "tls_config", "%v", err)
 	}
 	labelsNode := child(node, "labels")
@@ -789,6 +761,39 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error
 		}
 	}
 	return nil
+}
+
+// checkTLSConfig checks a tls_config, reading the files it names through
+// ReadTLSFile: a named pipe or /dev/zero as a CA file is refused, never
+// read. The check builds the TLS configuration from their content, so it
+// opens no file itself.
+func checkTLSConfig(tc promconfig.TLSConfig) error {
+	for _, f := range []struct {
+		path *string
+		set  func([]byte)
+	}{
+		{&tc.CAFile, func(b []byte) { tc.CA = string(b) }},
+		{&tc.CertFile, func(b []byte) { tc.Cert = string(b) }},
+		{&tc.KeyFile, func(b []byte) { tc.Key = promconfig.Secret(b) }},
+	} {
+		if *f.path == "" {
+			continue
+		}
+		b, err := ReadTLSFile(*f.path)
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("TLS file %s is empty", *f.path)
+		}
+		if err := tc.Validate(); err != nil { // before the file's content hides the conflict
+			return err
+		}
+		*f.path = ""
+		f.set(b)
+	}
+	_, err := promconfig.NewTLSConfig(&tc)
+	return err
 }
 
 // vendor resolves a device's vendor, the auth it uses with its credential
