@@ -125,7 +125,8 @@ type Config struct {
 	Devices     []*Device      `yaml:"devices"`
 	Policies    Policies       `yaml:"policies,omitempty"`
 	// DeviceFiles are globs of files, each a YAML list of devices in the
-	// schema of Devices; relative to the configuration file.
+	// schema of Devices; relative to the configuration file. Each must
+	// match at least one file.
 	DeviceFiles []string `yaml:"device_files,omitempty"`
 
 	// LabelNames is the sorted union of every device's constant label
@@ -498,8 +499,9 @@ func (v *validator) validate(cfg *Config) error {
 			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err))
 			continue
 		}
-		if len(paths) == 0 {
-			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
+		if len(paths) == 0 { // a typo would drop part of the fleet without a word
+			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern))
+			continue
 		}
 		sort.Strings(paths)
 		for _, path := range paths {

@@ -141,12 +141,6 @@ func TestConfigWarnings(t *testing.T) {
 		"an empty file": {"", []string{"c.yaml: no devices configured: the exporter would serve none"}},
 		"an empty device list": {mistakesHead + "devices: []\n",
 			[]string{"c.yaml:5: no devices configured: the exporter would serve none"}},
-		"a pattern that matches no file": {mistakesHead + "device_files: [devices/*.yaml]\n" + device,
-			[]string{`c.yaml:5: field device_files: pattern "devices/*.yaml" matches no file`}},
-		"only a pattern that matches no file": {mistakesHead + "device_files: [devices/*.yaml]\n", []string{
-			`c.yaml:5: field device_files: pattern "devices/*.yaml" matches no file`,
-			"c.yaml: no devices configured: the exporter would serve none",
-		}},
 		"left-out settings take their defaults silently": {mistakesHead + "global:\n  timeout:\n" + device, nil},
 	}
 	for name, c := range cases {
