@@ -249,7 +249,9 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a configuration. file names it in errors and
-// dir is where relative paths (password_file, ca_file) are resolved.
+// dir is where relative paths (password_file, ca_file) are resolved. Keys
+// it does not know and values of the wrong type do not stop the
+// validation of the rest: every problem is reported at once.
 func Parse(data []byte, file, dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -258,11 +260,20 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(file, docRoot(&root), err)
-	}
 	v := validator{file: file, dir: dir, root: docRoot(&root)}
-	if err := v.validate(cfg); err != nil {
+	var probs problems
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, decodeError(file, v.root, err)
+		}
+		// Decoded in part: what did decode is checked too, but a section
+		// that did not decode at all is not reported again as missing.
+		probs.decoded(file, v.root, te)
+		v.credentialsLost = len(cfg.Credentials) == 0 && child(v.root, "credentials") != nil
+		v.policiesLost = len(cfg.Policies) == 0 && child(v.root, "policies") != nil
+	}
+	if err := v.validate(cfg, &probs); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -347,8 +358,9 @@ func entryAt(root *yaml.Node, line int) string {
 }
 
 // loadDeviceFile reads one of device_files: a YAML list of devices. It
-// returns a validator whose errors name that file.
-func loadDeviceFile(path string) ([]*Device, *validator, error) {
+// returns a validator whose errors name that file; the devices that
+// decoded, with their problems of decoding added to probs.
+func loadDeviceFile(path string, probs *problems) ([]*Device, *validator, error) {
 	data, err := readFile(path, "device file", MaxConfigFile)
 	if err != nil {
 		return nil, nil, &Error{File: path, Err: err}
@@ -368,7 +380,11 @@ func loadDeviceFile(path string) ([]*Device, *validator, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&devices); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, decodeError(path, fv.root, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, nil, decodeError(path, fv.root, err)
+		}
+		probs.decoded(path, fv.root, te)
 	}
 	return devices, fv, nil
 }
@@ -385,6 +401,9 @@ type validator struct {
 	file string
 	dir  string
 	root *yaml.Node
+	// The credentials or policies section did not decode: a device's
+	// reference to them is not reported as missing.
+	credentialsLost, policiesLost bool
 
 	entries map[string]map[string]*yaml.Node // see entry
 }
@@ -429,16 +448,45 @@ const maxProblems = 50
 type problems struct {
 	errs []error
 	more int
+	// decodedAt are the lines, by file, that a problem of decoding was
+	// reported at: the validation's own problems there are the same
+	// mistake again (a timeout of the wrong type is also not positive).
+	decodedAt map[string]map[int]bool
 }
 
+// add adds err, or each of the errors it joins.
 func (p *problems) add(err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			p.add(e)
+		}
+		return
+	}
+	var e *Error
 	switch {
 	case err == nil:
+	case errors.As(err, &e) && p.decodedAt[e.File][e.Line]:
 	case len(p.errs) < maxProblems:
 		p.errs = append(p.errs, err)
 	default:
 		p.more++
 	}
+}
+
+// decoded adds the problems of decoding file, and notes their lines.
+func (p *problems) decoded(file string, root *yaml.Node, te *yaml.TypeError) {
+	p.add(decodeError(file, root, te))
+	if p.decodedAt == nil {
+		p.decodedAt = map[string]map[int]bool{}
+	}
+	lines := map[int]bool{}
+	for _, e := range te.Errors {
+		var n int
+		if _, err := fmt.Sscanf(e, "line %d:", &n); err == nil {
+			lines[n] = true
+		}
+	}
+	p.decodedAt[file] = lines
 }
 
 // err is nil without problems, else all of them, one a line.
@@ -449,15 +497,15 @@ func (p *problems) err(file string) error {
 	return errors.Join(p.errs...)
 }
 
-// validate checks cfg and fills in its defaults. It reports every problem
-// it finds: a part that fails (a credential whose password file cannot be
-// read, a device) does not hide the others.
-func (v *validator) validate(cfg *Config) error {
-	var probs problems
+// validate checks cfg and fills in its defaults, adding what is wrong to
+// probs. It reports every problem it finds: a part that fails (a
+// credential whose password file cannot be read, a device, a device file)
+// does not hide the others.
+func (v *validator) validate(cfg *Config, probs *problems) error {
 	probs.add(v.global(&cfg.Global))
 	probs.add(v.policies(cfg))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
-		probs.add(v.credential(name, cfg.Credentials[name]))
+		probs.add(errors.Join(v.credential(name, cfg.Credentials[name])...))
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
 	// Two devices at one address are an error even with identical
@@ -466,32 +514,39 @@ func (v *validator) validate(cfg *Config) error {
 	// /probe?target=ADDRESS could not say which of the two it means.
 	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
-	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
+	check := func(fv *validator, i int, d *Device, node *yaml.Node) {
 		if d == nil {
-			return v.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry")
+			probs.add(fv.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry"))
+			return
 		}
-		where := fmt.Sprintf("%s:%d", v.file, fieldLine(node, "name"))
+		where := fmt.Sprintf("%s:%d", fv.file, fieldLine(node, "name"))
 		if prev, dup := seen[d.Name]; dup && d.Name != "" {
-			return v.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
-				"duplicate device name (first defined at %s)", prev)
+			probs.add(fv.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
+				"duplicate device name (first defined at %s)", prev))
+		} else {
+			seen[d.Name] = where
 		}
-		seen[d.Name] = where
-		if err := v.device(cfg, i, d, node); err != nil {
-			return err
+		errs := fv.device(cfg, i, d, node)
+		for _, err := range errs {
+			probs.add(err)
 		}
-		addr := d.URL.String()
-		if prev, dup := addrs[addr]; dup {
-			return v.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
-				"%s is also the address of %s", addr, prev)
+		if d.URL != nil {
+			addr := d.URL.String()
+			if prev, dup := addrs[addr]; dup {
+				probs.add(fv.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
+					"%s is also the address of %s", addr, prev))
+			} else {
+				addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, fv.file, fieldLine(node, "address"))
+			}
 		}
-		addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, v.file, fieldLine(node, "address"))
-		for k := range d.Labels {
-			labels[k] = struct{}{}
+		if len(errs) == 0 {
+			for k := range d.Labels {
+				labels[k] = struct{}{}
+			}
 		}
-		return nil
 	}
 	for i, d := range cfg.Devices {
-		probs.add(check(v, i, d, mapItem(v.root, "devices", i)))
+		check(v, i, d, mapItem(v.root, "devices", i))
 	}
 	for _, pattern := range cfg.DeviceFiles {
 		paths, err := filepath.Glob(promconfig.JoinDir(v.dir, pattern))
@@ -505,13 +560,14 @@ func (v *validator) validate(cfg *Config) error {
 		}
 		sort.Strings(paths)
 		for _, path := range paths {
-			devices, fv, err := loadDeviceFile(path)
+			devices, fv, err := loadDeviceFile(path, probs)
 			if err != nil {
 				probs.add(err)
 				continue
 			}
+			fv.credentialsLost, fv.policiesLost = v.credentialsLost, v.policiesLost
 			for i, d := range devices {
-				probs.add(check(fv, i, d, seqItem(fv.root, i)))
+				check(fv, i, d, seqItem(fv.root, i))
 			}
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
@@ -536,57 +592,70 @@ func (v *validator) validate(cfg *Config) error {
 
 func (v *validator) global(g *Global) error {
 	node := child(v.root, "global")
+	var errs []error
+	// A wrong value is reported once, here, and replaced by its default so
+	// that the devices inheriting it are not reported for it again.
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, v.errorf(fieldLine(node, field), "global", field, format, args...))
+	}
 	// Left out, a setting takes its default; written as 0 it is a mistake
 	// (0s would give every device up at once), not a request for the default.
 	if g.Timeout == 0 && !isSet(node, "timeout") {
 		g.Timeout = DefaultTimeout
 	}
 	if g.Timeout <= 0 {
-		return v.errorf(fieldLine(node, "timeout"), "global", "timeout", "must be positive")
+		bad("timeout", "must be positive")
+		g.Timeout = DefaultTimeout
 	}
 	if g.Concurrency == 0 && !isSet(node, "concurrency") {
 		g.Concurrency = DefaultConcurrency
 	}
 	if g.Concurrency <= 0 {
-		return v.errorf(fieldLine(node, "concurrency"), "global", "concurrency", "must be positive")
+		bad("concurrency", "must be positive")
+		g.Concurrency = DefaultConcurrency
 	}
 	if g.APIVersion == "" {
 		g.APIVersion = DefaultAPIVersion
 	}
 	if err := checkAPIVersion(g.APIVersion); err != nil {
-		return v.errorf(fieldLine(node, "api_version"), "global", "api_version", "%v", err)
+		bad("api_version", "%v", err)
+		g.APIVersion = DefaultAPIVersion
 	}
 	if g.Collect == nil {
 		g.Collect = DefaultCollect
 	}
 	if err := checkCollect(g.Collect); err != nil {
-		return v.errorf(fieldLine(node, "collect"), "global", "collect", "%v", err)
+		bad("collect", "%v", err)
+		g.Collect = DefaultCollect
 	}
 	if g.InfoTTL == 0 && !isSet(node, "info_ttl") {
 		g.InfoTTL = DefaultInfoTTL
 	}
 	if g.InfoTTL <= 0 {
-		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
+		bad("info_ttl", "must be positive")
+		g.InfoTTL = DefaultInfoTTL
 	}
-	if g.MinPollInterval == nil {
+	if g.MinPollInterval == nil || *g.MinPollInterval < 0 {
+		if g.MinPollInterval != nil {
+			bad("min_poll_interval", "must not be negative")
+		}
 		d := DefaultMinPollInterval
 		g.MinPollInterval = &d
 	}
-	if *g.MinPollInterval < 0 {
-		return v.errorf(fieldLine(node, "min_poll_interval"), "global", "min_poll_interval", "must not be negative")
-	}
 	labels, err := sipInfoLabels(g.SIPInfoLabels)
 	if err != nil {
-		return v.errorf(fieldLine(node, "sip_info_labels"), "global", "sip_info_labels", "%v", err)
+		bad("sip_info_labels", "%v", err)
+		labels = SIPInfoLabels
 	}
 	g.SIPInfoLabels = labels
 	if g.Vendor == "" {
 		g.Vendor = VendorBASIP
 	}
 	if err := checkVendor(g.Vendor); err != nil {
-		return v.errorf(fieldLine(node, "vendor"), "global", "vendor", "%v", err)
+		bad("vendor", "%v", err)
+		g.Vendor = VendorBASIP
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func checkVendor(s string) error {
@@ -650,45 +719,49 @@ func checkAPIVersion(s string) error {
 	return nil
 }
 
-func (v *validator) credential(name string, c *Credential) error {
+func (v *validator) credential(name string, c *Credential) []error {
 	node := v.entry("credentials", name)
 	what := fmt.Sprintf("credentials %q", name)
 	if c == nil {
-		return v.errorf(line(node), what, "", "empty credentials entry")
+		return []error{v.errorf(line(node), what, "", "empty credentials entry")}
+	}
+	var errs []error
+	bad := func(line int, field, format string, args ...any) {
+		errs = append(errs, v.errorf(line, what, field, format, args...))
 	}
 	if c.Username == "" {
-		return v.errorf(line(node), what, "username", "missing")
+		bad(line(node), "username", "missing")
 	}
 	c.authSet = c.Auth != ""
 	switch {
 	case c.Auth == "":
 		c.Auth = AuthToken
 	case !slices.Contains(Auths, c.Auth):
-		return v.errorf(fieldLine(node, "auth"), what, "auth", "%q is not one of %s", c.Auth, strings.Join(Auths, ", "))
+		bad(fieldLine(node, "auth"), "auth", "%q is not one of %s", c.Auth, strings.Join(Auths, ", "))
 	}
 	switch c.MD5Case {
 	case "":
 		c.MD5Case = MD5Upper
 	case MD5Upper, MD5Lower:
 	default:
-		return v.errorf(fieldLine(node, "md5_case"), what, "md5_case", "%q is not %s or %s", c.MD5Case, MD5Upper, MD5Lower)
+		bad(fieldLine(node, "md5_case"), "md5_case", "%q is not %s or %s", c.MD5Case, MD5Upper, MD5Lower)
 	}
 	switch {
 	case c.Password != "" && c.PasswordFile != "":
-		return v.errorf(fieldLine(node, "password_file"), what, "password_file", "set either password or password_file, not both")
+		bad(fieldLine(node, "password_file"), "password_file", "set either password or password_file, not both")
 	case c.Password != "":
 		c.password = c.Password
 	case c.PasswordFile != "":
 		c.PasswordFile = promconfig.JoinDir(v.dir, c.PasswordFile)
 		p, err := readPasswordFile(c.PasswordFile)
 		if err != nil {
-			return v.errorf(fieldLine(node, "password_file"), what, "password_file", "%v", err)
+			bad(fieldLine(node, "password_file"), "password_file", "%v", err)
 		}
 		c.password = p
 	default:
-		return v.errorf(line(node), what, "password", "missing: set password or password_file")
+		bad(line(node), "password", "missing: set password or password_file")
 	}
-	return nil
+	return errs
 }
 
 // readPasswordFile reads a password file (see readFile), trimmed of one
@@ -705,64 +778,70 @@ func readPasswordFile(path string) (device.Secret, error) {
 	return device.Secret(s), nil
 }
 
-func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error {
+// device checks d and fills in its defaults; it returns every problem of
+// the entry.
+func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) []error {
 	what := fmt.Sprintf("device %q", d.Name)
 	if d.Name == "" {
 		what = fmt.Sprintf("device #%d", i+1)
-		return v.errorf(line(node), what, "name", "missing")
+		return []error{v.errorf(line(node), what, "name", "missing")}
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, v.errorf(fieldLine(node, field), what, field, format, args...))
 	}
 	if !utf8.ValidString(d.Name) {
-		return v.errorf(fieldLine(node, "name"), what, "name", "not valid UTF-8")
+		bad("name", "not valid UTF-8")
 	}
-	u, err := ParseAddress(d.Address)
-	if err != nil {
-		return v.errorf(fieldLine(node, "address"), what, "address", "%v", err)
+	if u, err := ParseAddress(d.Address); err != nil {
+		bad("address", "%v", err)
+	} else {
+		d.URL = u
 	}
-	d.URL = u
 	credName := d.Credentials
 	if credName == "" {
 		credName = DefaultCredentials
 	}
-	c, ok := cfg.Credentials[credName]
-	if !ok {
-		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "no credentials named %q", credName)
+	if c, ok := cfg.Credentials[credName]; ok {
+		d.Credential = c
+	} else if !v.credentialsLost { // else their decoding failed, and said so
+		bad("credentials", "no credentials named %q", credName)
 	}
-	d.Credential = c
 	if err := v.vendor(cfg, d, node, what); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if err := v.resolvePolicy(cfg, d, node, what); err != nil {
-		return err
+	if err := v.resolvePolicy(cfg, d, node, what); err != nil && !v.policiesLost {
+		errs = append(errs, err)
 	}
 	if d.APIVersion == "" {
 		d.APIVersion = cfg.Global.APIVersion
 	}
 	if err := checkAPIVersion(d.APIVersion); err != nil {
-		return v.errorf(fieldLine(node, "api_version"), what, "api_version", "%v", err)
+		bad("api_version", "%v", err)
 	}
 	if d.Collect == nil {
 		d.Collect = cfg.Global.Collect
 	}
 	if err := checkCollect(d.Collect); err != nil {
-		return v.errorf(fieldLine(node, "collect"), what, "collect", "%v", err)
+		bad("collect", "%v", err)
 	}
 	if d.MinPollInterval == nil {
 		d.MinPollInterval = cfg.Global.MinPollInterval
 	}
-	if d.MinPollInterval != nil && *d.MinPollInterval < 0 { // nil when global failed: reported there
-		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
+	if d.MinPollInterval != nil && *d.MinPollInterval < 0 {
+		bad("min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)
 	if err := checkTLSConfig(d.TLSConfig); err != nil {
-		return v.errorf(fieldLine(node, "tls_config"), what, "tls_config", "%v", err)
+		bad("tls_config", "%v", err)
 	}
 	labelsNode := child(node, "labels")
-	for k, val := range d.Labels {
-		if err := checkLabel(k, val); err != nil {
-			return v.errorf(fieldLine(labelsNode, k), what, "labels", "%v", err)
+	for _, k := range slices.Sorted(maps.Keys(d.Labels)) {
+		if err := checkLabel(k, d.Labels[k]); err != nil {
+			errs = append(errs, v.errorf(fieldLine(labelsNode, k), what, "labels", "%v", err))
 		}
 	}
-	return nil
+	return errs
 }
 
 // checkTLSConfig checks a tls_config, reading the files it names through
@@ -809,14 +888,15 @@ func (v *validator) vendor(cfg *Config, d *Device, node *yaml.Node, what string)
 	}
 	c, auths := d.Credential, VendorAuths[d.Vendor]
 	auth := auths[0]
-	if c.authSet {
+	if c != nil && c.authSet {
 		auth = c.Auth
 	}
-	if !slices.Contains(auths, auth) {
+	switch {
+	case c == nil: // no such set: reported by the caller
+	case !slices.Contains(auths, auth):
 		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "%s uses auth %s, which vendor %s does not accept (it takes %s)",
 			fmt.Sprintf("credentials %q", credentialName(d)), auth, d.Vendor, strings.Join(auths, " or "))
-	}
-	if auth != c.Auth { // the set is shared: this device gets its own copy
+	case auth != c.Auth: // the set is shared: this device gets its own copy
 		cc := *c
 		cc.Auth = auth
 		d.Credential = &cc
