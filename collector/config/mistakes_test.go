@@ -329,3 +329,42 @@ func TestEveryProblemAcrossFiles(t *testing.T) {
 		t.Error("the message shows the password")
 	}
 }
+
+// TestUnknownKeyDoesNotHideDuplicateInAnotherFile: the audit's case, an
+// unknown key in one device file and, in another, a device at the address
+// of one of the first file's devices; both are reported.
+func TestUnknownKeyDoesNotHideDuplicateInAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"c.yaml":      mistakesHead + "device_files: [site-*.yaml]\n",
+		"site-a.yaml": "- name: a\n  address: 192.0.2.5\n  bogus: 1\n",
+		"site-b.yaml": "- name: b\n  address: 192.0.2.5\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Load(filepath.Join(dir, "c.yaml"))
+	a, b := filepath.Join(dir, "site-a.yaml"), filepath.Join(dir, "site-b.yaml")
+	want := a + `:3: device "a": field bogus: unknown key` + "\n" +
+		b + `:2: device "b": field address: http://192.0.2.5:80 is also the address of device "a" (` + a + `:2)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error\n got: %v\nwant: %s", err, want)
+	}
+}
+
+// TestDevicePatternMatchingNothingIsAnError: each device_files pattern
+// must match a file; a mistyped glob is an error naming it, even when other
+// patterns or devices leave devices to poll.
+func TestDevicePatternMatchingNothingIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "site-a.yaml"), []byte("- name: a\n  address: 192.0.2.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := mistakesHead + "device_files: [site-a.yaml, sites/*.yaml]\ndevices:\n  - name: lobby-1\n    address: 192.0.2.10\n"
+	_, err := Parse([]byte(y), "c.yaml", dir)
+	want := `c.yaml:5: field device_files: pattern "sites/*.yaml" matches no file`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}
