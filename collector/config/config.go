@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/url"
 	"path/filepath"
@@ -243,7 +244,7 @@ func (w Warning) String() string { return (*Error)(&w).Error() }
 func Load(path string) (*Config, error) {
 	data, err := readFile(path, "configuration file", MaxConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return Parse(data, path, filepath.Dir(path))
 }
@@ -363,6 +364,10 @@ func entryAt(root *yaml.Node, line int) string {
 func loadDeviceFile(path string, probs *problems) ([]*Device, *validator, error) {
 	data, err := readFile(path, "device file", MaxConfigFile)
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path && strings.HasPrefix(pe.Op, "read ") { // refused: the file is named once
+			err = fmt.Errorf("device file %w", pe.Err)
+		}
 		return nil, nil, &Error{File: path, Err: err}
 	}
 	var root yaml.Node

@@ -45,16 +45,16 @@ func readFile(path, kind string, limit int64) ([]byte, error) {
 	case st.IsDir():
 		return refuse("is a directory")
 	case !st.Mode().IsRegular():
-		return refuse("not a regular file but %s", fileType(st.Mode()))
+		return refuse("is not a regular file but %s", fileType(st.Mode()))
 	case st.Size() > limit:
-		return refuse("larger than %s, the limit", sizeName(limit))
+		return refuse("is larger than %s, the limit", sizeName(limit))
 	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %s: %w", kind, err)
 	}
 	if int64(len(b)) > limit { // it grew since the Stat
-		return refuse("larger than %s, the limit", sizeName(limit))
+		return refuse("is larger than %s, the limit", sizeName(limit))
 	}
 	return b, nil
 }
