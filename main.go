@@ -123,6 +123,7 @@ func run() int {
 		exporter,
 	)
 	reloader := config.NewReloader(load, exporter.Apply, reg, logger)
+	reloader.InForce(cfg)
 	if !*allowDrop {
 		reloader.RefuseDeviceDrop(cfg)
 	}
@@ -211,24 +212,39 @@ func checkDevice(e *collector.Exporter, names []string) int {
 	return code
 }
 
+// shutdownGrace is how long scrapes in flight get to finish after SIGTERM
+// or SIGINT before they are cancelled.
+const shutdownGrace = 5 * time.Second
+
 // handleSignals reloads on SIGHUP and shuts down gracefully on SIGTERM or
-// SIGINT: scrapes in flight get a few seconds, then are cancelled.
+// SIGINT. A reload runs on a goroutine of its own, so a shutdown never
+// waits for one; the two kinds of signal have a channel each, so a burst
+// of SIGHUPs cannot crowd out a SIGTERM.
 func handleSignals(srv *http.Server, r *config.Reloader, logger *slog.Logger, stopped chan<- struct{}) {
 	defer close(stopped)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, os.Interrupt)
-	for s := range sig {
-		if s == syscall.SIGHUP {
-			_ = r.Reload()
-			continue
+	hup, term := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+	for {
+		select {
+		case <-hup:
+			go reloadOnSignal(r, logger)
+		case s := <-term:
+			logger.Info("shutting down", "signal", s.String())
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			if err := srv.Shutdown(ctx); err != nil {
+				_ = srv.Close()
+			}
+			cancel()
+			return
 		}
-		logger.Info("shutting down", "signal", s.String())
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := srv.Shutdown(ctx); err != nil {
-			_ = srv.Close()
-		}
-		cancel()
-		return
+	}
+}
+
+// reloadOnSignal reloads for SIGHUP; Reload logs how it went.
+func reloadOnSignal(r *config.Reloader, logger *slog.Logger) {
+	if err := r.Reload(); errors.Is(err, config.ErrReloadInProgress) {
+		logger.Warn("SIGHUP ignored: a reload is in progress")
 	}
 }
 

@@ -53,7 +53,7 @@ func TestConfigCheckExitCodes(t *testing.T) {
 		"ok":                    {head + "devices:\n  - name: a\n    address: 192.0.2.1\n", checkOK},
 		"an error":              {head + "devices:\n  - name: a\n    address: 192.0.2.300\n", checkErrors},
 		"no devices":            {head, checkWarnings},
-		"an empty glob":         {head + "device_files: [nothing/*.yaml]\ndevices:\n  - name: a\n    address: 192.0.2.1\n", checkWarnings},
+		"an empty glob":         {head + "device_files: [nothing/*.yaml]\ndevices:\n  - name: a\n    address: 192.0.2.1\n", checkErrors},
 		"an error and a glob":   {head + "device_files: [nothing/*.yaml]\nglobal: {timeout: 0s}\n", checkErrors},
 		"a missing config file": {"", checkErrors},
 	}

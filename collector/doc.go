@@ -112,11 +112,19 @@
 // polls only configured devices.
 //
 // **Configuration input.** Every error names the file, the line, the entry
-// and the field. A password_file that is missing, not a regular file,
-// larger than 4 KiB or empty is an error naming the file, never its
-// content; a symlink (as Kubernetes mounts secrets) works. YAML bombs are
-// refused in bounded time and memory. A broken configuration never
-// replaces a working one.
+// and the field, and one load names every problem of every file. Every
+// file the configuration names (itself, device files, password files, TLS
+// files) is opened without blocking and must be a regular file after its
+// symlinks (as Kubernetes mounts secrets) within a limit (32 MiB, 4 KiB
+// for a password, 1 MiB for a TLS file): a named pipe or /dev/zero is an
+// error naming the file, never its content. A device_files pattern that
+// matches nothing is an error. YAML bombs are refused in bounded time and
+// memory. A broken configuration never replaces a working one.
+//
+// **Reloads.** A reload is never queued (a second one while one runs is
+// refused at once, 503 on /-/reload), a load that takes longer than a
+// minute fails it, and SIGTERM or SIGINT shut down within the grace period
+// whatever a reload does. A reload says how many devices it dropped.
 //
 // **Long runs.** A fleet that changes, misbehaves and has its passwords
 // rotated for a minute ends with the goroutines and heap it started with

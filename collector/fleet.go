@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -279,7 +278,7 @@ func tlsIdentity(tc *promconfig.TLSConfig) (string, error) {
 		if f == "" {
 			continue
 		}
-		content, err := os.ReadFile(f)
+		content, err := config.ReadTLSFile(f)
 		if err != nil {
 			return "", fmt.Errorf("tls_config: %w", err)
 		}

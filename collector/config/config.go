@@ -8,15 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -127,7 +126,8 @@ type Config struct {
 	Devices     []*Device      `yaml:"devices"`
 	Policies    Policies       `yaml:"policies,omitempty"`
 	// DeviceFiles are globs of files, each a YAML list of devices in the
-	// schema of Devices; relative to the configuration file.
+	// schema of Devices; relative to the configuration file. Each must
+	// match at least one file.
 	DeviceFiles []string `yaml:"device_files,omitempty"`
 
 	// LabelNames is the sorted union of every device's constant label
@@ -242,15 +242,17 @@ func (w Warning) String() string { return (*Error)(&w).Error() }
 
 // Load reads and validates the configuration file at path.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path, "configuration file", MaxConfigFile)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	return Parse(data, path, filepath.Dir(path))
 }
 
 // Parse decodes and validates a configuration. file names it in errors and
-// dir is where relative paths (password_file, ca_file) are resolved.
+// dir is where relative paths (password_file, ca_file) are resolved. Keys
+// it does not know and values of the wrong type do not stop the
+// validation of the rest: every problem is reported at once.
 func Parse(data []byte, file, dir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -259,11 +261,20 @@ func Parse(data []byte, file, dir string) (*Config, error) {
 	cfg := &Config{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return nil, decodeError(file, docRoot(&root), err)
-	}
 	v := validator{file: file, dir: dir, root: docRoot(&root)}
-	if err := v.validate(cfg); err != nil {
+	var probs problems
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, decodeError(file, v.root, err)
+		}
+		// Decoded in part: what did decode is checked too, but a section
+		// that did not decode at all is not reported again as missing.
+		probs.decoded(file, v.root, te)
+		v.credentialsLost = len(cfg.Credentials) == 0 && child(v.root, "credentials") != nil
+		v.policiesLost = len(cfg.Policies) == 0 && child(v.root, "policies") != nil
+	}
+	if err := v.validate(cfg, &probs); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -348,11 +359,16 @@ func entryAt(root *yaml.Node, line int) string {
 }
 
 // loadDeviceFile reads one of device_files: a YAML list of devices. It
-// returns a validator whose errors name that file.
-func loadDeviceFile(path string) ([]*Device, *validator, error) {
-	data, err := os.ReadFile(path)
+// returns a validator whose errors name that file; the devices that
+// decoded, with their problems of decoding added to probs.
+func loadDeviceFile(path string, probs *problems) ([]*Device, *validator, error) {
+	data, err := readFile(path, "device file", MaxConfigFile)
 	if err != nil {
-		return nil, nil, &Error{File: path, Err: fmt.Errorf("read device file: %w", err)}
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == path && strings.HasPrefix(pe.Op, "read ") { // refused: the file is named once
+			err = fmt.Errorf("device file %w", pe.Err)
+		}
+		return nil, nil, &Error{File: path, Err: err}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -369,7 +385,11 @@ func loadDeviceFile(path string) ([]*Device, *validator, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&devices); err != nil && !errors.Is(err, io.EOF) {
-		return nil, nil, decodeError(path, fv.root, err)
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, nil, decodeError(path, fv.root, err)
+		}
+		probs.decoded(path, fv.root, te)
 	}
 	return devices, fv, nil
 }
@@ -386,6 +406,9 @@ type validator struct {
 	file string
 	dir  string
 	root *yaml.Node
+	// The credentials or policies section did not decode: a device's
+	// reference to them is not reported as missing.
+	credentialsLost, policiesLost bool
 
 	entries map[string]map[string]*yaml.Node // see entry
 }
@@ -430,16 +453,45 @@ const maxProblems = 50
 type problems struct {
 	errs []error
 	more int
+	// decodedAt are the lines, by file, that a problem of decoding was
+	// reported at: the validation's own problems there are the same
+	// mistake again (a timeout of the wrong type is also not positive).
+	decodedAt map[string]map[int]bool
 }
 
+// add adds err, or each of the errors it joins.
 func (p *problems) add(err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			p.add(e)
+		}
+		return
+	}
+	var e *Error
 	switch {
 	case err == nil:
+	case errors.As(err, &e) && p.decodedAt[e.File][e.Line]:
 	case len(p.errs) < maxProblems:
 		p.errs = append(p.errs, err)
 	default:
 		p.more++
 	}
+}
+
+// decoded adds the problems of decoding file, and notes their lines.
+func (p *problems) decoded(file string, root *yaml.Node, te *yaml.TypeError) {
+	p.add(decodeError(file, root, te))
+	if p.decodedAt == nil {
+		p.decodedAt = map[string]map[int]bool{}
+	}
+	lines := map[int]bool{}
+	for _, e := range te.Errors {
+		var n int
+		if _, err := fmt.Sscanf(e, "line %d:", &n); err == nil {
+			lines[n] = true
+		}
+	}
+	p.decodedAt[file] = lines
 }
 
 // err is nil without problems, else all of them, one a line.
@@ -450,15 +502,15 @@ func (p *problems) err(file string) error {
 	return errors.Join(p.errs...)
 }
 
-// validate checks cfg and fills in its defaults. It reports every problem
-// it finds: a part that fails (a credential whose password file cannot be
-// read, a device) does not hide the others.
-func (v *validator) validate(cfg *Config) error {
-	var probs problems
+// validate checks cfg and fills in its defaults, adding what is wrong to
+// probs. It reports every problem it finds: a part that fails (a
+// credential whose password file cannot be read, a device, a device file)
+// does not hide the others.
+func (v *validator) validate(cfg *Config, probs *problems) error {
 	probs.add(v.global(&cfg.Global))
 	probs.add(v.policies(cfg))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
-		probs.add(v.credential(name, cfg.Credentials[name]))
+		probs.add(errors.Join(v.credential(name, cfg.Credentials[name])...))
 	}
 	seen := make(map[string]string, len(cfg.Devices)) // name: where it was defined
 	// Two devices at one address are an error even with identical
@@ -467,32 +519,39 @@ func (v *validator) validate(cfg *Config) error {
 	// /probe?target=ADDRESS could not say which of the two it means.
 	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
-	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
+	check := func(fv *validator, i int, d *Device, node *yaml.Node) {
 		if d == nil {
-			return v.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry")
+			probs.add(fv.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry"))
+			return
 		}
-		where := fmt.Sprintf("%s:%d", v.file, fieldLine(node, "name"))
+		where := fmt.Sprintf("%s:%d", fv.file, fieldLine(node, "name"))
 		if prev, dup := seen[d.Name]; dup && d.Name != "" {
-			return v.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
-				"duplicate device name (first defined at %s)", prev)
+			probs.add(fv.errorf(fieldLine(node, "name"), fmt.Sprintf("device %q", d.Name), "name",
+				"duplicate device name (first defined at %s)", prev))
+		} else {
+			seen[d.Name] = where
 		}
-		seen[d.Name] = where
-		if err := v.device(cfg, i, d, node); err != nil {
-			return err
+		errs := fv.device(cfg, i, d, node)
+		for _, err := range errs {
+			probs.add(err)
 		}
-		addr := d.URL.String()
-		if prev, dup := addrs[addr]; dup {
-			return v.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
-				"%s is also the address of %s", addr, prev)
+		if d.URL != nil {
+			addr := d.URL.String()
+			if prev, dup := addrs[addr]; dup {
+				probs.add(fv.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
+					"%s is also the address of %s", addr, prev))
+			} else {
+				addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, fv.file, fieldLine(node, "address"))
+			}
 		}
-		addrs[addr] = fmt.Sprintf("device %q (%s:%d)", d.Name, v.file, fieldLine(node, "address"))
-		for k := range d.Labels {
-			labels[k] = struct{}{}
+		if len(errs) == 0 {
+			for k := range d.Labels {
+				labels[k] = struct{}{}
+			}
 		}
-		return nil
 	}
 	for i, d := range cfg.Devices {
-		probs.add(check(v, i, d, mapItem(v.root, "devices", i)))
+		check(v, i, d, mapItem(v.root, "devices", i))
 	}
 	for _, pattern := range cfg.DeviceFiles {
 		paths, err := filepath.Glob(promconfig.JoinDir(v.dir, pattern))
@@ -500,18 +559,20 @@ func (v *validator) validate(cfg *Config) error {
 			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "bad pattern %q: %v", pattern, err))
 			continue
 		}
-		if len(paths) == 0 {
-			v.warnf(cfg, fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern)
+		if len(paths) == 0 { // a typo would drop part of the fleet without a word
+			probs.add(v.errorf(fieldLine(v.root, "device_files"), "", "device_files", "pattern %q matches no file", pattern))
+			continue
 		}
 		sort.Strings(paths)
 		for _, path := range paths {
-			devices, fv, err := loadDeviceFile(path)
+			devices, fv, err := loadDeviceFile(path, probs)
 			if err != nil {
 				probs.add(err)
 				continue
 			}
+			fv.credentialsLost, fv.policiesLost = v.credentialsLost, v.policiesLost
 			for i, d := range devices {
-				probs.add(check(fv, i, d, seqItem(fv.root, i)))
+				check(fv, i, d, seqItem(fv.root, i))
 			}
 			cfg.Devices = append(cfg.Devices, devices...)
 		}
@@ -536,57 +597,70 @@ func (v *validator) validate(cfg *Config) error {
 
 func (v *validator) global(g *Global) error {
 	node := child(v.root, "global")
+	var errs []error
+	// A wrong value is reported once, here, and replaced by its default so
+	// that the devices inheriting it are not reported for it again.
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, v.errorf(fieldLine(node, field), "global", field, format, args...))
+	}
 	// Left out, a setting takes its default; written as 0 it is a mistake
 	// (0s would give every device up at once), not a request for the default.
 	if g.Timeout == 0 && !isSet(node, "timeout") {
 		g.Timeout = DefaultTimeout
 	}
 	if g.Timeout <= 0 {
-		return v.errorf(fieldLine(node, "timeout"), "global", "timeout", "must be positive")
+		bad("timeout", "must be positive")
+		g.Timeout = DefaultTimeout
 	}
 	if g.Concurrency == 0 && !isSet(node, "concurrency") {
 		g.Concurrency = DefaultConcurrency
 	}
 	if g.Concurrency <= 0 {
-		return v.errorf(fieldLine(node, "concurrency"), "global", "concurrency", "must be positive")
+		bad("concurrency", "must be positive")
+		g.Concurrency = DefaultConcurrency
 	}
 	if g.APIVersion == "" {
 		g.APIVersion = DefaultAPIVersion
 	}
 	if err := checkAPIVersion(g.APIVersion); err != nil {
-		return v.errorf(fieldLine(node, "api_version"), "global", "api_version", "%v", err)
+		bad("api_version", "%v", err)
+		g.APIVersion = DefaultAPIVersion
 	}
 	if g.Collect == nil {
 		g.Collect = DefaultCollect
 	}
 	if err := checkCollect(g.Collect); err != nil {
-		return v.errorf(fieldLine(node, "collect"), "global", "collect", "%v", err)
+		bad("collect", "%v", err)
+		g.Collect = DefaultCollect
 	}
 	if g.InfoTTL == 0 && !isSet(node, "info_ttl") {
 		g.InfoTTL = DefaultInfoTTL
 	}
 	if g.InfoTTL <= 0 {
-		return v.errorf(fieldLine(node, "info_ttl"), "global", "info_ttl", "must be positive")
+		bad("info_ttl", "must be positive")
+		g.InfoTTL = DefaultInfoTTL
 	}
-	if g.MinPollInterval == nil {
+	if g.MinPollInterval == nil || *g.MinPollInterval < 0 {
+		if g.MinPollInterval != nil {
+			bad("min_poll_interval", "must not be negative")
+		}
 		d := DefaultMinPollInterval
 		g.MinPollInterval = &d
 	}
-	if *g.MinPollInterval < 0 {
-		return v.errorf(fieldLine(node, "min_poll_interval"), "global", "min_poll_interval", "must not be negative")
-	}
 	labels, err := sipInfoLabels(g.SIPInfoLabels)
 	if err != nil {
-		return v.errorf(fieldLine(node, "sip_info_labels"), "global", "sip_info_labels", "%v", err)
+		bad("sip_info_labels", "%v", err)
+		labels = SIPInfoLabels
 	}
 	g.SIPInfoLabels = labels
 	if g.Vendor == "" {
 		g.Vendor = VendorBASIP
 	}
 	if err := checkVendor(g.Vendor); err != nil {
-		return v.errorf(fieldLine(node, "vendor"), "global", "vendor", "%v", err)
+		bad("vendor", "%v", err)
+		g.Vendor = VendorBASIP
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func checkVendor(s string) error {
@@ -650,79 +724,57 @@ func checkAPIVersion(s string) error {
 	return nil
 }
 
-func (v *validator) credential(name string, c *Credential) error {
+func (v *validator) credential(name string, c *Credential) []error {
 	node := v.entry("credentials", name)
 	what := fmt.Sprintf("credentials %q", name)
 	if c == nil {
-		return v.errorf(line(node), what, "", "empty credentials entry")
+		return []error{v.errorf(line(node), what, "", "empty credentials entry")}
+	}
+	var errs []error
+	bad := func(line int, field, format string, args ...any) {
+		errs = append(errs, v.errorf(line, what, field, format, args...))
 	}
 	if c.Username == "" {
-		return v.errorf(line(node), what, "username", "missing")
+		bad(line(node), "username", "missing")
 	}
 	c.authSet = c.Auth != ""
 	switch {
 	case c.Auth == "":
 		c.Auth = AuthToken
 	case !slices.Contains(Auths, c.Auth):
-		return v.errorf(fieldLine(node, "auth"), what, "auth", "%q is not one of %s", c.Auth, strings.Join(Auths, ", "))
+		bad(fieldLine(node, "auth"), "auth", "%q is not one of %s", c.Auth, strings.Join(Auths, ", "))
 	}
 	switch c.MD5Case {
 	case "":
 		c.MD5Case = MD5Upper
 	case MD5Upper, MD5Lower:
 	default:
-		return v.errorf(fieldLine(node, "md5_case"), what, "md5_case", "%q is not %s or %s", c.MD5Case, MD5Upper, MD5Lower)
+		bad(fieldLine(node, "md5_case"), "md5_case", "%q is not %s or %s", c.MD5Case, MD5Upper, MD5Lower)
 	}
 	switch {
 	case c.Password != "" && c.PasswordFile != "":
-		return v.errorf(fieldLine(node, "password_file"), what, "password_file", "set either password or password_file, not both")
+		bad(fieldLine(node, "password_file"), "password_file", "set either password or password_file, not both")
 	case c.Password != "":
 		c.password = c.Password
 	case c.PasswordFile != "":
 		c.PasswordFile = promconfig.JoinDir(v.dir, c.PasswordFile)
 		p, err := readPasswordFile(c.PasswordFile)
 		if err != nil {
-			return v.errorf(fieldLine(node, "password_file"), what, "password_file", "%v", err)
+			bad(fieldLine(node, "password_file"), "password_file", "%v", err)
 		}
 		c.password = p
 	default:
-		return v.errorf(line(node), what, "password", "missing: set password or password_file")
+		bad(line(node), "password", "missing: set password or password_file")
 	}
-	return nil
+	return errs
 }
 
-// maxPasswordFile bounds what is read of a password file.
-const maxPasswordFile = 4096
-
-// readPasswordFile reads a password file, trimmed of one trailing newline.
-// The file is opened once and checked on the open descriptor, so it cannot
-// be swapped between the check and the read; /dev/zero or a FIFO is refused
-// before any read, and the read is bounded. Errors name the file, never its
-// content.
+// readPasswordFile reads a password file (see readFile), trimmed of one
+// trailing newline. Errors name the file, never its content.
 func readPasswordFile(path string) (device.Secret, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	b, err := readFile(path, "password file", MaxPasswordFile)
 	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	switch {
-	case st.IsDir():
-		return "", fmt.Errorf("password file %s is a directory", path)
-	case !st.Mode().IsRegular(): // /dev/zero would never end, a FIFO block
-		return "", fmt.Errorf("password file %s is not a regular file", path)
-	case st.Size() > maxPasswordFile:
-		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxPasswordFile+1))
-	if err != nil {
-		return "", fmt.Errorf("cannot read password file: %w", err)
-	}
-	if len(b) > maxPasswordFile { // it grew since the Stat
-		return "", fmt.Errorf("password file %s is larger than %d bytes", path, maxPasswordFile)
+		return "", err
 	}
 	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
 	if s == "" {
@@ -731,64 +783,103 @@ func readPasswordFile(path string) (device.Secret, error) {
 	return device.Secret(s), nil
 }
 
-func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) error {
+// device checks d and fills in its defaults; it returns every problem of
+// the entry.
+func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) []error {
 	what := fmt.Sprintf("device %q", d.Name)
 	if d.Name == "" {
 		what = fmt.Sprintf("device #%d", i+1)
-		return v.errorf(line(node), what, "name", "missing")
+		return []error{v.errorf(line(node), what, "name", "missing")}
+	}
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, v.errorf(fieldLine(node, field), what, field, format, args...))
 	}
 	if !utf8.ValidString(d.Name) {
-		return v.errorf(fieldLine(node, "name"), what, "name", "not valid UTF-8")
+		bad("name", "not valid UTF-8")
 	}
-	u, err := ParseAddress(d.Address)
-	if err != nil {
-		return v.errorf(fieldLine(node, "address"), what, "address", "%v", err)
+	if u, err := ParseAddress(d.Address); err != nil {
+		bad("address", "%v", err)
+	} else {
+		d.URL = u
 	}
-	d.URL = u
 	credName := d.Credentials
 	if credName == "" {
 		credName = DefaultCredentials
 	}
-	c, ok := cfg.Credentials[credName]
-	if !ok {
-		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "no credentials named %q", credName)
+	if c, ok := cfg.Credentials[credName]; ok {
+		d.Credential = c
+	} else if !v.credentialsLost { // else their decoding failed, and said so
+		bad("credentials", "no credentials named %q", credName)
 	}
-	d.Credential = c
 	if err := v.vendor(cfg, d, node, what); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if err := v.resolvePolicy(cfg, d, node, what); err != nil {
-		return err
+	if err := v.resolvePolicy(cfg, d, node, what); err != nil && !v.policiesLost {
+		errs = append(errs, err)
 	}
 	if d.APIVersion == "" {
 		d.APIVersion = cfg.Global.APIVersion
 	}
 	if err := checkAPIVersion(d.APIVersion); err != nil {
-		return v.errorf(fieldLine(node, "api_version"), what, "api_version", "%v", err)
+		bad("api_version", "%v", err)
 	}
 	if d.Collect == nil {
 		d.Collect = cfg.Global.Collect
 	}
 	if err := checkCollect(d.Collect); err != nil {
-		return v.errorf(fieldLine(node, "collect"), what, "collect", "%v", err)
+		bad("collect", "%v", err)
 	}
 	if d.MinPollInterval == nil {
 		d.MinPollInterval = cfg.Global.MinPollInterval
 	}
-	if d.MinPollInterval != nil && *d.MinPollInterval < 0 { // nil when global failed: reported there
-		return v.errorf(fieldLine(node, "min_poll_interval"), what, "min_poll_interval", "must not be negative")
+	if d.MinPollInterval != nil && *d.MinPollInterval < 0 {
+		bad("min_poll_interval", "must not be negative")
 	}
 	d.TLSConfig.SetDirectory(v.dir)
-	if _, err := promconfig.NewTLSConfig(&d.TLSConfig); err != nil {
-		return v.errorf(fieldLine(node, "tls_config"), what, "tls_config", "%v", err)
+	if err := checkTLSConfig(d.TLSConfig); err != nil {
+		bad("tls_config", "%v", err)
 	}
 	labelsNode := child(node, "labels")
-	for k, val := range d.Labels {
-		if err := checkLabel(k, val); err != nil {
-			return v.errorf(fieldLine(labelsNode, k), what, "labels", "%v", err)
+	for _, k := range slices.Sorted(maps.Keys(d.Labels)) {
+		if err := checkLabel(k, d.Labels[k]); err != nil {
+			errs = append(errs, v.errorf(fieldLine(labelsNode, k), what, "labels", "%v", err))
 		}
 	}
-	return nil
+	return errs
+}
+
+// checkTLSConfig checks a tls_config, reading the files it names through
+// ReadTLSFile: a named pipe or /dev/zero as a CA file is refused, never
+// read. The check builds the TLS configuration from their content, so it
+// opens no file itself.
+func checkTLSConfig(tc promconfig.TLSConfig) error {
+	for _, f := range []struct {
+		path *string
+		set  func([]byte)
+	}{
+		{&tc.CAFile, func(b []byte) { tc.CA = string(b) }},
+		{&tc.CertFile, func(b []byte) { tc.Cert = string(b) }},
+		{&tc.KeyFile, func(b []byte) { tc.Key = promconfig.Secret(b) }},
+	} {
+		if *f.path == "" {
+			continue
+		}
+		b, err := ReadTLSFile(*f.path)
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 {
+			return fmt.Errorf("TLS file %s is empty", *f.path)
+		}
+		if err := tc.Validate(); err != nil { // before the file's content hides the conflict
+			return err
+		}
+		*f.path = ""
+		f.set(b)
+	}
+	_, err := promconfig.NewTLSConfig(&tc)
+	return err
 }
 
 // vendor resolves a device's vendor, the auth it uses with its credential
@@ -802,14 +893,15 @@ func (v *validator) vendor(cfg *Config, d *Device, node *yaml.Node, what string)
 	}
 	c, auths := d.Credential, VendorAuths[d.Vendor]
 	auth := auths[0]
-	if c.authSet {
+	if c != nil && c.authSet {
 		auth = c.Auth
 	}
-	if !slices.Contains(auths, auth) {
+	switch {
+	case c == nil: // no such set: reported by the caller
+	case !slices.Contains(auths, auth):
 		return v.errorf(fieldLine(node, "credentials"), what, "credentials", "%s uses auth %s, which vendor %s does not accept (it takes %s)",
 			fmt.Sprintf("credentials %q", credentialName(d)), auth, d.Vendor, strings.Join(auths, " or "))
-	}
-	if auth != c.Auth { // the set is shared: this device gets its own copy
+	case auth != c.Auth: // the set is shared: this device gets its own copy
 		cc := *c
 		cc.Auth = auth
 		d.Credential = &cc

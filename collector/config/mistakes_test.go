@@ -141,12 +141,6 @@ func TestConfigWarnings(t *testing.T) {
 		"an empty file": {"", []string{"c.yaml: no devices configured: the exporter would serve none"}},
 		"an empty device list": {mistakesHead + "devices: []\n",
 			[]string{"c.yaml:5: no devices configured: the exporter would serve none"}},
-		"a pattern that matches no file": {mistakesHead + "device_files: [devices/*.yaml]\n" + device,
-			[]string{`c.yaml:5: field device_files: pattern "devices/*.yaml" matches no file`}},
-		"only a pattern that matches no file": {mistakesHead + "device_files: [devices/*.yaml]\n", []string{
-			`c.yaml:5: field device_files: pattern "devices/*.yaml" matches no file`,
-			"c.yaml: no devices configured: the exporter would serve none",
-		}},
 		"left-out settings take their defaults silently": {mistakesHead + "global:\n  timeout:\n" + device, nil},
 	}
 	for name, c := range cases {
@@ -186,7 +180,8 @@ func TestManyMistakesLoadFast(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if n := strings.Count(err.Error(), "\n"); n > maxDecodeErrors {
+			// The decoding's lines, then the validation's of what decoded.
+			if n := strings.Count(err.Error(), "\n"); n > maxDecodeErrors+maxProblems {
 				t.Errorf("%d lines of errors", n+1)
 			}
 			if !strings.HasPrefix(err.Error(), "c.yaml:") {
@@ -266,5 +261,110 @@ func TestProblemsAreBounded(t *testing.T) {
 	lines := strings.Split(err.Error(), "\n")
 	if len(lines) != maxProblems+1 || lines[len(lines)-1] != "c.yaml: and 950 more errors" {
 		t.Errorf("%d lines, the last %q", len(lines), lines[len(lines)-1])
+	}
+}
+
+// TestEveryProblemAcrossFiles: one load names every problem of every file,
+// whatever their kinds: unknown keys and values of the wrong type (in the
+// configuration and in a device file) do not hide a duplicate address in
+// another device file, a reference to credentials that do not exist, wrong
+// values, or a second problem of the same entry.
+func TestEveryProblemAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("c.yaml", "credentials:\n"+ // 1
+		"  default:\n"+
+		"    username: admin\n"+
+		"    password: "+secretPw+"\n"+
+		"  flats:\n"+ // 5
+		"    password: "+secretPw+"\n"+
+		"    auth: ntlm\n"+
+		"policies:\n"+
+		"  default:\n"+
+		"    transports: [carrier-pigeon]\n"+ // 10
+		"    stun: sometimes\n"+
+		"global:\n"+
+		"  timeout: abc\n"+
+		"  colect: [settings]\n"+
+		"device_files: [devices/*.yaml]\n"+ // 15
+		"devices:\n"+
+		"  - name: a\n"+
+		"    address: 192.0.2.1\n"+
+		"    labls: {x: y}\n")
+	write("devices/one.yaml", "- name: b\n  adress: 192.0.2.2\n- name: c\n  address: 192.0.2.1\n  collect: [nope]\n  api_version: v9\n")
+	write("devices/two.yaml", "- name: d\n  address: 192.0.2.1\n  credentials: nobody\n")
+	_, err := Load(filepath.Join(dir, "c.yaml"))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	c, one, two := filepath.Join(dir, "c.yaml"), filepath.Join(dir, "devices", "one.yaml"), filepath.Join(dir, "devices", "two.yaml")
+	want := []string{
+		c + `:13: global: field timeout: cannot unmarshal !!str into time.Duration: write a duration with its unit, such as 10s, 1m or 1h`,
+		c + `:14: global: field colect: unknown key; did you mean collect?`,
+		c + `:19: device "a": field labls: unknown key; did you mean labels?`,
+		c + `:10: policy "default": field transports: "carrier-pigeon" is not one of udp, tcp, tls`,
+		c + `:11: policy "default": field stun: "sometimes" is not required or forbidden`,
+		c + `:6: credentials "flats": field username: missing`,
+		c + `:7: credentials "flats": field auth: "ntlm" is not one of token, basic, digest`,
+		one + `:2: device "b": field adress: unknown key; did you mean address?`,
+		one + `:1: device "b": field address: empty address`,
+		one + `:6: device "c": field api_version: "v9" is not one of v0, v1, auto`,
+		one + `:5: device "c": field collect: "nope" is not one of settings, status, info`,
+		one + `:4: device "c": field address: http://192.0.2.1:80 is also the address of device "a" (` + c + `:18)`,
+		two + `:3: device "d": field credentials: no credentials named "nobody"`,
+		two + `:2: device "d": field address: http://192.0.2.1:80 is also the address of device "a" (` + c + `:18)`,
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("message\n got:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
+	}
+	if strings.Contains(err.Error(), secretPw) {
+		t.Error("the message shows the password")
+	}
+}
+
+// TestUnknownKeyDoesNotHideDuplicateInAnotherFile: the audit's case, an
+// unknown key in one device file and, in another, a device at the address
+// of one of the first file's devices; both are reported.
+func TestUnknownKeyDoesNotHideDuplicateInAnotherFile(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"c.yaml":      mistakesHead + "device_files: [site-*.yaml]\n",
+		"site-a.yaml": "- name: a\n  address: 192.0.2.5\n  bogus: 1\n",
+		"site-b.yaml": "- name: b\n  address: 192.0.2.5\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := Load(filepath.Join(dir, "c.yaml"))
+	a, b := filepath.Join(dir, "site-a.yaml"), filepath.Join(dir, "site-b.yaml")
+	want := a + `:3: device "a": field bogus: unknown key` + "\n" +
+		b + `:2: device "b": field address: http://192.0.2.5:80 is also the address of device "a" (` + a + `:2)`
+	if err == nil || err.Error() != want {
+		t.Errorf("error\n got: %v\nwant: %s", err, want)
+	}
+}
+
+// TestDevicePatternMatchingNothingIsAnError: each device_files pattern
+// must match a file; a mistyped glob is an error naming it, even when other
+// patterns or devices leave devices to poll.
+func TestDevicePatternMatchingNothingIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "site-a.yaml"), []byte("- name: a\n  address: 192.0.2.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := mistakesHead + "device_files: [site-a.yaml, sites/*.yaml]\ndevices:\n  - name: lobby-1\n    address: 192.0.2.10\n"
+	_, err := Parse([]byte(y), "c.yaml", dir)
+	want := `c.yaml:5: field device_files: pattern "sites/*.yaml" matches no file`
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %s", err, want)
 	}
 }

@@ -79,6 +79,7 @@ func (v *validator) policies(cfg *Config) error {
 	return errors.Join(errs...)
 }
 
+// policy checks one policy; the error joins every problem of it.
 func (v *validator) policy(name string, p *Policy) error {
 	node := v.entry("policies", name)
 	what := fmt.Sprintf("policy %q", name)
@@ -89,45 +90,46 @@ func (v *validator) policy(name string, p *Policy) error {
 		return v.errorf(line(node), what, "", "empty policy: set at least one rule")
 	}
 	p.Name = name
+	var errs []error
 	for _, t := range p.Transports {
 		if !slices.Contains(device.Transports, t) {
-			return v.errorf(fieldLine(node, "transports"), what, "transports", "%q is not one of %s", t, strings.Join(device.Transports, ", "))
+			errs = append(errs, v.errorf(fieldLine(node, "transports"), what, "transports", "%q is not one of %s", t, strings.Join(device.Transports, ", ")))
 		}
 	}
 	if r := p.RegistrationInterval; r != nil {
 		if r.Min == nil && r.Max == nil {
-			return v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "set min, max or both")
+			errs = append(errs, v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "set min, max or both"))
 		}
 		if r.Min != nil && r.Max != nil && *r.Min > *r.Max {
-			return v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "min %d is greater than max %d", *r.Min, *r.Max)
+			errs = append(errs, v.errorf(fieldLine(node, "registration_interval"), what, "registration_interval", "min %d is greater than max %d", *r.Min, *r.Max))
 		}
 	}
 	for _, t := range p.CallTimeouts {
 		if !slices.Contains(device.CallTimeouts, t) {
-			return v.errorf(fieldLine(node, "call_timeouts"), what, "call_timeouts", "%d is not a documented call timeout (%s)", t, joinInts(device.CallTimeouts))
+			errs = append(errs, v.errorf(fieldLine(node, "call_timeouts"), what, "call_timeouts", "%d is not a documented call timeout (%s)", t, joinInts(device.CallTimeouts)))
 		}
 	}
 	var err error
 	if p.ProxyRE, err = compile(p.Proxy); err != nil {
-		return v.errorf(fieldLine(node, "proxy"), what, "proxy", "%v", err)
+		errs = append(errs, v.errorf(fieldLine(node, "proxy"), what, "proxy", "%v", err))
 	}
 	if p.RealmRE, err = compile(p.Realm); err != nil {
-		return v.errorf(fieldLine(node, "realm"), what, "realm", "%v", err)
+		errs = append(errs, v.errorf(fieldLine(node, "realm"), what, "realm", "%v", err))
 	}
 	if p.STUN != "" && p.STUN != STUNRequired && p.STUN != STUNForbidden {
-		return v.errorf(fieldLine(node, "stun"), what, "stun", "%q is not required or forbidden", p.STUN)
+		errs = append(errs, v.errorf(fieldLine(node, "stun"), what, "stun", "%q is not required or forbidden", p.STUN))
 	}
 	if fw := p.Firmware; fw != nil {
 		ver, ok := ParseVersion(fw.Min)
 		if !ok || !strictVersion.MatchString(fw.Min) {
-			return v.errorf(fieldLine(node, "firmware"), what, "firmware", "min %q is not a dotted version such as 3.9.2", fw.Min)
+			errs = append(errs, v.errorf(fieldLine(node, "firmware"), what, "firmware", "min %q is not a dotted version such as 3.9.2", fw.Min))
 		}
 		fw.MinVersion = ver
 	}
 	if p.PasswordExposed != "" && p.PasswordExposed != PasswordForbidden {
-		return v.errorf(fieldLine(node, "password_exposed"), what, "password_exposed", "%q is not %s", p.PasswordExposed, PasswordForbidden)
+		errs = append(errs, v.errorf(fieldLine(node, "password_exposed"), what, "password_exposed", "%q is not %s", p.PasswordExposed, PasswordForbidden))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 var strictVersion = regexp.MustCompile(`^[0-9]+(\.[0-9]+)*$`)

@@ -142,7 +142,8 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 }
 
 // TestReloadRefusesDroppingTheFleet: a device_files glob mistyped on
-// reload would match nothing and drop both devices. POST /-/reload answers
+// reload is an error of its own; an emptied device file would drop both
+// devices. POST /-/reload answers
 // 500 with the reason and the flag that allows it, the exporter keeps
 // polling both devices, and last_reload_successful is 0 until a good
 // reload. With --config.allow-device-drop the same reload is applied.
@@ -157,11 +158,13 @@ func TestReloadRefusesDroppingTheFleet(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "devices"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	replaceFile(t, filepath.Join(dir, "devices", "site.yaml"), "- name: door-1\n  address: "+srv1.URL+"\n- name: door-2\n  address: "+srv2.URL+"\n")
+	site := filepath.Join(dir, "devices", "site.yaml")
+	fleet := "- name: door-1\n  address: " + srv1.URL + "\n- name: door-2\n  address: " + srv2.URL + "\n"
 	c := loopbackClient(nil)
 
 	for _, allow := range []bool{false, true} {
 		replaceFile(t, cfgPath, good)
+		replaceFile(t, site, fleet)
 		args := []string{"--config.file=" + cfgPath}
 		if allow {
 			args = append(args, "--config.allow-device-drop")
@@ -179,7 +182,14 @@ func TestReloadRefusesDroppingTheFleet(t *testing.T) {
 		if m := scrape(); seriesValue(m, "basip_exporter_devices") != "2" || seriesValue(m, `basip_up{device="door-2"}`) != "1" {
 			t.Fatalf("before the reload:\n%s", testutil.Grep(m, "basip_"))
 		}
+		// A mistyped glob is an error whatever the flag says.
 		replaceFile(t, cfgPath, typo)
+		if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != http.StatusInternalServerError ||
+			!strings.Contains(body, `pattern "device/*.yaml" matches no file`) {
+			t.Errorf("POST /-/reload with a glob that matches nothing = %d %q, want 500 naming the pattern", code, body)
+		}
+		replaceFile(t, cfgPath, good)
+		replaceFile(t, site, "")
 		code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", "")
 		m := scrape()
 		if allow {
@@ -194,7 +204,7 @@ func TestReloadRefusesDroppingTheFleet(t *testing.T) {
 		if seriesValue(m, "basip_exporter_devices") != "2" || seriesValue(m, `basip_up{device="door-1"}`) != "1" || seriesValue(m, "basip_exporter_config_last_reload_successful") != "0" {
 			t.Errorf("after the refused reload:\n%s", testutil.Grep(m, "basip_"))
 		}
-		replaceFile(t, cfgPath, good)
+		replaceFile(t, site, fleet)
 		if code, body := fetchURL(t, c, http.MethodPost, base+"/-/reload", "", ""); code != 200 {
 			t.Errorf("POST /-/reload of the good configuration = %d %q", code, body)
 		}

@@ -6,6 +6,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector"
+	"github.com/basip/basip_exporter/collector/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -64,7 +66,8 @@ func New(e *collector.Exporter, o Options) http.Handler {
 			promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)})))
 	}
 	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
-	handle("/-/reload", "reload", withWriteDeadline(pageDeadline, reloadHandler(o.Reload)))
+	reloadDeadline := func(*http.Request) time.Duration { return config.ReloadTimeout + writeMargin }
+	handle("/-/reload", "reload", withWriteDeadline(reloadDeadline, reloadHandler(o.Reload)))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.Handle("/-/ready", readyHandler(&polled))
 	p := newPages(e, o.Pages)
@@ -119,7 +122,8 @@ func withWriteDeadline(timeout func(*http.Request) time.Duration, h http.Handler
 	})
 }
 
-// reloadHandler reloads the configuration on POST or PUT.
+// reloadHandler reloads the configuration on POST or PUT: 200, 500 with
+// the reason, or 503 while another reload runs.
 func reloadHandler(reload func() error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodPut {
@@ -127,7 +131,12 @@ func reloadHandler(reload func() error) http.Handler {
 			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
 			return
 		}
-		if err := reload(); err != nil {
+		err := reload()
+		if errors.Is(err, config.ErrReloadInProgress) { // answered at once: reloads never queue
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if err != nil {
 			http.Error(w, "reload failed: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
