@@ -144,6 +144,11 @@ var families = []family{
 				w.Sample(1, "", d.spec.Type, "", "", "", "", d.cfg.Vendor)
 			}
 		}},
+	{name: "basip_device_config_info", typ: "gauge", extra: []string{"vendor", "credentials"},
+		help: "The device's vendor and the name of its credentials set, from the configuration; always 1, whatever the device answered.",
+		samples: func(w *textformat.Writer, d *member, _ *pollOutcome) {
+			w.Sample(1, vendorOf(d.cfg), credentialsOf(d.cfg))
+		}},
 	{name: "basip_sip_policy_violation", typ: "gauge", extra: []string{"policy", "rule"},
 		help: "1 if the device's settings violate the policy rule, else 0; absent when the device did not send the field.",
 		samples: func(w *textformat.Writer, d *member, o *pollOutcome) {
@@ -248,6 +253,15 @@ func vendorOf(dc *config.Device) string {
 		return config.VendorBASIP
 	}
 	return dc.Vendor
+}
+
+// credentialsOf is the name of the device's credentials set, never its
+// content; the default set for a device that names none.
+func credentialsOf(dc *config.Device) string {
+	if dc.Credentials == "" {
+		return config.DefaultCredentials
+	}
+	return dc.Credentials
 }
 
 func str(p *string) string {

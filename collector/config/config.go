@@ -115,6 +115,7 @@ var ReservedLabels = []string{
 	"device", "transport", "reason", "proxy", "realm", "outbound", "user", "user_id", "stun",
 	"endpoint", "policy", "rule", "field", "status", "model", "type", "firmware",
 	"api_version", "serial", "name", "instance", "job", "vendor", "account",
+	"credentials",
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)

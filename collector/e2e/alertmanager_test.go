@@ -54,7 +54,9 @@ func alertKey(labels map[string]string) string {
 }
 
 // fetchAlerts returns Alertmanager's active alerts by key. Alerts that are
-// not for the exporter's job and instance are reported as problems.
+// not for the exporter's job, and device alerts that name the exporter
+// process (instance, pod), are reported as problems: a restarted exporter
+// or a recreated pod must continue the same alerts.
 func fetchAlerts(amURL, exporterAddr string) (map[string]amAlert, []string, error) {
 	var alerts []amAlert
 	if err := getJSON(amURL+"/api/v2/alerts", &alerts); err != nil {
@@ -68,8 +70,11 @@ func fetchAlerts(amURL, exporterAddr string) (map[string]amAlert, []string, erro
 			continue // resolved
 		}
 		key := alertKey(a.Labels)
-		if a.Labels["job"] != "basip" || a.Labels["instance"] != exporterAddr {
-			problems = append(problems, fmt.Sprintf("%s: job=%q instance=%q, want basip and %s", key, a.Labels["job"], a.Labels["instance"], exporterAddr))
+		if a.Labels["job"] != "basip" {
+			problems = append(problems, fmt.Sprintf("%s: job=%q, want basip", key, a.Labels["job"]))
+		}
+		if _, ok := a.Labels["pod"]; ok || a.Labels["instance"] != "" && (a.Labels["instance"] != exporterAddr || a.Labels["device"] != "") {
+			problems = append(problems, fmt.Sprintf("%s: instance=%q pod=%q: a device alert names the exporter process", key, a.Labels["instance"], a.Labels["pod"]))
 		}
 		for _, ann := range []string{"summary", "description", "runbook_url"} {
 			v := a.Annotations[ann]
@@ -144,7 +149,7 @@ func waitForAlerts(t *testing.T, amURL, exporterAddr string) map[string]amAlert 
 
 // checkGroups checks Alertmanager's notification groups under the shipped
 // route against expectedGroups: critical alerts to the pager grouped by
-// alert name and site, the rest to the ticket queue grouped by alert name.
+// alert name and site, proxy or credentials set, the rest to the ticket queue grouped by alert name.
 func checkGroups(t *testing.T, amURL string) {
 	t.Helper()
 	var groups []struct {
@@ -161,7 +166,7 @@ func checkGroups(t *testing.T, amURL string) {
 	for _, g := range groups {
 		want, by := "ticket", []string{"alertname"}
 		if len(g.Alerts) > 0 && g.Alerts[0].Labels["severity"] == "critical" {
-			want, by = "pager", []string{"alertname", "site"}
+			want, by = "pager", []string{"alertname", "site", "proxy", "credentials"}
 		}
 		for _, a := range g.Alerts {
 			if (a.Labels["severity"] == "critical") != (want == "pager") {
@@ -216,7 +221,7 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 	cases := []inhibitionCase{
 		{
 			name:      "proxy outage holds back the registration alert of a device on that proxy",
-			source:    map[string]string{"alertname": "BasipSIPProxyOutage", "proxy": "sip:old-pbx.example.com", "severity": "critical"},
+			source:    map[string]string{"alertname": "BasipSIPProxyOutage", "job": "basip", "proxy": "sip:old-pbx.example.com", "severity": "critical"},
 			inhibited: []string{`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`},
 		},
 		{
@@ -224,11 +229,11 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 			// stay quiet, monitor-102 (site tower) and a device of another
 			// site do not.
 			name:   "site outage holds back the registration alerts of its site only",
-			source: map[string]string{"alertname": "BasipSiteSIPOutage", "site": "hq", "severity": "critical"},
+			source: map[string]string{"alertname": "BasipSiteSIPOutage", "job": "basip", "site": "hq", "severity": "critical"},
 			targets: []map[string]string{
-				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-door", "proxy": "sip:pbx-hq", "severity": "critical"},
-				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-flat", "proxy": "sip:pbx-hq", "severity": "warning"},
-				{"alertname": "BasipSIPNotRegistered", "job": "basip", "instance": exporterAddr, "site": "annex", "device": "annex-door", "proxy": "sip:pbx-annex", "severity": "critical"},
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "site": "hq", "device": "hq-door", "proxy": "sip:pbx-hq", "severity": "critical"},
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "site": "hq", "device": "hq-flat", "proxy": "sip:pbx-hq", "severity": "warning"},
+				{"alertname": "BasipSIPNotRegistered", "job": "basip", "site": "annex", "device": "annex-door", "proxy": "sip:pbx-annex", "severity": "critical"},
 			},
 			inhibited: []string{
 				`BasipSIPNotRegistered{device="hq-door",proxy="sip:pbx-hq",severity="critical",site="hq"}`,
@@ -237,22 +242,27 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 		},
 		{
 			name:   "devices down at a site holds back their down alerts",
-			source: map[string]string{"alertname": "BasipSiteDevicesDown", "site": "hq", "severity": "critical"},
+			source: map[string]string{"alertname": "BasipSiteDevicesDown", "job": "basip", "site": "hq", "severity": "critical"},
 			targets: []map[string]string{
-				{"alertname": "BasipDeviceDown", "job": "basip", "instance": exporterAddr, "site": "hq", "device": "hq-door", "severity": "critical"},
+				{"alertname": "BasipDeviceDown", "job": "basip", "site": "hq", "device": "hq-door", "severity": "critical"},
 			},
 			inhibited: []string{`BasipDeviceDown{device="hq-door",severity="critical",site="hq"}`},
 		},
 		{
 			name:   "device down holds back the device's other alerts",
-			source: map[string]string{"alertname": "BasipDeviceDown", "job": "basip", "instance": exporterAddr, "device": "monitor-102", "severity": "warning"},
+			source: map[string]string{"alertname": "BasipDeviceDown", "job": "basip", "device": "monitor-102", "severity": "warning"},
 			inhibited: []string{
 				`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`,
 				`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`,
 			},
 		},
 		{
-			name:      "exporter down holds back everything scraped from it",
+			name:      "a credentials set rejected by several devices holds back their authentication alerts",
+			source:    map[string]string{"alertname": "BasipCredentialsRejected", "job": "basip", "credentials": "stale", "severity": "critical"},
+			inhibited: []string{`BasipAuthenticationFailing{credentials="stale",device="panel-wrong-password",severity="critical"}`},
+		},
+		{
+			name:      "exporter down holds back everything of its job",
 			source:    map[string]string{"alertname": "BasipExporterDown", "job": "basip", "instance": exporterAddr, "severity": "critical"},
 			inhibited: expectedAlerts,
 		},

@@ -78,12 +78,14 @@ const (
 
 // expectedAlerts are the alerts the demo fleet (collector/simulator/demo.go,
 // TestDemoFleetViolations) raises under deploy/prometheus/alerts.yml, as
-// alertname{labels} without job and instance (checked separately):
+// alertname{labels} without job (checked separately); no device alert
+// carries instance:
 //
 //   - panel-silent never answers: down. Its type is unknown (no
 //     /api/info answer), so critical.
 //   - panel-wrong-password's login is rejected: authentication failing
-//     (and not also "down"), a panel: critical.
+//     (and not also "down"), a panel: critical, with the name of its
+//     credentials set (stale) from basip_device_config_info.
 //   - monitor-102 is enabled and its sip/status is ERROR: not registered,
 //     with its proxy for the inhibit rules, a monitor: warning. Its policy
 //     violations (proxy, ring code) are one non-compliance alert.
@@ -114,7 +116,7 @@ const (
 //     devices are healthy (2N's account 1 is switched off and account 2
 //     registers, as the manual's newer firmware shows).
 var expectedAlerts = []string{
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`,
+	`BasipAuthenticationFailing{credentials="stale",device="panel-wrong-password",severity="critical"}`,
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`,
 	`BasipSIPDisabled{device="monitor-103-sip-off",severity="warning",site="tower"}`,
 	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`,
@@ -136,7 +138,7 @@ var exporterAlerts = []string{"BasipExporterDown", "BasipProbesFailing", "BasipN
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
 	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                       {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
-	`BasipAuthenticationFailing{device="panel-wrong-password",severity="critical"}`:                                    {"panel-wrong-password rejected"},
+	`BasipAuthenticationFailing{credentials="stale",device="panel-wrong-password",severity="critical"}`:                {"panel-wrong-password rejected"},
 	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:      {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
 	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                               {"violates policy default (proxy, ring_code);"},
 	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                       {"violates policy default (enabled);", "weak SIP password;"},

@@ -43,6 +43,7 @@ type notification struct {
 type webhook struct {
 	mu   sync.Mutex
 	got  []notification
+	at   []time.Time // when each of got arrived
 	srv  *httptest.Server
 	errs []string
 }
@@ -61,6 +62,7 @@ func startWebhook(t *testing.T) *webhook {
 			w.errs = append(w.errs, fmt.Sprintf("receiver %s posted to %s", n.Receiver, r.URL.Path))
 		}
 		w.got = append(w.got, n)
+		w.at = append(w.at, time.Now())
 	}))
 	t.Cleanup(w.srv.Close)
 	return w
@@ -128,6 +130,9 @@ type incident struct {
 	alerts []postedAlert
 	// want is the notifications, as summary lines, in any order.
 	want []string
+	// firstWithin, when set, is how soon after the start (on the shipped
+	// scale) the first notification must arrive.
+	firstWithin time.Duration
 }
 
 type postedAlert struct {
@@ -151,7 +156,8 @@ func TestAlertmanagerRouting(t *testing.T) {
 	amBin := lookBinary(t, "prometheus-alertmanager", "prometheus-alertmanager", "alertmanager")
 	root := moduleRoot(t)
 	dev := func(alertname, severity string, extra ...string) map[string]string {
-		l := map[string]string{"alertname": alertname, "severity": severity, "job": "basip", "instance": "ex:9875"}
+		// Device alerts name the job, not the exporter process.
+		l := map[string]string{"alertname": alertname, "severity": severity, "job": "basip"}
 		for i := 0; i+1 < len(extra); i += 2 {
 			l[extra[i]] = extra[i+1]
 		}
@@ -169,7 +175,7 @@ func TestAlertmanagerRouting(t *testing.T) {
 	}
 	// The proxy alert fires 3 minutes into the outage, the devices' alerts
 	// (for: 5m) 2 minutes later: panels critical, monitors warning.
-	pbx = append(pbx, postedAlert{labels: map[string]string{"alertname": "BasipSIPProxyOutage", "severity": "critical", "proxy": "sip:shared"}})
+	pbx = append(pbx, postedAlert{labels: map[string]string{"alertname": "BasipSIPProxyOutage", "severity": "critical", "job": "basip", "proxy": "sip:shared"}})
 	for s := range 20 {
 		for d, sev := range []string{"critical", "warning", "warning"} {
 			pbx = append(pbx, postedAlert{
@@ -197,12 +203,12 @@ func TestAlertmanagerRouting(t *testing.T) {
 		{
 			name:   "a PBX behind 20 sites",
 			alerts: pbx,
-			want:   []string{"pager map[alertname:BasipSIPProxyOutage]: 1 firing, 0 resolved"},
+			want:   []string{"pager map[alertname:BasipSIPProxyOutage proxy:sip:shared]: 1 firing, 0 resolved"},
 		},
 		{
 			name: "the network of a site",
 			alerts: []postedAlert{
-				{labels: map[string]string{"alertname": "BasipSiteDevicesDown", "severity": "critical", "site": "hq"}},
+				{labels: map[string]string{"alertname": "BasipSiteDevicesDown", "severity": "critical", "job": "basip", "site": "hq"}},
 				{labels: dev("BasipDeviceDown", "critical", "device", "door-1", "site", "hq"), at: 2 * time.Minute},
 				{labels: dev("BasipDeviceDown", "critical", "device", "door-2", "site", "hq"), at: 2 * time.Minute},
 				{labels: dev("BasipDeviceDown", "warning", "device", "flat-1", "site", "hq"), at: 2 * time.Minute},
@@ -275,6 +281,13 @@ func runIncident(t *testing.T, amBin, root string, inc incident) {
 
 	got := summary(hook.notifications())
 	t.Logf("%s: %d alerts, the last ending %v in, %d notification(s): %v", inc.name, len(inc.alerts), last, len(got), got)
+	if inc.firstWithin > 0 {
+		hook.mu.Lock()
+		if len(hook.at) == 0 || hook.at[0].Sub(start) > scaled(inc.firstWithin) {
+			t.Errorf("no notification within %v (shipped scale) of the start: %v", inc.firstWithin, hook.at)
+		}
+		hook.mu.Unlock()
+	}
 	if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(inc.want))) {
 		t.Errorf("notifications\n got: %q\nwant: %q", got, inc.want)
 	}
