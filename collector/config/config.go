@@ -467,6 +467,7 @@ func (v *validator) validate(cfg *Config) error {
 	// /probe?target=ADDRESS could not say which of the two it means.
 	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
+	var risks risks
 	check := func(v *validator, i int, d *Device, node *yaml.Node) error {
 		if d == nil {
 			return v.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry")
@@ -480,6 +481,7 @@ func (v *validator) validate(cfg *Config) error {
 		if err := v.device(cfg, i, d, node); err != nil {
 			return err
 		}
+		risks.device(v, d, node)
 		addr := d.URL.String()
 		if prev, dup := addrs[addr]; dup {
 			return v.errorf(fieldLine(node, "address"), fmt.Sprintf("device %q", d.Name), "address",
@@ -519,6 +521,7 @@ func (v *validator) validate(cfg *Config) error {
 	if err := probs.err(v.file); err != nil {
 		return err
 	}
+	risks.warn(v, cfg)
 	if len(cfg.Devices) == 0 {
 		at := 0
 		if child(v.root, "devices") != nil {

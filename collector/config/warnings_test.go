@@ -1,0 +1,84 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestWarningsOfExposedSecretsAndStaleReuse: Basic auth written in a
+// credential set and sent over plain http, a password file readable by
+// group or others (through a symlink too) and a min_poll_interval longer
+// than Prometheus' default scrape interval load, each with a warning that
+// says where and what to do; their safe neighbours load without one.
+func TestWarningsOfExposedSecretsAndStaleReuse(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"private": 0o600, "group": 0o640, "world": 0o644} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("a-Passw0rd\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("world", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	creds := func(set string) string {
+		return "credentials:\n  default:\n    username: admin\n    password: a-Passw0rd\n" + set
+	}
+	basic := creds("  isp:\n    username: admin\n    password: a-Passw0rd\n    auth: basic\n")
+	file := func(f string) string {
+		return creds("  files:\n    username: admin\n    password_file: " + f + "\n")
+	}
+	dev := "devices:\n  - name: a\n    address: 192.0.2.1\n"
+	var five strings.Builder
+	for i := range 5 {
+		fmt.Fprintf(&five, "  - name: d%d\n    address: 192.0.2.%d\n    min_poll_interval: 5m\n", i, i+10)
+	}
+	reuse := "is longer than 1m0s, Prometheus' default scrape interval (the exporter cannot know the interval it is scraped at): a scrape within it is served a poll up to %s old instead of a new one; set it just under the scrape interval"
+	cases := map[string]struct {
+		yaml string
+		want []string
+	}{
+		"basic over http": {basic + dev + "  - name: b\n    address: http://192.0.2.2\n    credentials: isp\n", []string{
+			`c.yaml:8: credentials "isp": field auth: basic sends the password unencrypted with every request, here over plain http to device "b" (c.yaml:13); give those devices https:// addresses`}},
+		"basic over https": {basic + dev + "  - name: b\n    address: https://192.0.2.2\n    credentials: isp\n", nil},
+		"basic set unused": {basic + dev, nil},
+		// The vendor's default: no other choice was made.
+		"a vendor that takes Basic only": {basic + dev + "  - name: b\n    address: 192.0.2.2\n    vendor: sokol\n", nil},
+		"a password file of mode 0600":   {file("private") + dev, nil},
+		"a password file of mode 0640": {file("group") + dev, []string{fmt.Sprintf(
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0640); chmod 600 it`, filepath.Join(dir, "group"))}},
+		"a password file of mode 0644": {file("world") + dev, []string{fmt.Sprintf(
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0644); chmod 600 it`, filepath.Join(dir, "world"))}},
+		"a symlink to a file of mode 0644": {file("link") + dev, []string{fmt.Sprintf(
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0644); chmod 600 it`, filepath.Join(dir, "link"))}},
+		"global reuse of 1m":  {creds("") + "global:\n  min_poll_interval: 1m\n" + dev, nil},
+		"global reuse of 90s": {creds("") + "global:\n  min_poll_interval: 90s\n" + dev, []string{`c.yaml:6: global: field min_poll_interval: 1m30s ` + fmt.Sprintf(reuse, "1m30s")}},
+		"device reuse of 5m, five times": {creds("") + dev + five.String(), []string{
+			`c.yaml:10: device "d0": field min_poll_interval: 5m0s ` + fmt.Sprintf(reuse, "5m0s"),
+			`c.yaml:13: device "d1": field min_poll_interval: 5m0s ` + fmt.Sprintf(reuse, "5m0s"),
+			`c.yaml:16: device "d2": field min_poll_interval: 5m0s ` + fmt.Sprintf(reuse, "5m0s"),
+			`c.yaml: field min_poll_interval: 2 more devices set it longer than 1m0s`,
+		}},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Parse([]byte(c.yaml), "c.yaml", dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings {
+				got = append(got, w.String())
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("warnings\n got: %q\nwant: %q", got, c.want)
+			}
+		})
+	}
+}
