@@ -59,9 +59,8 @@ func (r *risks) warn(v *validator, cfg *Config) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
 		c, node, what := cfg.Credentials[name], v.entry("credentials", name), fmt.Sprintf("credentials %q", name)
-		if perm, ok := exposedPasswordFile(c); ok {
-			v.warnf(cfg, fieldLine(node, "password_file"), what, "password_file",
-				"password file %s is readable by group or others (mode %04o); chmod 600 it", c.PasswordFile, perm)
+		if problem := exposedPasswordFile(c); problem != "" {
+			v.warnf(cfg, fieldLine(node, "password_file"), what, "password_file", "password file %s %s", c.PasswordFile, problem)
 		}
 		if devices := r.basicHTTP[name]; len(devices) > 0 {
 			v.warnf(cfg, fieldLine(node, "auth"), what, "auth",
@@ -81,19 +80,27 @@ func reuseTooLong(d time.Duration) error {
 		d, PrometheusScrapeInterval, d)
 }
 
-// exposedPasswordFile reports whether c's password file, once read, is
-// readable by group or others, and its permissions. A symlink (a
-// Kubernetes secret) is followed: the mode of the file read counts.
-func exposedPasswordFile(c *Credential) (os.FileMode, bool) {
+// exposedPasswordFile says how c's password file, once read, is readable
+// by users other than the exporter's; empty when it is not. A symlink (a
+// Kubernetes secret) is followed: the mode of the file read counts. Read
+// by group is right when that is how this process reads it: another user
+// owns the file, the group is the process's (a Kubernetes secret with
+// fsGroup and mode 0440, or root:basip_exporter 0640).
+func exposedPasswordFile(c *Credential) string {
 	if c == nil || c.PasswordFile == "" || c.password == "" || runtime.GOOS == "windows" {
-		return 0, false
+		return ""
 	}
 	st, err := os.Stat(c.PasswordFile)
 	if err != nil {
-		return 0, false // it was read a moment ago; a vanished file is the next load's error
+		return "" // it was read a moment ago; a vanished file is the next load's error
 	}
-	perm := st.Mode().Perm()
-	return perm, perm&0o044 != 0
+	switch perm := st.Mode().Perm(); {
+	case perm&0o004 != 0:
+		return fmt.Sprintf("is readable by every user (mode %04o); chmod 600 it, or 640 owned by root and the exporter's group", perm)
+	case perm&0o040 != 0 && !readThroughGroup(st):
+		return fmt.Sprintf("is readable by its group, which the exporter does not read it through (mode %04o); chmod 600 it", perm)
+	}
+	return ""
 }
 
 // named lists up to maxNamed of devices and counts the rest.

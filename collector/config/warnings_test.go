@@ -8,6 +8,41 @@ import (
 	"testing"
 )
 
+// TestGroupReadablePasswordFileOfTheExportersGroup: a password file that
+// another user owns with the exporter's group and mode 0440 (a Kubernetes
+// secret with fsGroup, root:basip_exporter 0640 on a host) is read through
+// its group: no warning. Needs root to give the file away.
+func TestGroupReadablePasswordFileOfTheExportersGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("a-Passw0rd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	y := "credentials:\n  default:\n    username: admin\n    password_file: pw\ndevices:\n  - name: a\n    address: 192.0.2.1\n"
+	for _, c := range []struct {
+		uid  int
+		mode os.FileMode
+		warn bool
+	}{{65532, 0o440, false}, {65532, 0o640, false}, {65532, 0o444, true}, {0, 0o440, true}} {
+		if err := os.Chown(pw, c.uid, os.Getegid()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(pw, c.mode); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Parse([]byte(y), "c.yaml", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(cfg.Warnings) > 0; got != c.warn {
+			t.Errorf("owner %d, mode %04o: warnings %q, want a warning: %v", c.uid, c.mode, cfg.Warnings, c.warn)
+		}
+	}
+}
+
 // TestWarningsOfExposedSecretsAndStaleReuse: Basic auth written in a
 // credential set and sent over plain http, a password file readable by
 // group or others (through a symlink too) and a min_poll_interval longer
@@ -52,11 +87,11 @@ func TestWarningsOfExposedSecretsAndStaleReuse(t *testing.T) {
 		"a vendor that takes Basic only": {basic + dev + "  - name: b\n    address: 192.0.2.2\n    vendor: sokol\n", nil},
 		"a password file of mode 0600":   {file("private") + dev, nil},
 		"a password file of mode 0640": {file("group") + dev, []string{fmt.Sprintf(
-			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0640); chmod 600 it`, filepath.Join(dir, "group"))}},
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by its group, which the exporter does not read it through (mode 0640); chmod 600 it`, filepath.Join(dir, "group"))}},
 		"a password file of mode 0644": {file("world") + dev, []string{fmt.Sprintf(
-			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0644); chmod 600 it`, filepath.Join(dir, "world"))}},
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by every user (mode 0644); chmod 600 it, or 640 owned by root and the exporter's group`, filepath.Join(dir, "world"))}},
 		"a symlink to a file of mode 0644": {file("link") + dev, []string{fmt.Sprintf(
-			`c.yaml:7: credentials "files": field password_file: password file %s is readable by group or others (mode 0644); chmod 600 it`, filepath.Join(dir, "link"))}},
+			`c.yaml:7: credentials "files": field password_file: password file %s is readable by every user (mode 0644); chmod 600 it, or 640 owned by root and the exporter's group`, filepath.Join(dir, "link"))}},
 		"global reuse of 1m":  {creds("") + "global:\n  min_poll_interval: 1m\n" + dev, nil},
 		"global reuse of 90s": {creds("") + "global:\n  min_poll_interval: 90s\n" + dev, []string{`c.yaml:6: global: field min_poll_interval: 1m30s ` + fmt.Sprintf(reuse, "1m30s")}},
 		"device reuse of 5m, five times": {creds("") + dev + five.String(), []string{

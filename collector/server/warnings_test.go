@@ -53,7 +53,7 @@ func TestReloadWithWarningsIsAccepted(t *testing.T) {
 	if !strings.Contains(body, "basip_exporter_config_last_reload_successful 1\n") {
 		t.Errorf("a reload with warnings counts as failed:\n%s", body)
 	}
-	for _, want := range []string{"readable by group or others (mode 0644)", "min_poll_interval: 5m0s is longer than 1m0s"} {
+	for _, want := range []string{"readable by every user (mode 0644)", "min_poll_interval: 5m0s is longer than 1m0s"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the reload did not log %q:\n%s", want, logs.String())
 		}
