@@ -3,6 +3,9 @@
 // only, /sd for Prometheus' service discovery, the landing page, /debug and
 // /config, /-/reload, and the health endpoints. It knows
 // HTTP and the pages; what they show comes from package collector.
+//
+// The endpoints that change nothing answer GET and HEAD, /-/reload POST;
+// any other method is 405 with an Allow header, before anything is done.
 package server
 
 import (
