@@ -74,6 +74,7 @@ func run() int {
 		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or every problem found, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
 		allowDrop     = kingpin.Flag("config.allow-device-drop", "Accept a configuration reload that removes more than half of the devices in use (refused by default: a device_files glob that matches nothing would stop the watch of the fleet).").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
+		demoPort      = kingpin.Flag("demo.first-port", fmt.Sprintf("With --demo: the port on 127.0.0.1 of the first simulated device; the other devices, then the Ufanet device's status, take the %d ports after it, listed at start (their username %s, password %s); 0 picks free ports.", simulator.DemoPorts()-1, simulator.DemoUsername, simulator.DemoPassword)).Default("0").Int()
 		checkDevices  = kingpin.Flag("check.device", "Poll the named configured device (repeatable; \"all\" for every one) once, print what was found, and exit 0 if every one is up, else 1.").Strings()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
 		webFlags      = webflag.AddFlags(kingpin.CommandLine, ":9875")
@@ -90,12 +91,13 @@ func run() int {
 	}
 	load := func() (*config.Config, error) { return config.Load(*configFile) }
 	if *demo {
-		fleet, err := simulator.StartDemo()
+		fleet, err := simulator.StartDemoWith(simulator.DemoOptions{FirstPort: *demoPort})
 		if err != nil {
 			logger.Error("cannot start the demo fleet", "err", err)
 			return 1
 		}
 		defer fleet.Close()
+		logDemo(logger, fleet)
 		load = func() (*config.Config, error) { return config.Parse(fleet.Config, "demo", ".") }
 	}
 	cfg, err := load()
@@ -245,6 +247,18 @@ func handleSignals(srv *http.Server, r *config.Reloader, logger *slog.Logger, st
 func reloadOnSignal(r *config.Reloader, logger *slog.Logger) {
 	if err := r.Reload(); errors.Is(err, config.ErrReloadInProgress) {
 		logger.Warn("SIGHUP ignored: a reload is in progress")
+	}
+}
+
+// logDemo lists where the demo's devices answer, so that a configuration
+// of one's own can name them.
+func logDemo(logger *slog.Logger, fleet *simulator.Demo) {
+	for _, d := range fleet.Devices {
+		args := []any{"device", d.Name, "vendor", d.Vendor, "address", d.URL}
+		if d.StatusPort != 0 {
+			args = append(args, "status_port", d.StatusPort)
+		}
+		logger.Info("demo device", args...)
 	}
 }
 

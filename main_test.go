@@ -98,3 +98,47 @@ func TestVersionWithoutLdflags(t *testing.T) {
 		t.Errorf("a stamped version was replaced by %q", version.Version)
 	}
 }
+
+// TestConfigCheckWarnsOfExposedSecrets: --config.check exits 2 (warnings
+// only) for Basic auth over plain http, a password file readable by group
+// or others, and a min_poll_interval longer than Prometheus' default
+// scrape interval; the safe forms exit 0.
+func TestConfigCheckWarnsOfExposedSecrets(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"private": 0o600, "world": 0o644} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("example-Passw0rd\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	creds := func(file, auth string) string {
+		return "credentials:\n  default:\n    username: admin\n    password_file: " + file + "\n" + auth
+	}
+	dev := func(addr string) string { return "devices:\n  - name: a\n    address: " + addr + "\n" }
+	cases := map[string]struct {
+		yaml string
+		want int
+	}{
+		"safe":                          {creds("private", "") + dev("192.0.2.1"), checkOK},
+		"basic over https":              {creds("private", "    auth: basic\n") + dev("https://192.0.2.1"), checkOK},
+		"basic over http":               {creds("private", "    auth: basic\n") + dev("192.0.2.1"), checkWarnings},
+		"a world-readable password":     {creds("world", "") + dev("192.0.2.1"), checkWarnings},
+		"reuse of 1m":                   {"global: {min_poll_interval: 1m}\n" + creds("private", "") + dev("192.0.2.1"), checkOK},
+		"reuse longer than a scrape":    {"global: {min_poll_interval: 5m}\n" + creds("private", "") + dev("192.0.2.1"), checkWarnings},
+		"a device's reuse of 2 minutes": {creds("private", "") + dev("192.0.2.1") + "    min_poll_interval: 2m\n", checkWarnings},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".yaml")
+			if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got := check(path); got != c.want {
+				t.Errorf("exit code %d, want %d", got, c.want)
+			}
+		})
+	}
+}

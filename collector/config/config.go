@@ -520,6 +520,7 @@ func (v *validator) validate(cfg *Config, probs *problems) error {
 	// /probe?target=ADDRESS could not say which of the two it means.
 	addrs := make(map[string]string, len(cfg.Devices)) // address: which device, where
 	labels := map[string]struct{}{}
+	var risks risks
 	check := func(fv *validator, i int, d *Device, node *yaml.Node) {
 		if d == nil {
 			probs.add(fv.errorf(line(node), fmt.Sprintf("device #%d", i+1), "", "empty device entry"))
@@ -548,6 +549,9 @@ func (v *validator) validate(cfg *Config, probs *problems) error {
 		if len(errs) == 0 {
 			for k := range d.Labels {
 				labels[k] = struct{}{}
+			}
+			if d.URL != nil && d.Credential != nil {
+				risks.device(fv, d, node)
 			}
 		}
 	}
@@ -581,6 +585,7 @@ func (v *validator) validate(cfg *Config, probs *problems) error {
 	if err := probs.err(v.file); err != nil {
 		return err
 	}
+	risks.warn(v, cfg)
 	if len(cfg.Devices) == 0 {
 		at := 0
 		if child(v.root, "devices") != nil {

@@ -59,9 +59,10 @@ func metricsHandler(e *collector.Exporter, self prometheus.Gatherer, offset time
 }
 
 // probeHandler serves one configured device's series, named by
-// ?target=NAME or by its configured address. A target that is not
-// configured answers 400 and counts in rejected.
-func probeHandler(e *collector.Exporter, offset time.Duration, rejected prometheus.Counter) http.Handler {
+// ?target=NAME or by its configured address, and calls polled(true) once
+// the device has been polled. A target that is not configured answers 400
+// and counts in rejected.
+func probeHandler(e *collector.Exporter, offset time.Duration, rejected prometheus.Counter, polled func(bool)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := scrapeContext(w, r, e, offset, 1)
 		defer cancel()
@@ -71,6 +72,7 @@ func probeHandler(e *collector.Exporter, offset time.Duration, rejected promethe
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		polled(true)
 		// A probe's answer is too small to be worth compressing.
 		respond(w, r, false, poll.WriteTo)
 	})

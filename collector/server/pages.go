@@ -94,15 +94,6 @@ func noCache(w http.ResponseWriter) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 }
 
-func onlyGet(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		return true
-	}
-	w.Header().Set("Allow", "GET, HEAD")
-	http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-	return false
-}
-
 // landing is the data of the landing page.
 type landing struct {
 	Columns []headerCell
@@ -224,9 +215,6 @@ func (p *pages) landingHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
-			return
-		}
-		if !onlyGet(w, r) {
 			return
 		}
 		q := r.URL.Query()
@@ -361,9 +349,6 @@ func decodedAnswers(rep *collector.DebugReport) ([]answer, error) {
 // password is shown as <secret>.
 func (p *pages) debugHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !onlyGet(w, r) {
-			return
-		}
 		q := r.URL.Query()
 		if err := checkParams(q); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -397,9 +382,6 @@ func (p *pages) debugHandler() http.Handler {
 // secret shown as <secret>.
 func (p *pages) configHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !onlyGet(w, r) {
-			return
-		}
 		b, err := marshalConfig(p.src.Config())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)

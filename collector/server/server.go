@@ -3,6 +3,9 @@
 // only, /sd for Prometheus' service discovery, the landing page, /debug and
 // /config, /-/reload, and the health endpoints. It knows
 // HTTP and the pages; what they show comes from package collector.
+//
+// The endpoints that change nothing answer GET and HEAD, /-/reload POST;
+// any other method is 405 with an Allow header, before anything is done.
 package server
 
 import (
@@ -10,6 +13,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -52,29 +57,51 @@ func New(e *collector.Exporter, o Options) http.Handler {
 	})
 	o.Registerer.MustRegister(requests, duration, rejected)
 	mux := http.NewServeMux()
-	handle := func(path, name string, h http.Handler) {
+	// handle serves h on path for the given methods only; any other
+	// method is 405 with Allow, counted under the handler's name.
+	handle := func(path, name string, methods []string, h http.Handler) {
 		labels := prometheus.Labels{"handler": name}
 		mux.Handle(path, promhttp.InstrumentHandlerCounter(requests.MustCurryWith(labels),
-			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(labels), h)))
+			promhttp.InstrumentHandlerDuration(duration.MustCurryWith(labels), allowOnly(methods, h))))
 	}
 	pageDeadline := func(*http.Request) time.Duration { return e.Config().Global.Timeout + writeMargin }
 	var polled atomic.Bool
-	handle("/metrics", "metrics", marking(&polled, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
-	handle("/probe", "probe", marking(&polled, probeHandler(e, o.TimeoutOffset, rejected)))
+	handle("/metrics", "metrics", readOnly, marking(&polled, metricsHandler(e, o.Self, o.TimeoutOffset, o.Logger)))
+	handle("/probe", "probe", readOnly, probeHandler(e, o.TimeoutOffset, rejected, polled.Store))
 	if o.Self != nil {
-		handle("/metrics/exporter", "metrics_exporter", withWriteDeadline(pageDeadline,
+		handle("/metrics/exporter", "metrics_exporter", readOnly, withWriteDeadline(pageDeadline,
 			promhttp.HandlerFor(o.Self, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError)})))
 	}
-	handle("/sd", "sd", withWriteDeadline(pageDeadline, sdHandler(e)))
+	handle("/sd", "sd", readOnly, withWriteDeadline(pageDeadline, sdHandler(e)))
 	reloadDeadline := func(*http.Request) time.Duration { return config.ReloadTimeout + writeMargin }
-	handle("/-/reload", "reload", withWriteDeadline(reloadDeadline, reloadHandler(o.Reload)))
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
-	mux.Handle("/-/ready", readyHandler(&polled))
+	handle("/-/reload", "reload", []string{http.MethodPost}, withWriteDeadline(reloadDeadline, reloadHandler(o.Reload)))
+	handle("/-/healthy", "healthy", readOnly, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") }))
+	handle("/-/ready", "ready", readOnly, readyHandler(&polled))
 	p := newPages(e, o.Pages)
-	handle("/", "landing", withWriteDeadline(pageDeadline, p.landingHandler()))
-	handle("/debug", "debug", withWriteDeadline(pageDeadline, p.debugHandler()))
-	handle("/config", "config", withWriteDeadline(pageDeadline, p.configHandler()))
+	// "/{$}" is the root alone: any other unknown path is 404 whatever
+	// its method.
+	handle("/{$}", "landing", readOnly, withWriteDeadline(pageDeadline, p.landingHandler()))
+	handle("/debug", "debug", readOnly, withWriteDeadline(pageDeadline, p.debugHandler()))
+	handle("/config", "config", readOnly, withWriteDeadline(pageDeadline, p.configHandler()))
 	return mux
+}
+
+// readOnly are the methods of the endpoints that change nothing.
+var readOnly = []string{http.MethodGet, http.MethodHead}
+
+// allowOnly serves h for the methods listed and answers any other with
+// 405 and an Allow header naming them, before h runs: a DELETE /metrics
+// polls no device.
+func allowOnly(methods []string, h http.Handler) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !slices.Contains(methods, r.Method) {
+			w.Header().Set("Allow", allow)
+			http.Error(w, "method not allowed; use "+allow, http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // marking sets polled before h runs: a scrape of /metrics or /probe has
@@ -86,11 +113,11 @@ func marking(polled *atomic.Bool, h http.Handler) http.Handler {
 	})
 }
 
-// readyHandler answers 503 until the first scrape of /metrics or /probe
-// has begun, then 200. The routes exist only once the configuration has
+// readyHandler answers 503 until the first scrape of /metrics, or of
+// /probe for a configured device, has begun, then 200. The routes exist only once the configuration has
 // loaded, so ready means: configured, and Prometheus reaches this process
 // and has it poll devices. A /metrics/exporter scrape polls none and does
-// not count.
+// not count, nor does a /probe refused with 400.
 func readyHandler(polled *atomic.Bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if !polled.Load() {
@@ -122,15 +149,10 @@ func withWriteDeadline(timeout func(*http.Request) time.Duration, h http.Handler
 	})
 }
 
-// reloadHandler reloads the configuration on POST or PUT: 200, 500 with
-// the reason, or 503 while another reload runs.
+// reloadHandler reloads the configuration (its route takes POST only):
+// 200, 500 with the reason, or 503 while another reload runs.
 func reloadHandler(reload func() error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost && r.Method != http.MethodPut {
-			w.Header().Set("Allow", "POST, PUT")
-			http.Error(w, "use POST to reload the configuration", http.StatusMethodNotAllowed)
-			return
-		}
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		err := reload()
 		if errors.Is(err, config.ErrReloadInProgress) { // answered at once: reloads never queue
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

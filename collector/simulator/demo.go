@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -112,9 +114,31 @@ type Demo struct {
 	Servers []*Server
 	// VendorServers are the devices of the other vendors, one of each.
 	VendorServers []*vendorsim.Server
+	// Devices are every device of the fleet in the order of their ports.
+	Devices []DemoDevice
 	// Config is the exporter configuration for the fleet, in YAML.
 	Config []byte
 }
+
+// DemoDevice is where a demo device answers.
+type DemoDevice struct {
+	Name, Vendor string
+	URL          string // http://127.0.0.1:PORT or https://...
+	StatusPort   int    // a Ufanet device's status port; 0 for the others
+}
+
+// DemoOptions shape the demo fleet.
+type DemoOptions struct {
+	// FirstPort is the port of the first device on 127.0.0.1; the others
+	// take the ports after it, one each in the order of Demo.Devices, and
+	// the Ufanet device's status the port after the last device
+	// (DemoPorts in all). 0: each on a free port the system picks.
+	FirstPort int
+}
+
+// DemoPorts is how many ports the demo fleet listens on: one per device
+// and the Ufanet device's status port.
+func DemoPorts() int { return len(demoDevices(0)) + len(demoVendors) + 1 }
 
 // Demo credentials. They exist only in this process.
 const (
@@ -157,10 +181,10 @@ type demoDevice struct {
 	setup            func(d *Device)
 }
 
-// StartDemo starts the demo fleet on 127.0.0.1. Close it when done.
-func StartDemo() (*Demo, error) {
-	now := time.Now().Add(-time.Minute).Unix()
-	devices := []demoDevice{
+// demoDevices are the demo's BAS-IP devices; now is the time of their last
+// registration attempt.
+func demoDevices(now int64) []demoDevice {
+	return []demoDevice{
 		{name: "panel-entrance", api: "v1", extra: "    policy: panels\n    labels: {site: hq}\n", setup: func(d *Device) {
 			d.SetSettings(PanelSettings("100", "udp"))
 			d.SetStatus(Status("OK", now))
@@ -223,28 +247,48 @@ func StartDemo() (*Demo, error) {
 			d.SetInfo(Info("Service door", "AA-07BD", "panel", "3.8.0", "2.0.0"))
 		}},
 	}
+}
+
+// StartDemo starts the demo fleet on 127.0.0.1 at free ports. Close it
+// when done.
+func StartDemo() (*Demo, error) { return StartDemoWith(DemoOptions{}) }
+
+// StartDemoWith starts the demo fleet on 127.0.0.1 as o says. Close it
+// when done.
+func StartDemoWith(o DemoOptions) (*Demo, error) {
+	if o.FirstPort < 0 || o.FirstPort > 0 && o.FirstPort+DemoPorts()-1 > 65535 {
+		return nil, fmt.Errorf("demo ports %d to %d: not ports (the demo needs %d from the first)", o.FirstPort, o.FirstPort+DemoPorts()-1, DemoPorts())
+	}
+	addr := func(i int) string {
+		if o.FirstPort == 0 {
+			return "127.0.0.1:0"
+		}
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(o.FirstPort+i))
+	}
+	devices := demoDevices(time.Now().Add(-time.Minute).Unix())
 	demo := &Demo{}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "global:\n  timeout: 3s\n  api_version: auto\ncredentials:\n  default:\n    username: %s\n    password: %q\n  stale:\n    username: %s\n    password: %q\n  basic:\n    username: %s\n    password: %q\n    auth: basic\n%sdevices:\n",
 		DemoUsername, DemoPassword, DemoUsername, "an-old-Passw0rd", DemoUsername, DemoPassword, demoPolicies)
-	for _, dd := range devices {
+	for i, dd := range devices {
 		d := &Device{Username: DemoUsername, Password: DemoPassword, APIVersion: dd.api, Auth: dd.auth}
 		dd.setup(d)
 		var s *Server
 		var err error
 		if dd.tls {
-			s, err = ServeTLS(d)
+			s, err = ServeTLSAt(d, addr(i))
 		} else {
-			s, err = Serve(d)
+			s, err = ServeAt(d, addr(i))
 		}
 		if err != nil {
 			demo.Close()
-			return nil, err
+			return nil, fmt.Errorf("demo device %s: %w", dd.name, err)
 		}
 		demo.Servers = append(demo.Servers, s)
+		demo.Devices = append(demo.Devices, DemoDevice{Name: dd.name, Vendor: "basip", URL: s.URL})
 		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n%s", dd.name, s.URL, dd.extra)
 	}
-	if err := demo.addVendors(&cfg); err != nil {
+	if err := demo.addVendors(&cfg, func(i int) string { return addr(len(devices) + i) }, addr(DemoPorts()-1)); err != nil {
 		demo.Close()
 		return nil, err
 	}
@@ -268,17 +312,19 @@ var demoVendors = []struct {
 	{"hikvision-kv8113-porch", "hikvision", func(d *vendorsim.Device) {}}, // Digest; ISAPI XML
 }
 
-// addVendors starts the demo's devices of other vendors and adds them to
-// the configuration in cfg.
-func (d *Demo) addVendors(cfg *strings.Builder) error {
-	for _, v := range demoVendors {
+// addVendors starts the demo's devices of other vendors, the i-th at
+// addr(i) and the Ufanet status at statusAddr, and adds them to the
+// configuration in cfg.
+func (d *Demo) addVendors(cfg *strings.Builder, addr func(i int) string, statusAddr string) error {
+	for i, v := range demoVendors {
 		dev := vendorsim.New(v.vendor, DemoUsername, DemoPassword)
 		v.setup(dev)
-		s, err := vendorsim.Serve(dev)
+		s, err := vendorsim.ServeAt(dev, addr(i), statusAddr)
 		if err != nil {
-			return err
+			return fmt.Errorf("demo device %s: %w", v.name, err)
 		}
 		d.VendorServers = append(d.VendorServers, s)
+		d.Devices = append(d.Devices, DemoDevice{Name: v.name, Vendor: v.vendor, URL: s.URL, StatusPort: s.StatusPort})
 		fmt.Fprintf(cfg, "  - name: %s\n    address: %s\n    vendor: %s\n    labels: {site: annex}\n    policy: none\n", v.name, s.URL, v.vendor)
 		if s.StatusPort != 0 {
 			fmt.Fprintf(cfg, "    status_port: %d\n", s.StatusPort)

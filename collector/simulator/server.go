@@ -50,6 +50,13 @@ func Serve(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", nil) }
 // ServeTLS starts serving d over HTTPS with a fresh self-signed certificate.
 func ServeTLS(d *Device) (*Server, error) { return serve(d, "127.0.0.1:0", &CertOptions{}) }
 
+// ServeAt starts serving d over plain HTTP at addr (host:port).
+func ServeAt(d *Device, addr string) (*Server, error) { return serve(d, addr, nil) }
+
+// ServeTLSAt starts serving d over HTTPS at addr (host:port) with a fresh
+// self-signed certificate.
+func ServeTLSAt(d *Device, addr string) (*Server, error) { return serve(d, addr, &CertOptions{}) }
+
 // ServeTLSWith starts serving d over HTTPS with a fresh self-signed
 // certificate shaped by o: for other hosts, or expired.
 func ServeTLSWith(d *Device, o CertOptions) (*Server, error) { return serve(d, "127.0.0.1:0", &o) }

@@ -19,10 +19,14 @@ type Server struct {
 	servers []*http.Server
 }
 
-// Serve starts serving d on 127.0.0.1.
-func Serve(d *Device) (*Server, error) {
+// Serve starts serving d on 127.0.0.1 at free ports.
+func Serve(d *Device) (*Server, error) { return ServeAt(d, "127.0.0.1:0", "127.0.0.1:0") }
+
+// ServeAt starts serving d at addr (host:port), and a Ufanet device's
+// status at statusAddr, which other vendors ignore.
+func ServeAt(d *Device, addr, statusAddr string) (*Server, error) {
 	s := &Server{Device: d}
-	ln, err := s.listen(d, d)
+	ln, err := s.listen(d, d, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +35,7 @@ func Serve(d *Device) (*Server, error) {
 		st, err := s.listen(d, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			r = r.WithContext(context.WithValue(r.Context(), statusPortKey{}, true))
 			d.ServeHTTP(w, r)
-		}))
+		}), statusAddr)
 		if err != nil {
 			_ = s.Close()
 			return nil, err
@@ -41,8 +45,8 @@ func Serve(d *Device) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) listen(d *Device, h http.Handler) (net.Listener, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func (s *Server) listen(d *Device, h http.Handler, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
