@@ -376,3 +376,21 @@ func TestHikvision(t *testing.T) {
 		})
 	}
 }
+
+// TestSokolPathKeptOnlyWhenItDecodes: a rev.2 panel whose web server
+// answers 200 HTML to any path (the rev.5 path included) is read at its
+// rev.2 path, which is kept: the next poll asks it alone.
+func TestSokolPathKeptOnlyWhenItDecodes(t *testing.T) {
+	d, c := serve(t, "sokol", func(d *vendorsim.Device) { d.Revision, d.AnyPath200 = 2, true })
+	s, _, err := c.SIPSettings(ctx(t))
+	if err != nil || s.User == nil || c.APIVersion() != "rev.2" {
+		t.Fatalf("settings %+v, %v, revision %q", s, err, c.APIVersion())
+	}
+	before := len(d.Paths())
+	if _, _, err := c.SIPSettings(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Paths()[before:]; len(got) != 1 || got[0] != "/sip/settings" {
+		t.Errorf("the next poll asked %v, want /sip/settings alone", got)
+	}
+}
