@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"reflect"
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
@@ -65,7 +64,7 @@ func (o *pollOutcome) reuseFingerprint(prev *pollOutcome) {
 	if prev != nil && prev.readSettings() != nil {
 		p = prev
 	}
-	if s != nil && p != nil && p.fingerprinted && reflect.DeepEqual(s, p.settings) {
+	if s != nil && p != nil && p.fingerprinted && s.Equal(p.settings) {
 		o.fingerprint, o.fingerprinted = p.fingerprint, true
 	}
 }

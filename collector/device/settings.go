@@ -155,3 +155,31 @@ func (f *FlexString) UnmarshalJSON(b []byte) error {
 	}
 	return nil
 }
+
+// Equal reports whether s and o hold the same settings, field by field
+// (the SIP password included): what reflect.DeepEqual says of them, at a
+// fraction of its cost on every poll.
+func (s *SIPSettings) Equal(o *SIPSettings) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	return eq(s.Enable, o.Enable) && eq(s.Proxy, o.Proxy) && eq(s.Realm, o.Realm) && eq(s.Outbound, o.Outbound) &&
+		eq(s.User, o.User) && eq(s.Password, o.Password) && eq(s.Transport, o.Transport) && eq(s.UserID, o.UserID) &&
+		eq(s.RingCode, o.RingCode) && eq(s.Timeout, o.Timeout) && eq(s.RegistrationInterval, o.RegistrationInterval) &&
+		s.STUN.equal(o.STUN)
+}
+
+func (t *STUN) equal(o *STUN) bool {
+	if t == nil || o == nil {
+		return t == o
+	}
+	return eq(t.IP, o.IP) && eq(t.Port, o.Port)
+}
+
+// eq compares two optional values: both absent, or both present and equal.
+func eq[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
