@@ -106,6 +106,15 @@ func TestReloadRereadsRotatedPassword(t *testing.T) {
 	if code != http.StatusInternalServerError || !regexp.MustCompile(`config\.yaml:\d+: .*colour`).MatchString(body) {
 		t.Errorf("POST /-/reload of a bad config = %d %q, want 500 naming the file, line and key", code, body)
 	}
+	// Its log line, read before the next SIGHUP, so that the SIGHUP's own
+	// line is not taken from it: the answer can arrive before the log line
+	// is read from the exporter's output.
+	if p.waitLog(10*time.Second, func(l map[string]any) bool {
+		e, _ := l["err"].(string)
+		return l["msg"] == "config reload failed; keeping the previous configuration" && strings.Contains(e, "colour")
+	}) == nil {
+		t.Fatal("the refused reload was not logged")
+	}
 
 	// An empty password file, by SIGHUP: refused and logged.
 	replaceFile(t, cfgPath, good)
