@@ -145,14 +145,7 @@ func TestConfigWarnings(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := Parse([]byte(c.yaml), "c.yaml", dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range cfg.Warnings {
-				got = append(got, w.String())
-			}
+			got := warningsOf(t, c.yaml, dir)
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("warnings\n got: %q\nwant: %q", got, c.want)
 			}
@@ -367,4 +360,19 @@ func TestDevicePatternMatchingNothingIsAnError(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %s", err, want)
 	}
+}
+
+// warningsOf parses y as c.yaml in dir and returns its warnings, one a
+// string.
+func warningsOf(t *testing.T, y, dir string) []string {
+	t.Helper()
+	cfg, err := Parse([]byte(y), "c.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.String())
+	}
+	return got
 }

@@ -103,14 +103,7 @@ func TestWarningsOfExposedSecretsAndStaleReuse(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg, err := Parse([]byte(c.yaml), "c.yaml", dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range cfg.Warnings {
-				got = append(got, w.String())
-			}
+			got := warningsOf(t, c.yaml, dir)
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("warnings\n got: %q\nwant: %q", got, c.want)
 			}

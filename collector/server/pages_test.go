@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -98,18 +97,10 @@ func closedAddress(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
+// get is do with GET.
 func get(t *testing.T, url string) (int, string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b), resp.Header
+	return do(t, http.MethodGet, url)
 }
 
 // secretForms are the ways a password may leak: as is, and as the MD5 the
