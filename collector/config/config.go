@@ -115,7 +115,7 @@ var ReservedLabels = []string{
 	"device", "transport", "reason", "proxy", "realm", "outbound", "user", "user_id", "stun",
 	"endpoint", "policy", "rule", "field", "status", "model", "type", "firmware",
 	"api_version", "serial", "name", "instance", "job", "vendor", "account",
-	"credentials",
+	"credentials", "pbx", "state",
 }
 
 var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
@@ -130,6 +130,8 @@ type Config struct {
 	// schema of Devices; relative to the configuration file. Each must
 	// match at least one file.
 	DeviceFiles []string `yaml:"device_files,omitempty"`
+	// PBXs are the SIP servers the devices register with (see PBX).
+	PBXs []*PBX `yaml:"pbxs,omitempty"`
 
 	// LabelNames is the sorted union of every device's constant label
 	// names; a device without one of them exports it empty.
@@ -510,6 +512,7 @@ func (p *problems) err(file string) error {
 func (v *validator) validate(cfg *Config, probs *problems) error {
 	probs.add(v.global(&cfg.Global))
 	probs.add(v.policies(cfg))
+	probs.add(errors.Join(v.pbxs(cfg)...))
 	for _, name := range slices.Sorted(maps.Keys(cfg.Credentials)) {
 		probs.add(errors.Join(v.credential(name, cfg.Credentials[name])...))
 	}
