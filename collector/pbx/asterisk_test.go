@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -915,4 +916,45 @@ func TestAsteriskMalformedAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzAsteriskContacts: whatever the answer, the reader does not panic,
+// keeps its bounds, and every contact it returns has a user and a Source
+// that is empty or an IP address in netip's text form; no error quotes
+// the answer.
+func FuzzAsteriskContacts(f *testing.F) {
+	const marker = "Zq9-Fuzz-Marker"
+	for _, name := range []string{"contacts-two", "contacts-none", "contacts-error", "permission-denied", "login-accepted"} {
+		f.Add(loadAMIFixture(f, name).body)
+	}
+	f.Add([]byte(amiListing(amiEvent, 1)))
+	f.Add([]byte(amiListing("Event: ContactList\r\nObjectName: "+marker+"@example.com;@a\r\nUri: sip:x@[::ffff:10.0.0.1]\r\nViaAddr: [fe80::1%eth0]\r\n\r\n", 1)))
+	f.Add([]byte(amiListing("Event: ContactList\r\n"+marker+"\r\n\r\n", 1)))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		contacts, err := readContacts(bytes.NewReader(in))
+		if err != nil {
+			if strings.Contains(err.Error(), marker) {
+				t.Fatalf("error quotes the answer: %v", err)
+			}
+			return
+		}
+		if len(contacts) > MaxContacts {
+			t.Fatalf("%d contacts", len(contacts))
+		}
+		for _, c := range contacts {
+			if c.User == "" {
+				t.Fatalf("contact without an aor: %+v", c)
+			}
+			if len(c.User)+len(c.Domain) > amiMaxAoR {
+				t.Fatalf("aor longer than %d: %+v", amiMaxAoR, c)
+			}
+			if c.Source == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(c.Source)
+			if err != nil || a.String() != c.Source || a.Zone() != "" || a.Is4In6() {
+				t.Fatalf("Source %q is not an IP address in netip's form", c.Source)
+			}
+		}
+	})
 }
