@@ -1,0 +1,770 @@
+package pbx
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/basip/basip_exporter/collector/devhttp"
+	"github.com/basip/basip_exporter/collector/device"
+	"github.com/basip/basip_exporter/collector/internal/safetext"
+)
+
+// Kamailio's usrloc, read with one JSON-RPC call over jsonrpcs's HTTP
+// transport (xhttp). Kamailio 5.6.3 answers ul.dump like this (pretty
+// printed with tabs; abridged):
+//
+//	{"jsonrpc": "2.0",
+//	 "result": {"Domains": [{"Domain": {
+//	   "Domain": "location", "Size": 1024,
+//	   "AoRs": [{"Info": {
+//	     "AoR": "1001" (with use_domain: "1001@example.org"), "HashID": 924766748,
+//	     "Contacts": [{"Contact": {
+//	       "Address": "sip:1001@127.0.0.1:5070", "Expires": 3600, "Q": -1,
+//	       "Call-ID": "...", "CSeq": 1, "User-Agent": "...",
+//	       "Received": "[not set]" (behind NAT: "sip:127.0.0.1:45186;transport=tcp"),
+//	       "Path": "[not set]", "State": "CS_NEW", "Socket": "udp:127.0.0.1:25060",
+//	       ... (15 more)}}]}}],
+//	   "Stats": {"Records": 4, "Max-Slots": 1}}}]},
+//	 "id": 1}
+//
+// A method it does not know is HTTP 500 "Method Not Found" with the body
+// {"jsonrpc":"2.0","error":{"code":500,"message":"Method Not Found"},"id":1}.
+// Kamailio itself has no authentication on this endpoint; operators put a
+// proxy with HTTP Basic authentication in front of it.
+//
+// The answer is read as a stream of JSON tokens (encoding/json's
+// Decoder.Token), never whole: only AoR, Address and Received are kept,
+// every other value is skipped token by token. Below the decoder, jsonGuard
+// bounds the bytes (MaxBody), the nesting and the length of any one string
+// or literal, and collapses runs of whitespace, so the decoder's buffer
+// stays near one token's size whatever the registrar sends.
+
+// kamailioOp names the call in errors.
+const kamailioOp = "kamailio ul.dump"
+
+// ulDumpRequest is the JSON-RPC request: all contacts of all usrloc tables.
+const ulDumpRequest = `{"jsonrpc":"2.0","method":"ul.dump","id":1}`
+
+// Bounds on one ul.dump answer, besides MaxBody and MaxContacts.
+const (
+	// ulMaxField is the longest AoR, Address or Received kept. Kamailio
+	// 5.6.3 refused to save an AoR of 212 bytes ("Address Of Record too
+	// long") and contact URIs of 600 bytes or more ("contact uri is too
+	// long"), so a longer one is not from a registrar: the whole answer is
+	// an error rather than a contact skipped in silence.
+	ulMaxField = 1024
+	// ulMaxToken is the longest string or literal the decoder is given,
+	// in any field (an unknown field's too): the decoder holds one token
+	// whole.
+	ulMaxToken = 64 << 10
+	// ulMaxDepth is the deepest nesting of arrays and objects read; the
+	// answer itself nests eleven deep.
+	ulMaxDepth = 32
+	// ulMaxErrorBody is how much of a non-200 answer is read, for the
+	// JSON-RPC error Kamailio sends with it.
+	ulMaxErrorBody = 4 << 10
+	// ulMaxMessage is how much of a JSON-RPC error message an error quotes.
+	ulMaxMessage = 64
+	// ulNotSet is what Kamailio prints for a Received it has not set.
+	ulNotSet = "[not set]"
+)
+
+// kamailio is the Registrar of a Kamailio.
+type kamailio struct {
+	url      string
+	shown    string // the URL without user, password or query, for printing
+	username string
+	password device.Secret
+	client   *http.Client
+}
+
+var _ Registrar = (*kamailio)(nil)
+
+// NewKamailio returns the registrar of the Kamailio whose JSON-RPC endpoint
+// (jsonrpcs over xhttp, e.g. http://127.0.0.1:5071/RPC) is rpcURL. With a
+// username, each request carries HTTP Basic authentication, for the proxy
+// an operator puts in front of Kamailio. client sends the requests; nil is
+// a client that follows no redirect. Errors are *device.Error values whose
+// text holds neither the password nor the URL.
+func NewKamailio(rpcURL, username string, password device.Secret, client *http.Client) Registrar {
+	if client == nil {
+		client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return &kamailio{url: rpcURL, shown: shownURL(rpcURL), username: username, password: password, client: client}
+}
+
+// String implements fmt.Stringer: the endpoint without credentials.
+func (k *kamailio) String() string { return "kamailio registrar " + k.shown }
+
+// GoString implements fmt.GoStringer, so %#v prints no field either.
+func (k *kamailio) GoString() string { return k.String() }
+
+// shownURL is rpcURL's scheme, host and path: a user, password, query or
+// fragment in it may be a credential.
+func shownURL(rpcURL string) string {
+	u, err := url.Parse(rpcURL)
+	if err != nil {
+		return "<invalid URL>"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// Contacts implements Registrar with one ul.dump.
+func (k *kamailio) Contacts(ctx context.Context) ([]Contact, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.url, strings.NewReader(ulDumpRequest))
+	if err != nil { // its text quotes the URL
+		return nil, &device.Error{Reason: device.ReasonConnection, Op: kamailioOp, Err: errors.New("the RPC URL is not a valid URL")}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	if k.username != "" {
+		req.SetBasicAuth(k.username, k.password.Reveal())
+	}
+	resp, err := k.client.Do(req)
+	if err != nil {
+		return nil, devhttp.TransportError(kamailioOp, err)
+	}
+	defer resp.Body.Close()
+	switch code := resp.StatusCode; {
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return nil, &device.Error{Reason: device.ReasonAuth, Op: kamailioOp, Err: fmt.Errorf("HTTP %d: credentials refused", code), Status: code}
+	case code != http.StatusOK:
+		msg := fmt.Sprintf("unexpected HTTP status %d", code)
+		if r := rpcErrorText(resp.Body); r != "" {
+			msg += " (" + r + ")"
+		}
+		return nil, &device.Error{Reason: device.ReasonHTTPStatus, Op: kamailioOp, Err: errors.New(msg), Status: code}
+	}
+	contacts, err := decodeULDump(resp.Body)
+	if err != nil {
+		return nil, ulError(err)
+	}
+	return contacts, nil
+}
+
+// ulError classifies an error of decodeULDump.
+func ulError(err error) *device.Error {
+	var (
+		re  *ulReadError
+		rpc *ulRPCError
+	)
+	switch {
+	case errors.Is(err, ErrTooManyContacts), errors.Is(err, errULTooLarge), errors.Is(err, errULTokenTooLong):
+		return &device.Error{Reason: device.ReasonTooLarge, Op: kamailioOp, Err: err}
+	case errors.As(err, &rpc):
+		return &device.Error{Reason: device.ReasonDecode, Op: kamailioOp, Err: err}
+	case errors.As(err, &re) && !errors.Is(err, io.ErrUnexpectedEOF):
+		return devhttp.TransportError(kamailioOp, re.err)
+	}
+	return &device.Error{Reason: device.ReasonDecode, Op: kamailioOp, Err: err}
+}
+
+// rpcErrorText reads at most ulMaxErrorBody bytes of a non-200 answer and
+// returns its JSON-RPC error as "JSON-RPC error 500: Method Not Found"
+// (the message escaped and cut), or "" when it has none.
+func rpcErrorText(body io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(body, ulMaxErrorBody))
+	var v struct {
+		Error *struct {
+			Code    json.Number `json:"code"`
+			Message string      `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Error == nil {
+		return ""
+	}
+	code, err := strconv.ParseInt(string(v.Error.Code), 10, 64)
+	return (&ulRPCError{code: code, hasCode: err == nil, message: v.Error.Message}).Error()
+}
+
+// ulRPCError is the JSON-RPC error object of an answer.
+type ulRPCError struct {
+	code    int64
+	hasCode bool
+	message string // as sent; Error escapes and cuts it
+}
+
+func (e *ulRPCError) Error() string {
+	s := "JSON-RPC error"
+	if e.hasCode {
+		s += " " + strconv.FormatInt(e.code, 10)
+	}
+	if e.message != "" {
+		s += ": " + excerpt(e.message, ulMaxMessage)
+	}
+	return s
+}
+
+// excerpt is s made safe to show (safetext.Escape) and cut to at most max
+// bytes: a cut text ends in "...", within max, and is cut between
+// characters, so no escape sequence or UTF-8 character is cut in two.
+func excerpt(s string, max int) string {
+	if len(s) <= max { // escaping only lengthens
+		if e := safetext.Escape(s); len(e) <= max {
+			return e
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		piece := safetext.Escape(s[i : i+size])
+		if b.Len()+len(piece) > max-3 {
+			break
+		}
+		b.WriteString(piece)
+		i += size
+	}
+	b.WriteString("...")
+	return b.String()
+}
+
+// decodeULDump reads one ul.dump answer from r (the HTTP body) and returns
+// its contacts. It reads no further than the end of the answer's JSON
+// object, nor past MaxBody bytes, and stops at the contact after the
+// MaxContacts-th.
+func decodeULDump(r io.Reader) ([]Contact, error) {
+	d := &ulDecoder{dec: json.NewDecoder(&jsonGuard{r: r, left: MaxBody}), max: MaxContacts}
+	d.dec.UseNumber() // numbers are skipped; no float parsing
+	if err := d.answer(); err != nil {
+		return nil, err
+	}
+	if d.contacts == nil {
+		d.contacts = []Contact{}
+	}
+	return d.contacts, nil
+}
+
+// ulDecoder walks the answer's tokens.
+type ulDecoder struct {
+	dec      *json.Decoder
+	contacts []Contact
+	max      int // MaxContacts, smaller in tests
+}
+
+// answer reads {"jsonrpc":..,"result":{..},"id":..} or an error object.
+func (d *ulDecoder) answer() error {
+	if err := d.open('{', "the answer"); err != nil {
+		return err
+	}
+	var result bool
+	err := d.object(func(key string) error {
+		switch key {
+		case "result":
+			result = true
+			return d.result()
+		case "error":
+			return d.rpcError()
+		}
+		return d.skip()
+	})
+	if err == nil && !result {
+		err = errors.New("the answer has no result")
+	}
+	return err
+}
+
+func (d *ulDecoder) rpcError() error {
+	if err := d.open('{', "error"); err != nil {
+		return err
+	}
+	e := &ulRPCError{}
+	err := d.object(func(key string) error {
+		switch key {
+		case "code":
+			tok, err := d.token()
+			if err != nil {
+				return err
+			}
+			if n, ok := tok.(json.Number); ok {
+				e.code, err = strconv.ParseInt(string(n), 10, 64)
+				e.hasCode = err == nil
+				return nil
+			}
+			return typeError("error.code", tok, "a number")
+		case "message":
+			var err error
+			e.message, err = d.str("error.message")
+			return err
+		}
+		return d.skip()
+	})
+	if err != nil {
+		return err
+	}
+	return e
+}
+
+func (d *ulDecoder) result() error {
+	if err := d.open('{', "result"); err != nil {
+		return err
+	}
+	var domains bool
+	err := d.object(func(key string) error {
+		if key != "Domains" {
+			return d.skip()
+		}
+		domains = true
+		return d.array("Domains", d.domain)
+	})
+	if err == nil && !domains {
+		err = errors.New("result has no Domains")
+	}
+	return err
+}
+
+// domain reads {"Domain":{"Domain":"location",...,"AoRs":[...]}}.
+func (d *ulDecoder) domain() error {
+	if err := d.open('{', "a Domains element"); err != nil {
+		return err
+	}
+	var inner bool
+	err := d.object(func(key string) error {
+		if key != "Domain" {
+			return d.skip()
+		}
+		inner = true
+		if err := d.open('{', "Domain"); err != nil {
+			return err
+		}
+		var aors bool
+		err := d.object(func(key string) error {
+			if key != "AoRs" {
+				return d.skip()
+			}
+			aors = true
+			return d.array("AoRs", d.aor)
+		})
+		if err == nil && !aors {
+			err = errors.New("a Domain has no AoRs")
+		}
+		return err
+	})
+	if err == nil && !inner {
+		err = errors.New("a Domains element has no Domain")
+	}
+	return err
+}
+
+// aor reads {"Info":{"AoR":"1001@example.org",...,"Contacts":[...]}}. The
+// AoR may come after the contacts: they get its user and domain when the
+// Info object ends.
+func (d *ulDecoder) aor() error {
+	if err := d.open('{', "an AoRs element"); err != nil {
+		return err
+	}
+	var info bool
+	err := d.object(func(key string) error {
+		if key != "Info" {
+			return d.skip()
+		}
+		info = true
+		if err := d.open('{', "Info"); err != nil {
+			return err
+		}
+		first := len(d.contacts)
+		var aor string
+		var haveAoR bool
+		err := d.object(func(key string) error {
+			switch key {
+			case "AoR":
+				var err error
+				aor, err = d.str("AoR")
+				haveAoR = true
+				return err
+			case "Contacts":
+				return d.array("Contacts", d.contact)
+			}
+			return d.skip()
+		})
+		if err != nil {
+			return err
+		}
+		if !haveAoR {
+			return errors.New("an Info has no AoR")
+		}
+		user, domain := aor, ""
+		if i := strings.LastIndexByte(aor, '@'); i >= 0 {
+			user, domain = aor[:i], aor[i+1:]
+		}
+		for i := first; i < len(d.contacts); i++ {
+			d.contacts[i].User, d.contacts[i].Domain = user, domain
+		}
+		return nil
+	})
+	if err == nil && !info {
+		err = errors.New("an AoRs element has no Info")
+	}
+	return err
+}
+
+// contact reads {"Contact":{"Address":"sip:...",...,"Received":"..."}}.
+func (d *ulDecoder) contact() error {
+	if err := d.open('{', "a Contacts element"); err != nil {
+		return err
+	}
+	var inner bool
+	err := d.object(func(key string) error {
+		if key != "Contact" {
+			return d.skip()
+		}
+		inner = true
+		if len(d.contacts) >= d.max {
+			return ErrTooManyContacts
+		}
+		if err := d.open('{', "Contact"); err != nil {
+			return err
+		}
+		var address, received string
+		var haveAddress bool
+		err := d.object(func(key string) error {
+			var err error
+			switch key {
+			case "Address":
+				address, err = d.str("Address")
+				haveAddress = true
+				return err
+			case "Received":
+				received, err = d.str("Received")
+				return err
+			}
+			return d.skip()
+		})
+		if err != nil {
+			return err
+		}
+		if !haveAddress {
+			return errors.New("a Contact has no Address")
+		}
+		d.contacts = append(d.contacts, Contact{Source: contactSource(address, received)})
+		return nil
+	})
+	if err == nil && !inner {
+		err = errors.New("a Contacts element has no Contact")
+	}
+	return err
+}
+
+// token is the decoder's next token, its error made one of ours: a
+// SyntaxError's text quotes nothing of the answer, but its offset is
+// enough.
+func (d *ulDecoder) token() (json.Token, error) {
+	tok, err := d.dec.Token()
+	if err == nil {
+		return tok, nil
+	}
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("the answer ends before its JSON does: %w", io.ErrUnexpectedEOF)
+	case errors.As(err, &se):
+		return nil, fmt.Errorf("malformed JSON at offset %d", se.Offset)
+	}
+	return nil, err
+}
+
+// open reads the delimiter that opens what.
+func (d *ulDecoder) open(want json.Delim, what string) error {
+	tok, err := d.token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return typeError(what, tok, kindOf(want))
+	}
+	return nil
+}
+
+// object reads an object's members after its '{', calling field with each
+// key; field must read the value.
+func (d *ulDecoder) object(field func(key string) error) error {
+	for {
+		tok, err := d.token()
+		if err != nil {
+			return err
+		}
+		if tok == json.Delim('}') {
+			return nil
+		}
+		key, ok := tok.(string)
+		if !ok { // the decoder allows only strings here
+			return errors.New("malformed JSON: an object key that is not a string")
+		}
+		if err := field(key); err != nil {
+			return err
+		}
+	}
+}
+
+// array reads an array: its '[', each element with elem, its ']'.
+func (d *ulDecoder) array(what string, elem func() error) error {
+	if err := d.open('[', what); err != nil {
+		return err
+	}
+	for d.dec.More() {
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+	_, err := d.token() // ']', or the error More saw
+	return err
+}
+
+// str reads a string of at most ulMaxField bytes.
+func (d *ulDecoder) str(what string) (string, error) {
+	tok, err := d.token()
+	if err != nil {
+		return "", err
+	}
+	s, ok := tok.(string)
+	if !ok {
+		return "", typeError(what, tok, "a string")
+	}
+	if len(s) > ulMaxField {
+		return "", fmt.Errorf("%s is longer than %d bytes", what, ulMaxField)
+	}
+	return s, nil
+}
+
+// skip reads one value of any kind, token by token: nothing of it is kept
+// (jsonGuard bounds its nesting).
+func (d *ulDecoder) skip() error {
+	depth := 0
+	for {
+		tok, err := d.token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			depth++
+		case json.Delim(']'), json.Delim('}'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+// typeError says that what is of another kind than want, quoting nothing
+// of its value.
+func typeError(what string, got json.Token, want string) error {
+	return fmt.Errorf("%s: got %s, want %s", what, kindOf(got), want)
+}
+
+func kindOf(tok json.Token) string {
+	switch tok {
+	case json.Delim('{'), json.Delim('}'):
+		return "an object"
+	case json.Delim('['), json.Delim(']'):
+		return "an array"
+	case nil:
+		return "null"
+	}
+	switch tok.(type) {
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	}
+	return "another value"
+}
+
+// contactSource is Contact.Source: the host of Received when Kamailio set
+// one and it is an IP address, else the host of the contact's Address when
+// that is one, else "".
+func contactSource(address, received string) string {
+	if received != "" && received != ulNotSet {
+		if ip := uriHostIP(received); ip != "" {
+			return ip
+		}
+	}
+	return uriHostIP(address)
+}
+
+// uriHostIP returns the host of a sip: or sips: URI in netip.Addr's text
+// form: an IPv4-mapped IPv6 address as IPv4, without an IPv6 zone. It is ""
+// when the URI is of another scheme or its host is not an IP address (a
+// name, or the .invalid of a WebSocket client).
+func uriHostIP(uri string) string {
+	var rest string
+	switch {
+	case len(uri) >= 4 && strings.EqualFold(uri[:4], "sip:"):
+		rest = uri[4:]
+	case len(uri) >= 5 && strings.EqualFold(uri[:5], "sips:"):
+		rest = uri[5:]
+	default:
+		return ""
+	}
+	// '@' is never unescaped in the user part, so the first one ends it.
+	if i := strings.IndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	var host string
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			return ""
+		}
+		host = rest[1:end]
+	} else {
+		host = rest
+		if end := strings.IndexAny(rest, ":;?>"); end >= 0 {
+			host = rest[:end]
+		}
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil || (a.Is6() != strings.HasPrefix(rest, "[")) {
+		return "" // IPv6 only in brackets, IPv4 never
+	}
+	return a.WithZone("").Unmap().String()
+}
+
+// Errors of jsonGuard.
+var (
+	errULTooLarge     = fmt.Errorf("the answer is larger than %d bytes", MaxBody)
+	errULTokenTooLong = fmt.Errorf("the answer has a string or literal longer than %d bytes", ulMaxToken)
+	errULTooDeep      = fmt.Errorf("the answer nests arrays and objects deeper than %d", ulMaxDepth)
+)
+
+// ulReadError is an error reading the body (a timeout, a reset), as
+// opposed to one in what it holds.
+type ulReadError struct{ err error }
+
+func (e *ulReadError) Error() string { return "reading the answer: " + e.err.Error() }
+
+func (e *ulReadError) Unwrap() error { return e.err }
+
+// jsonGuard is the reader under the JSON decoder. It lets at most left
+// bytes through (one more is errULTooLarge), and looks at them as JSON's
+// lexer does: a string or literal over ulMaxToken bytes, or nesting deeper
+// than ulMaxDepth, is an error before the decoder buffers it. Outside
+// strings it collapses each run of whitespace to one space: the decoder
+// keeps whitespace it has not yet passed in its buffer, so a body of
+// spaces would otherwise be held whole.
+type jsonGuard struct {
+	r     io.Reader
+	left  int64
+	err   error
+	inStr bool // inside a string
+	esc   bool // after a backslash in a string
+	space bool // the last byte let through was whitespace outside a string
+	run   int  // bytes of the current string or literal
+	depth int
+}
+
+func (g *jsonGuard) Read(p []byte) (int, error) {
+	for g.err == nil && len(p) > 0 {
+		if g.left <= 0 {
+			g.err = g.overflow()
+			break
+		}
+		buf := p
+		if int64(len(buf)) > g.left {
+			buf = buf[:g.left]
+		}
+		n, err := g.r.Read(buf)
+		g.left -= int64(n)
+		kept, ferr := g.filter(buf[:n])
+		switch {
+		case ferr != nil: // the bytes kept are dropped too: the answer is refused
+			g.err = ferr
+			return 0, ferr
+		case err == io.EOF:
+			g.err = io.EOF
+		case err != nil:
+			g.err = &ulReadError{err}
+		}
+		if kept > 0 || (n == 0 && err == nil) {
+			return kept, nil // an error is returned by the next call
+		}
+		// only whitespace that was dropped: read on
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	return 0, nil
+}
+
+// overflow is the error once MaxBody bytes are read and more are asked
+// for: one byte more is an answer over the bound.
+func (g *jsonGuard) overflow() error {
+	var one [1]byte
+	n, err := io.ReadAtLeast(g.r, one[:], 1)
+	switch {
+	case n > 0:
+		return errULTooLarge
+	case errors.Is(err, io.EOF):
+		return io.EOF
+	}
+	return &ulReadError{err}
+}
+
+// filter checks the bytes of b and compacts them in place, dropping
+// whitespace that follows whitespace outside strings; it returns how many
+// are kept.
+func (g *jsonGuard) filter(b []byte) (int, error) {
+	kept := 0
+	for _, c := range b {
+		if g.inStr {
+			g.run++
+			switch {
+			case g.run > ulMaxToken:
+				return kept, errULTokenTooLong
+			case g.esc:
+				g.esc = false
+			case c == '\\':
+				g.esc = true
+			case c == '"':
+				g.inStr = false
+			}
+			b[kept] = c
+			kept++
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			g.run = 0
+			if g.space {
+				continue
+			}
+			g.space = true
+			b[kept] = c
+			kept++
+			continue
+		case '"':
+			g.inStr, g.run = true, 0
+		case '[', '{':
+			g.run = 0
+			if g.depth++; g.depth > ulMaxDepth {
+				return kept, errULTooDeep
+			}
+		case ']', '}':
+			g.run = 0
+			if g.depth > 0 {
+				g.depth--
+			}
+		case ',', ':':
+			g.run = 0
+		default:
+			if g.run++; g.run > ulMaxToken {
+				return kept, errULTokenTooLong
+			}
+		}
+		g.space = false
+		b[kept] = c
+		kept++
+	}
+	return kept, nil
+}
