@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,11 +12,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/basip/basip_exporter/collector/devhttp"
 	"github.com/basip/basip_exporter/collector/device"
-	"github.com/basip/basip_exporter/collector/internal/safetext"
 )
 
 // Kamailio's usrloc, read with one JSON-RPC call over jsonrpcs's HTTP
@@ -120,6 +119,16 @@ func shownURL(rpcURL string) string {
 
 // Contacts implements Registrar with one ul.dump.
 func (k *kamailio) Contacts(ctx context.Context) ([]Contact, error) {
+	contacts, err := k.contacts(ctx)
+	if err != nil {
+		// The second line after the errors' own care: nothing in them
+		// quotes the request, but a hostile endpoint may echo it.
+		return nil, devhttp.Redact(err, k.secrets())
+	}
+	return contacts, nil
+}
+
+func (k *kamailio) contacts(ctx context.Context) ([]Contact, *device.Error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.url, strings.NewReader(ulDumpRequest))
 	if err != nil { // its text quotes the URL
 		return nil, &device.Error{Reason: device.ReasonConnection, Op: kamailioOp, Err: errors.New("the RPC URL is not a valid URL")}
@@ -139,16 +148,30 @@ func (k *kamailio) Contacts(ctx context.Context) ([]Contact, error) {
 		return nil, &device.Error{Reason: device.ReasonAuth, Op: kamailioOp, Err: fmt.Errorf("HTTP %d: credentials refused", code), Status: code}
 	case code != http.StatusOK:
 		msg := fmt.Sprintf("unexpected HTTP status %d", code)
-		if r := rpcErrorText(resp.Body); r != "" {
+		if r := rpcErrorText(resp.Body, k.secrets()); r != "" {
 			msg += " (" + r + ")"
 		}
 		return nil, &device.Error{Reason: device.ReasonHTTPStatus, Op: kamailioOp, Err: errors.New(msg), Status: code}
 	}
 	contacts, err := decodeULDump(resp.Body)
 	if err != nil {
+		var rpc *ulRPCError
+		if errors.As(err, &rpc) {
+			rpc.secrets = k.secrets()
+		}
 		return nil, ulError(err)
 	}
 	return contacts, nil
+}
+
+// secrets are the forms the password travels in: itself and the Basic
+// authorization's base64.
+func (k *kamailio) secrets() []string {
+	pw := k.password.Reveal()
+	if pw == "" {
+		return nil
+	}
+	return []string{pw, base64.StdEncoding.EncodeToString([]byte(k.username + ":" + pw))}
 }
 
 // ulError classifies an error of decodeULDump.
@@ -170,8 +193,8 @@ func ulError(err error) *device.Error {
 
 // rpcErrorText reads at most ulMaxErrorBody bytes of a non-200 answer and
 // returns its JSON-RPC error as "JSON-RPC error 500: Method Not Found"
-// (the message escaped and cut), or "" when it has none.
-func rpcErrorText(body io.Reader) string {
+// (the message redacted, escaped and cut), or "" when it has none.
+func rpcErrorText(body io.Reader, secrets []string) string {
 	b, _ := io.ReadAll(io.LimitReader(body, ulMaxErrorBody))
 	var v struct {
 		Error *struct {
@@ -183,14 +206,15 @@ func rpcErrorText(body io.Reader) string {
 		return ""
 	}
 	code, err := strconv.ParseInt(string(v.Error.Code), 10, 64)
-	return (&ulRPCError{code: code, hasCode: err == nil, message: v.Error.Message}).Error()
+	return (&ulRPCError{code: code, hasCode: err == nil, message: v.Error.Message, secrets: secrets}).Error()
 }
 
 // ulRPCError is the JSON-RPC error object of an answer.
 type ulRPCError struct {
 	code    int64
 	hasCode bool
-	message string // as sent; Error escapes and cuts it
+	message string   // as sent; Error redacts, escapes and cuts it
+	secrets []string // the values Error redacts, besides credential shapes
 }
 
 func (e *ulRPCError) Error() string {
@@ -199,32 +223,10 @@ func (e *ulRPCError) Error() string {
 		s += " " + strconv.FormatInt(e.code, 10)
 	}
 	if e.message != "" {
-		s += ": " + excerpt(e.message, ulMaxMessage)
+		// Redacted before the cut, so no cut leaves a piece of a secret.
+		s += ": " + safeExcerpt(device.RedactValues(e.message, e.secrets), ulMaxMessage)
 	}
 	return s
-}
-
-// excerpt is s made safe to show (safetext.Escape) and cut to at most max
-// bytes: a cut text ends in "...", within max, and is cut between
-// characters, so no escape sequence or UTF-8 character is cut in two.
-func excerpt(s string, max int) string {
-	if len(s) <= max { // escaping only lengthens
-		if e := safetext.Escape(s); len(e) <= max {
-			return e
-		}
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		piece := safetext.Escape(s[i : i+size])
-		if b.Len()+len(piece) > max-3 {
-			break
-		}
-		b.WriteString(piece)
-		i += size
-	}
-	b.WriteString("...")
-	return b.String()
 }
 
 // decodeULDump reads one ul.dump answer from r (the HTTP body) and returns
@@ -292,7 +294,7 @@ func (d *ulDecoder) rpcError() error {
 			return typeError("error.code", tok, "a number")
 		case "message":
 			var err error
-			e.message, err = d.str("error.message")
+			e.message, err = d.text("error.message")
 			return err
 		}
 		return d.skip()
@@ -453,9 +455,10 @@ func (d *ulDecoder) contact() error {
 	return err
 }
 
-// token is the decoder's next token, its error made one of ours: a
-// SyntaxError's text quotes nothing of the answer, but its offset is
-// enough.
+// token is the decoder's next token, its error made one of ours. A
+// SyntaxError's text quotes a character of the answer, and its offset
+// counts the bytes jsonGuard let through, not those received: neither is
+// kept.
 func (d *ulDecoder) token() (json.Token, error) {
 	tok, err := d.dec.Token()
 	if err == nil {
@@ -466,7 +469,7 @@ func (d *ulDecoder) token() (json.Token, error) {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return nil, fmt.Errorf("the answer ends before its JSON does: %w", io.ErrUnexpectedEOF)
 	case errors.As(err, &se):
-		return nil, fmt.Errorf("malformed JSON at offset %d", se.Offset)
+		return nil, errors.New("malformed JSON")
 	}
 	return nil, err
 }
@@ -520,6 +523,15 @@ func (d *ulDecoder) array(what string, elem func() error) error {
 
 // str reads a string of at most ulMaxField bytes.
 func (d *ulDecoder) str(what string) (string, error) {
+	s, err := d.text(what)
+	if err == nil && len(s) > ulMaxField {
+		return "", fmt.Errorf("%s is longer than %d bytes", what, ulMaxField)
+	}
+	return s, err
+}
+
+// text reads a string of any length (jsonGuard bounds it).
+func (d *ulDecoder) text(what string) (string, error) {
 	tok, err := d.token()
 	if err != nil {
 		return "", err
@@ -527,9 +539,6 @@ func (d *ulDecoder) str(what string) (string, error) {
 	s, ok := tok.(string)
 	if !ok {
 		return "", typeError(what, tok, "a string")
-	}
-	if len(s) > ulMaxField {
-		return "", fmt.Errorf("%s is longer than %d bytes", what, ulMaxField)
 	}
 	return s, nil
 }
@@ -649,52 +658,175 @@ func (e *ulReadError) Unwrap() error { return e.err }
 // jsonGuard is the reader under the JSON decoder. It lets at most left
 // bytes through (one more is errULTooLarge), and looks at them as JSON's
 // lexer does: a string or literal over ulMaxToken bytes, or nesting deeper
-// than ulMaxDepth, is an error before the decoder buffers it. Outside
-// strings it collapses each run of whitespace to one space: the decoder
-// keeps whitespace it has not yet passed in its buffer, so a body of
-// spaces would otherwise be held whole.
+// than ulMaxDepth, is an error before the decoder buffers it. It ends the
+// stream after the first value, so bytes after the answer are neither read
+// nor judged. Between tokens it changes only whitespace, which JSON
+// ignores there:
+//
+//   - it collapses each run of whitespace to one space: the decoder keeps
+//     whitespace it has not yet passed in its buffer, so a body of spaces
+//     would otherwise be held whole;
+//   - it puts a space between a string or literal and the ',', ':', ']'
+//     or '}' after it. Decoder.Token decodes each of them as a top-level
+//     value, and encoding/json's scanner allocates a SyntaxError (that
+//     Token then drops) for any byte but a space after a top-level value:
+//     without the space, that error was half of what reading a contact
+//     allocated.
 type jsonGuard struct {
-	r     io.Reader
-	left  int64
-	err   error
-	inStr bool // inside a string
-	esc   bool // after a backslash in a string
-	space bool // the last byte let through was whitespace outside a string
-	run   int  // bytes of the current string or literal
-	depth int
+	r    io.Reader
+	left int64  // bytes r may still give
+	in   []byte // read from r
+	off  int    // in[off:] is not yet filtered
+	err  error  // once in is used up: io.EOF, a read error, or one of the bounds
+
+	inStr  bool // inside a string
+	esc    bool // after a backslash in a string
+	space  bool // the last byte let through is whitespace outside a string
+	scalar bool // the last byte let through ends or is part of a string or literal
+	run    int  // bytes of the current string or literal
+	depth  int
+	empty  int // reads in a row that gave nothing, not even an error
 }
 
+// jsonGuardBuffer is the size of jsonGuard's read buffer.
+const jsonGuardBuffer = 32 << 10
+
 func (g *jsonGuard) Read(p []byte) (int, error) {
-	for g.err == nil && len(p) > 0 {
-		if g.left <= 0 {
-			g.err = g.overflow()
-			break
+	for len(p) > 0 {
+		if g.off == len(g.in) {
+			if g.err != nil {
+				return 0, g.err
+			}
+			g.fill()
+			continue
 		}
-		buf := p
-		if int64(len(buf)) > g.left {
-			buf = buf[:g.left]
+		n, err := g.filter(p)
+		if err != nil {
+			g.err, g.in, g.off = err, nil, 0 // what is not returned is dropped: the answer is refused
+			return 0, err
 		}
-		n, err := g.r.Read(buf)
-		g.left -= int64(n)
-		kept, ferr := g.filter(buf[:n])
-		switch {
-		case ferr != nil: // the bytes kept are dropped too: the answer is refused
-			g.err = ferr
-			return 0, ferr
-		case err == io.EOF:
-			g.err = io.EOF
-		case err != nil:
-			g.err = &ulReadError{err}
+		if n > 0 {
+			return n, nil
 		}
-		if kept > 0 || (n == 0 && err == nil) {
-			return kept, nil // an error is returned by the next call
-		}
-		// only whitespace that was dropped: read on
-	}
-	if g.err != nil {
-		return 0, g.err
 	}
 	return 0, nil
+}
+
+// filter moves what it lets through of in[off:] to p and returns how many
+// bytes it put there. The state is in local variables for the loop, which
+// runs once for each byte of the answer.
+func (g *jsonGuard) filter(p []byte) (int, error) {
+	in, off, n := g.in, g.off, 0
+	inStr, esc, space, scalar, run, depth := g.inStr, g.esc, g.space, g.scalar, g.run, g.depth
+	var err error
+loop:
+	for off < len(in) && n < len(p) {
+		c := in[off]
+		if inStr {
+			if run++; run > ulMaxToken {
+				err = errULTokenTooLong
+				break
+			}
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr, scalar = false, true
+			}
+			p[n] = c
+			n++
+			off++
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			off++
+			if space {
+				for off < len(in) && isJSONSpace(in[off]) {
+					off++ // dropped
+				}
+				continue
+			}
+			space, scalar, run = true, false, 0
+		case ',', ':', ']', '}':
+			if scalar { // a space first, then c
+				p[n] = ' '
+				n++
+				space, scalar, run = true, false, 0
+				continue
+			}
+			off++
+			space, run = false, 0
+			if c == ']' || c == '}' {
+				if depth > 0 {
+					depth--
+				}
+				if depth == 0 { // the answer's last byte
+					p[n] = c
+					n++
+					g.err, in, off = io.EOF, nil, 0
+					break loop
+				}
+			}
+		case '[', '{':
+			if depth++; depth > ulMaxDepth {
+				err = errULTooDeep
+				break loop
+			}
+			off++
+			space, scalar, run = false, false, 0
+		case '"':
+			off++
+			inStr, space, scalar, run = true, false, false, 1
+		default: // a literal's byte, or one the decoder refuses
+			if run++; run > ulMaxToken {
+				err = errULTokenTooLong
+				break loop
+			}
+			off++
+			space, scalar = false, true
+		}
+		p[n] = c
+		n++
+	}
+	g.in, g.off = in, off
+	g.inStr, g.esc, g.space, g.scalar, g.run, g.depth = inStr, esc, space, scalar, run, depth
+	return n, err
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// fill reads the next bytes from r into in.
+func (g *jsonGuard) fill() {
+	if g.left <= 0 {
+		g.err = g.overflow()
+		return
+	}
+	if g.in == nil {
+		g.in = make([]byte, jsonGuardBuffer)
+	}
+	buf := g.in[:cap(g.in)]
+	if int64(len(buf)) > g.left {
+		buf = buf[:g.left]
+	}
+	n, err := g.r.Read(buf)
+	g.in, g.off = buf[:n], 0
+	g.left -= int64(n)
+	if n == 0 && err == nil {
+		if g.empty++; g.empty >= 100 {
+			err = io.ErrNoProgress
+		}
+	} else {
+		g.empty = 0
+	}
+	switch {
+	case err == io.EOF:
+		g.err = io.EOF
+	case err != nil:
+		g.err = &ulReadError{err}
+	}
 }
 
 // overflow is the error once MaxBody bytes are read and more are asked
@@ -709,62 +841,4 @@ func (g *jsonGuard) overflow() error {
 		return io.EOF
 	}
 	return &ulReadError{err}
-}
-
-// filter checks the bytes of b and compacts them in place, dropping
-// whitespace that follows whitespace outside strings; it returns how many
-// are kept.
-func (g *jsonGuard) filter(b []byte) (int, error) {
-	kept := 0
-	for _, c := range b {
-		if g.inStr {
-			g.run++
-			switch {
-			case g.run > ulMaxToken:
-				return kept, errULTokenTooLong
-			case g.esc:
-				g.esc = false
-			case c == '\\':
-				g.esc = true
-			case c == '"':
-				g.inStr = false
-			}
-			b[kept] = c
-			kept++
-			continue
-		}
-		switch c {
-		case ' ', '\t', '\n', '\r':
-			g.run = 0
-			if g.space {
-				continue
-			}
-			g.space = true
-			b[kept] = c
-			kept++
-			continue
-		case '"':
-			g.inStr, g.run = true, 0
-		case '[', '{':
-			g.run = 0
-			if g.depth++; g.depth > ulMaxDepth {
-				return kept, errULTooDeep
-			}
-		case ']', '}':
-			g.run = 0
-			if g.depth > 0 {
-				g.depth--
-			}
-		case ',', ':':
-			g.run = 0
-		default:
-			if g.run++; g.run > ulMaxToken {
-				return kept, errULTokenTooLong
-			}
-		}
-		g.space = false
-		b[kept] = c
-		kept++
-	}
-	return kept, nil
 }
