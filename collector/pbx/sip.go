@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -403,6 +404,7 @@ var (
 	errSIPTooManyMessages = fmt.Errorf("more than %d SIP messages and no final answer", sipMaxMessages)
 	errSIPStreamTooLong   = fmt.Errorf("more than %d bytes and no final answer", sipMaxStream)
 	errSIPNotSIP          = errors.New("the stream is not SIP")
+	errSIPClosed          = fmt.Errorf("the connection was closed before a final answer (%w)", io.EOF)
 )
 
 func (r *sipReader) read() {
@@ -447,6 +449,9 @@ func (r *sipReader) readStream() error {
 	messages, total := 0, 0
 	for {
 		n, err := r.conn.Read(buf)
+		if errors.Is(err, io.EOF) {
+			return &device.Error{Reason: device.ReasonConnection, Op: r.call.op, Err: errSIPClosed}
+		}
 		if err != nil {
 			return err
 		}
