@@ -676,13 +676,16 @@ func TestProberClose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() }) // again, should the test stop early
 	errs := make(chan error, 1)
 	go func() {
 		_, _, err := options(p, srv.target(), 30*time.Second)
 		errs <- err
 	}()
-	for srv.received.Load() == 0 {
-		time.Sleep(time.Millisecond)
+	for wait := time.Now().Add(5 * time.Second); srv.received.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatal("the OPTIONS did not arrive")
+		}
 	}
 	start := time.Now()
 	p.Close()
