@@ -639,33 +639,43 @@ func TestProberBadTargets(t *testing.T) {
 	}
 }
 
-// TestProberIPv6AndNames: an IPv6 target, bracketed or not, and a name.
-func TestProberIPv6AndNames(t *testing.T) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv6loopback})
-	if err != nil {
-		t.Skip("no IPv6 loopback:", err)
-	}
-	port := conn.LocalAddr().(*net.UDPAddr).Port
-	go func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			_, _ = conn.WriteToUDP(replyTo(buf[:n], "200 OK"), from)
+// TestSIPRequestHosts: the request for an IPv6 target, bracketed or not,
+// and for a name, as it would be sent (built, not sent: the tests talk to
+// 127.0.0.0/8 only).
+func TestSIPRequestHosts(t *testing.T) {
+	for _, tc := range []struct {
+		target              Target
+		local               net.Addr
+		line, via, to, dial string
+	}{
+		{Target{Transport: "udp", Host: "2001:db8::5", Port: 5060}, &net.UDPAddr{IP: net.ParseIP("2001:db8::9"), Port: 40000},
+			"OPTIONS sip:[2001:db8::5]:5060 SIP/2.0", "SIP/2.0/UDP [2001:db8::9]:40000;branch=z9hG4bK.", "<sip:basip_exporter@[2001:db8::5]>", "[2001:db8::5]:5060"},
+		{Target{Transport: "TCP", Host: "[2001:db8::5]", Port: 5080}, &net.TCPAddr{IP: net.ParseIP("2001:db8::9"), Port: 40000},
+			"OPTIONS sip:[2001:db8::5]:5080;transport=tcp SIP/2.0", "SIP/2.0/TCP [2001:db8::9]:40000;branch=z9hG4bK.", "<sip:basip_exporter@[2001:db8::5]>", "[2001:db8::5]:5080"},
+		{Target{Transport: "tls", Host: "pbx.example.com", Port: 5061}, &net.TCPAddr{IP: net.ParseIP("192.0.2.9"), Port: 40000},
+			"OPTIONS sip:pbx.example.com:5061;transport=tls SIP/2.0", "SIP/2.0/TLS 192.0.2.9:40000;branch=z9hG4bK.", "<sip:basip_exporter@pbx.example.com>", "pbx.example.com:5061"},
+	} {
+		c, err := newSIPCall(tc.target)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.target, err)
 		}
-	}()
-	defer conn.Close()
-	p := newProber(t)
-	for _, host := range []string{"::1", "[::1]"} {
-		if a, _, err := options(p, Target{Transport: "udp", Host: host, Port: port}, 3*time.Second); err != nil || a.Code != 200 {
-			t.Errorf("%s: %+v, %v", host, a, err)
+		req, err := c.request(tc.local)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	srv := newUDPServer(t, func(s *udpServer, from *net.UDPAddr, req []byte) { s.send(from, replyTo(req, "200 OK")) })
-	if a, _, err := options(p, Target{Transport: "udp", Host: "localhost", Port: srv.port}, 3*time.Second); err != nil && !strings.Contains(err.Error(), "refused") {
-		t.Errorf("localhost: %+v, %v", a, err) // localhost may be ::1 first, where nothing listens
+		msg := []byte(req.String())
+		if line, _, _ := strings.Cut(string(msg), "\r\n"); line != tc.line {
+			t.Errorf("request line %q, want %q", line, tc.line)
+		}
+		if via := header(msg, "Via"); !strings.HasPrefix(via, tc.via) {
+			t.Errorf("Via %q, want %q...", via, tc.via)
+		}
+		if to := header(msg, "To"); to != tc.to {
+			t.Errorf("To %q, want %q", to, tc.to)
+		}
+		if c.dial != tc.dial {
+			t.Errorf("dials %q, want %q", c.dial, tc.dial)
+		}
 	}
 }
 
