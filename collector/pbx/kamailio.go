@@ -195,7 +195,9 @@ func ulError(err error) *device.Error {
 // returns its JSON-RPC error as "JSON-RPC error 500: Method Not Found"
 // (the message redacted, escaped and cut), or "" when it has none.
 func rpcErrorText(body io.Reader, secrets []string) string {
-	b, _ := io.ReadAll(io.LimitReader(body, ulMaxErrorBody))
+	b := make([]byte, ulMaxErrorBody)
+	n, _ := io.ReadFull(body, b)
+	b = b[:n]
 	var v struct {
 		Error *struct {
 			Code    json.Number `json:"code"`

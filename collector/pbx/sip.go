@@ -161,7 +161,7 @@ func newSIPCall(t Target) (*sipCall, error) {
 	switch c.transport {
 	case "udp", "tcp", "tls":
 	default:
-		return fail("transport %q is not udp, tcp or tls", safeExcerpt(t.Transport, 16))
+		return fail(`transport "%s" is not udp, tcp or tls`, safeExcerpt(t.Transport, 16))
 	}
 	if t.Port < 1 || t.Port > 65535 {
 		return fail("port %d is out of range", t.Port)
@@ -172,7 +172,7 @@ func newSIPCall(t Target) (*sipCall, error) {
 		c.host = host
 	} else {
 		// It would go into the request's URIs and headers as it is.
-		return fail("host %q is neither an IP address nor a host name", safeExcerpt(t.Host, 64))
+		return fail(`host "%s" is neither an IP address nor a host name`, safeExcerpt(t.Host, 64))
 	}
 	c.dial = net.JoinHostPort(host, strconv.Itoa(t.Port))
 	return c, nil
