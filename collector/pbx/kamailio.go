@@ -3,6 +3,7 @@ package pbx
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -746,9 +747,7 @@ loop:
 		case ' ', '\t', '\n', '\r':
 			off++
 			if space {
-				for off < len(in) && isJSONSpace(in[off]) {
-					off++ // dropped
-				}
+				off = skipJSONSpace(in, off) // dropped
 				continue
 			}
 			space, scalar, run = true, false, 0
@@ -799,6 +798,32 @@ loop:
 }
 
 func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// skipJSONSpace returns the index of the first byte of b from i on that
+// is not JSON whitespace, or len(b). It tests eight bytes at a time: a
+// body of padding is the longest run the guard reads.
+func skipJSONSpace(b []byte, i int) int {
+	const all = 0x8080808080808080 // the high bit of each byte
+	for ; i+8 <= len(b); i += 8 {
+		v := binary.LittleEndian.Uint64(b[i:])
+		if zeroBytes(v^0x2020202020202020)|zeroBytes(v^0x0909090909090909)|
+			zeroBytes(v^0x0a0a0a0a0a0a0a0a)|zeroBytes(v^0x0d0d0d0d0d0d0d0d) != all {
+			break
+		}
+	}
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// zeroBytes has the high bit of each byte set where that byte of x is 0,
+// and no other bit (adding 0x7f to the low seven bits never carries into
+// the next byte).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^(((x & low7) + low7) | x | low7)
+}
 
 // fill reads the next bytes from r into in.
 func (g *jsonGuard) fill() {

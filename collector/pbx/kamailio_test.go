@@ -279,6 +279,33 @@ func TestKamailioTolerates(t *testing.T) {
 	}
 }
 
+func TestSkipJSONSpace(t *testing.T) {
+	naive := func(b []byte, i int) int {
+		for i < len(b) && isJSONSpace(b[i]) {
+			i++
+		}
+		return i
+	}
+	alphabet := []byte(" \t\n\r\x00\x80\xa0\x0b\x0c\x1f!\"\x89\x8a\x8d\xa9")
+	var b []byte
+	for n := range 4000 {
+		b = b[:0]
+		for range n % 40 {
+			// Mostly whitespace, so runs are long enough for the eight-byte steps.
+			c := alphabet[(n*7+len(b)*13)%len(alphabet)]
+			if (n+len(b))%5 != 0 {
+				c = " \t\n\r"[(n+len(b))%4]
+			}
+			b = append(b, c)
+		}
+		for i := 0; i <= len(b); i++ {
+			if got, want := skipJSONSpace(b, i), naive(b, i); got != want {
+				t.Fatalf("skipJSONSpace(%q, %d) = %d, want %d", b, i, got, want)
+			}
+		}
+	}
+}
+
 func TestContactSource(t *testing.T) {
 	for _, tc := range []struct{ address, received, want string }{
 		{"sip:1001@127.0.0.1:5070", "[not set]", "127.0.0.1"},
@@ -374,9 +401,11 @@ func streamServer(t *testing.T, prefix string, next func(b []byte, i int) []byte
 	return srv, &served
 }
 
-// repeat is a next for streamServer that appends s each time.
+// repeat is a next for streamServer that appends s, 64 KiB of it at a
+// time.
 func repeat(s string) func([]byte, int) []byte {
-	return func(b []byte, _ int) []byte { return append(b, s...) }
+	block := bytes.Repeat([]byte(s), (64<<10)/len(s))
+	return func(b []byte, _ int) []byte { return append(b, block...) }
 }
 
 // measure runs f and returns the bytes and objects allocated meanwhile (by
