@@ -537,7 +537,7 @@ func contactOf(m *amiMessage) (Contact, error) {
 	if c.User == "" {
 		return Contact{}, decodeErrorf("ObjectName's aor has no user")
 	}
-	c.Source = contactSource(m.val[keyUri], m.val[keyViaAddr])
+	c.Source = amiContactSource(m.val[keyUri], m.val[keyViaAddr])
 	return c, nil
 }
 
@@ -554,10 +554,10 @@ func printable(b []byte) bool {
 	return true
 }
 
-// contactSource is the IP address of uri's host, else of via, in
+// amiContactSource is the IP address of uri's host, else of via, in
 // netip.Addr's text form (an IPv4-mapped IPv6 address as IPv4, no zone);
 // "" when neither is an IP address.
-func contactSource(uri, via []byte) string {
+func amiContactSource(uri, via []byte) string {
 	if a, ok := parseIP(uriHost(uri)); ok {
 		return a
 	}
