@@ -74,7 +74,7 @@ func run() int {
 		configCheck   = kingpin.Flag("config.check", "Validate the configuration file, print \"ok\" or every problem found, and exit: 0 ok, 1 errors, 2 warnings only.").Bool()
 		allowDrop     = kingpin.Flag("config.allow-device-drop", "Accept a configuration reload that removes more than half of the devices in use (refused by default: a device_files glob that matches nothing would stop the watch of the fleet).").Bool()
 		demo          = kingpin.Flag("demo", "Serve a simulated fleet of BAS-IP devices on 127.0.0.1 instead of the configured one.").Bool()
-		demoPort      = kingpin.Flag("demo.first-port", fmt.Sprintf("With --demo: the port on 127.0.0.1 of the first simulated device; the other devices, then the Ufanet device's status, take the %d ports after it, listed at start (their username %s, password %s); 0 picks free ports.", simulator.DemoPorts()-1, simulator.DemoUsername, simulator.DemoPassword)).Default("0").Int()
+		demoPort      = kingpin.Flag("demo.first-port", fmt.Sprintf("With --demo: the port on 127.0.0.1 of the first simulated device; the other devices, then the Ufanet device's status and the demo PBX (SIP on UDP, its registrar on TCP), take the %d ports after it, listed at start (their username %s, password %s); 0 picks free ports.", simulator.DemoPorts()-1, simulator.DemoUsername, simulator.DemoPassword)).Default("0").Int()
 		checkDevices  = kingpin.Flag("check.device", "Poll the named configured device (repeatable; \"all\" for every one) once, print what was found, and exit 0 if every one is up, else 1.").Strings()
 		timeoutOffset = kingpin.Flag("scrape.timeout-offset", "Offset to subtract from Prometheus' scrape timeout.").Default("0.5s").Duration()
 		webFlags      = webflag.AddFlags(kingpin.CommandLine, ":9875")
@@ -259,6 +259,9 @@ func logDemo(logger *slog.Logger, fleet *simulator.Demo) {
 			args = append(args, "status_port", d.StatusPort)
 		}
 		logger.Info("demo device", args...)
+	}
+	if fleet.PBX != nil {
+		logger.Info("demo PBX", "pbx", "pbx-demo", "sip", "udp://"+fleet.PBX.SIPAddr, "registrar", fleet.PBX.RPCURL)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/basip/basip_exporter/collector/config"
+	"github.com/basip/basip_exporter/collector/pbx"
 	"github.com/basip/basip_exporter/collector/schedule"
 	"github.com/basip/basip_exporter/collector/textformat"
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,14 @@ type Exporter struct {
 	renderNanosPerDevice atomic.Int64
 
 	devicesDesc, pollsDesc, inFlightDesc *prometheus.Desc
+
+	// pbxSched runs the PBX checks, as sched the device polls.
+	pbxSched *schedule.Scheduler[*pbxOutcome]
+	// pbxLast is each PBX's last check, by name, for the pages.
+	pbxLast   sync.Map
+	proberMu  sync.Mutex
+	prober    *pbx.Prober
+	proberErr error
 }
 
 // New returns an Exporter serving cfg.
@@ -52,6 +61,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Exporter, error) {
 		logger:      logger,
 		started:     time.Now(),
 		sched:       schedule.New[*pollOutcome](schedule.Options{Concurrency: cfg.Global.Concurrency}),
+		pbxSched:    schedule.New[*pbxOutcome](schedule.Options{Concurrency: pbxConcurrency}),
 		devicesDesc: prometheus.NewDesc("basip_exporter_devices", "Configured devices.", nil, nil),
 		pollsDesc: prometheus.NewDesc("basip_exporter_polls_total",
 			"Device results served, by outcome: fresh (a poll of its own), shared (the poll another caller had in flight), reused (a poll younger than min_poll_interval), skipped (the caller's deadline came before the device's turn), waited_out (the poll in flight did not end by the caller's deadline).",
@@ -94,12 +104,31 @@ type Poll struct {
 	members  []*member
 	outcomes []*pollOutcome
 	served   []schedule.How
+	// pbxOut are the checks of fleet.pbxs; nil for a scrape of one device.
+	pbxOut []*pbxOutcome
 }
 
-// PollFleet polls every configured device within ctx's deadline.
+// pbxConcurrency is how many PBXs are checked at once.
+const pbxConcurrency = 16
+
+// PollFleet polls every configured device, and checks every configured
+// PBX beside, within ctx's deadline.
 func (e *Exporter) PollFleet(ctx context.Context) *Poll {
 	f := e.fleet.Load()
-	return e.poll(ctx, f, f.members)
+	var pbxOut []*pbxOutcome
+	done := make(chan struct{})
+	if len(f.pbxs) > 0 {
+		go func() {
+			defer close(done)
+			pbxOut = e.pollPBXs(ctx, f)
+		}()
+	} else {
+		close(done)
+	}
+	p := e.poll(ctx, f, f.members)
+	<-done
+	p.pbxOut = pbxOut
+	return p
 }
 
 // ErrUnknownTarget is returned for a target that is neither a configured
@@ -143,6 +172,10 @@ func (p *Poll) WriteTo(w *bufio.Writer) error {
 	}
 	tw := textformat.NewWriter(w)
 	writeDevices(tw, p.fleet, p.members, p.outcomes)
+	writeDevicePBXs(tw, p.fleet, p.members, p.outcomes, p.pbxOut)
+	if p.pbxOut != nil {
+		writePBXs(tw, p.fleet, p.fleet.pbxs, p.pbxOut)
+	}
 	if err := tw.Err(); err != nil {
 		return err
 	}

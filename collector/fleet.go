@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,13 @@ type fleet struct {
 	// sipInfo are the indexes in config.SIPInfoLabels of the labels of
 	// basip_sip_info, shared by the members.
 	sipInfo []int
+
+	// The PBX view (pbxs.go): the configured PBXs, by every host:port they
+	// are known by, and the families of their series.
+	pbxs              []*pbxMember
+	pbxByName         map[string]*pbxMember
+	pbxFamilies       []*textformat.Family
+	pbxDeviceFamilies []*textformat.Family
 }
 
 // A device's state has three scopes, one type each:
@@ -61,6 +69,7 @@ type member struct {
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
+	ownIP    netip.Addr // the configured address's IP; invalid for a host name
 	session  *session
 	rec      *record
 }
@@ -192,10 +201,21 @@ func (e *Exporter) Apply(cfg *config.Config) error {
 			f.byAddr[d.key] = d
 		}
 	}
+	if err := buildPBXs(old, f); err != nil {
+		return err
+	}
 	for _, m := range f.members {
 		m.rec.session.Store(m.session)
 	}
 	e.fleet.Store(f)
+	e.pbxSched.Prune(func(key string) bool {
+		for _, p := range f.pbxs {
+			if p.key == key {
+				return true
+			}
+		}
+		return false
+	})
 	e.sched.SetConcurrency(cfg.Global.Concurrency)
 	e.sched.Prune(func(key string) bool { return f.byAddr[key] != nil })
 	if old != nil { // close the connections no device will use again
@@ -230,6 +250,7 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case + "|" + dc.Vendor + "|" + fmt.Sprint(dc.StatusPort))),
 	}
 	d.rendered = labelValues(dc, cfg.LabelNames)
+	d.ownIP = ownIP(dc)
 	var prev *member
 	if old != nil {
 		prev = old.byName[dc.Name]

@@ -28,6 +28,7 @@ type pollOutcome struct {
 	policy, schema  policy.Results
 	weak, weakKnown bool
 	stun            string // STUN server as host:port
+	proxyName       string // the proxy as host:port (config.ProxyName), "" when none
 	fingerprint     uint64 // see settingsFingerprint
 	fingerprinted   bool   // fingerprint is set
 }
@@ -51,6 +52,7 @@ func (o *pollOutcome) check(d *config.Device) {
 	}
 	o.schema = policy.Schema(s)
 	o.stun = s.STUNAddress()
+	o.proxyName = config.ProxyName(str(s.Proxy))
 	o.weak, o.weakKnown = policy.WeakPassword(s)
 	if !o.fingerprinted {
 		o.fingerprint, o.fingerprinted = settingsFingerprint(s), true

@@ -227,6 +227,10 @@ type DebugReport struct {
 	// Age is how old the result was when served.
 	Served string
 	Age    time.Duration
+	// PBX is the configured PBX the device's settings point to, ""
+	// for none; PBXState its registration there at the PBX's last check
+	// ("" when its registrar was not read).
+	PBX, PBXState string
 }
 
 // DebugPoll polls one configured device now and reports every step, unless
@@ -262,6 +266,14 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 	}
 	if err := o.upErr(d.cfg); err != nil {
 		rep.Error = device.Redact(err.Error())
+	}
+	if p := f.pbxOf(o); p != nil && o.readSettings() != nil {
+		rep.PBX = p.name
+		if v, ok := e.pbxLast.Load(p.name); ok {
+			if po := v.(*pbxOutcome); po.registrar && po.regErr == nil && str(o.settings.User) != "" {
+				rep.PBXState = pbxRegistration(po, p, d, o.settings)
+			}
+		}
 	}
 	var b strings.Builder
 	bw := bufio.NewWriter(&b)

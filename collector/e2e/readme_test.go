@@ -41,8 +41,8 @@ func TestReadmeForUsers(t *testing.T) {
 	if !strings.Contains(readme, "("+numbers[n-vendors]+" BAS-IP") {
 		t.Errorf("the README does not say the demo has %d BAS-IP devices", n-vendors)
 	}
-	last, status := 19100+simulator.DemoPorts()-2, 19100+simulator.DemoPorts()-1
-	if want := fmt.Sprintf("19100-%d (the Ufanet status port %d)", last, status); !strings.Contains(readme, want) {
+	last, status, pbx := 19100+simulator.DemoPorts()-3, 19100+simulator.DemoPorts()-2, 19100+simulator.DemoPorts()-1
+	if want := fmt.Sprintf("19100-%d (the Ufanet status port %d, the demo PBX %d)", last, status, pbx); !strings.Contains(readme, want) {
 		t.Errorf("the README's demo ports are not %q", want)
 	}
 }

@@ -50,8 +50,8 @@ func TestDemoOnConsecutivePorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(demo.Close)
-	if len(demo.Devices) != 18 || simulator.DemoPorts() != 19 {
-		t.Errorf("%d devices on %d ports, want 18 on 19", len(demo.Devices), simulator.DemoPorts())
+	if len(demo.Devices) != 18 || simulator.DemoPorts() != 20 {
+		t.Errorf("%d devices on %d ports, want 18 on 20 (and the Ufanet status and the PBX)", len(demo.Devices), simulator.DemoPorts())
 	}
 	for i, d := range demo.Devices {
 		u, err := url.Parse(d.URL)
@@ -62,7 +62,7 @@ func TestDemoOnConsecutivePorts(t *testing.T) {
 			t.Errorf("the demo's configuration lacks %s at %s", d.Name, d.URL)
 		}
 		if want := 0; d.Vendor == "ufanet" {
-			want = first + simulator.DemoPorts() - 1
+			want = first + simulator.DemoPorts() - 2
 			if d.StatusPort != want {
 				t.Errorf("ufanet status port %d, want %d", d.StatusPort, want)
 			}

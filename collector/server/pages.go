@@ -106,6 +106,8 @@ type landing struct {
 	// Vendors are the choices of the vendor filter: the fleet's vendors,
 	// when it has more than BAS-IP.
 	Vendors []string
+	// PBXs are the configured PBXs' last checks.
+	PBXs []collector.PBXView
 }
 
 // headerCell is a column's header, a link that sorts by it.
@@ -250,6 +252,9 @@ func (p *pages) landing(f filter) landing {
 		}
 	}
 	l := landing{Total: len(statuses), Filter: f, LabelValues: slices.Sorted(maps.Keys(labelValues))}
+	if pv, ok := p.src.(interface{ PBXViews() []collector.PBXView }); ok {
+		l.PBXs = pv.PBXViews()
+	}
 	if mixed {
 		l.Vendors = fleetVendors
 	}
@@ -355,8 +360,12 @@ func (p *pages) debugHandler() http.Handler {
 			return
 		}
 		name := q.Get("device")
+		if pbxName := q.Get("pbx"); pbxName != "" && name == "" {
+			p.debugPBX(w, r, pbxName)
+			return
+		}
 		if name == "" {
-			http.Error(w, "missing parameter: device", http.StatusBadRequest)
+			http.Error(w, "missing parameter: device (or pbx)", http.StatusBadRequest)
 			return
 		}
 		rep, err := p.src.DebugPoll(r.Context(), name)
@@ -376,6 +385,28 @@ func (p *pages) debugHandler() http.Handler {
 		v := debugView{Report: rep, Answers: answers, Vendor: deviceVendors(p.src.Config())[rep.Name]}
 		p.render(w, "debug.html", "Debug poll of "+rep.Name, v)
 	})
+}
+
+// debugPBX serves /debug?pbx=NAME: it checks the PBX now and lists the
+// devices pointing to it.
+func (p *pages) debugPBX(w http.ResponseWriter, r *http.Request, name string) {
+	src, ok := p.src.(interface {
+		DebugPBX(context.Context, string) (*collector.PBXReport, error)
+	})
+	if !ok {
+		http.Error(w, "no PBX view", http.StatusNotFound)
+		return
+	}
+	rep, err := src.DebugPBX(r.Context(), name)
+	switch {
+	case errors.Is(err, collector.ErrUnknownPBX):
+		http.Error(w, safetext.Escape(err.Error()), http.StatusNotFound)
+		return
+	case err != nil:
+		http.Error(w, "PBX check failed: "+safetext.Escape(err.Error()), http.StatusInternalServerError)
+		return
+	}
+	p.render(w, "debug_pbx.html", "PBX "+rep.Name, rep)
 }
 
 // configHandler serves /config: the configuration being served, as YAML, with every

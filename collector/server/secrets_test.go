@@ -55,6 +55,7 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		sipPassword = "s1p-777-pass"       // revealed by the monitor
 		vendorSIP   = "Vendor-Sip-6153"    // revealed by the other vendors' devices
 		leakedSIP   = "Leaked-Sip-3390"    // revealed by the old panel
+		pbxPass     = "Registrar-Rpc-7719" // a PBX registrar's password
 	)
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "pw")
@@ -85,7 +86,8 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		names   []string
 	)
 	fmt.Fprintf(&y, "global:\n  timeout: 2s\n  min_poll_interval: 0s\ncredentials:\n  default:\n    username: %s\n    password_file: pw\n  inline:\n    username: %s\n    password: %q\n", testutil.User, testutil.User, inlinePass)
-	fmt.Fprintf(&y, "  basic:\n    username: %s\n    password_file: pw\n    auth: basic\n  lower:\n    username: %s\n    password: %q\n    md5_case: lower\ndevices:\n", testutil.User, testutil.User, inlinePass)
+	fmt.Fprintf(&y, "  basic:\n    username: %s\n    password_file: pw\n    auth: basic\n  lower:\n    username: %s\n    password: %q\n    md5_case: lower\n", testutil.User, testutil.User, inlinePass)
+	fmt.Fprintf(&y, "  pbx:\n    username: rpc\n    password: %q\ndevices:\n", pbxPass)
 	entry := func(name, addr, api, creds string) {
 		names = append(names, name)
 		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: %s\n    credentials: %s\n", name, addr, api, creds)
@@ -234,6 +236,45 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 		names = append(names, vendor+"-echo")
 		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    vendor: %s\n    credentials: inline\n", vendor+"-echo", raw(simulator.Echo), vendor)
 	}
+	// PBXs whose registrars quote what they were sent (an echo service,
+	// a JSON-RPC error and an AMI refusal quoting the Authorization header
+	// and the password), redirect it to another host, or reject it; their
+	// SIP addresses answer nothing.
+	quoting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, _ := r.BasicAuth()
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 4096))
+		quoted := r.Header.Get("Authorization") + " " + user + ":" + pass + " " + string(body)
+		if strings.Contains(r.URL.Path, "rawman") {
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprintf(w, "Response: Error\r\nMessage: Authentication failed for %s\r\n\r\n", quoted)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": 1, "error": map[string]any{"code": -32000, "message": "denied: " + quoted}})
+	}))
+	t.Cleanup(quoting.Close)
+	rejecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+r.Header.Get("Authorization")+`"`)
+		http.Error(w, "no: "+r.Header.Get("Authorization"), http.StatusUnauthorized)
+	}))
+	t.Cleanup(rejecting.Close)
+	redirecting := httptest.NewServer(http.RedirectHandler(elsewhere.URL+"/RPC", http.StatusTemporaryRedirect))
+	t.Cleanup(redirecting.Close)
+	_, silentSIP, _ := strings.Cut(gone, "://")
+	y.WriteString("pbxs:\n")
+	var pbxNames []string
+	for i, r := range []struct{ typ, url string }{
+		{"kamailio", raw(simulator.Echo) + "/RPC"}, {"kamailio", quoting.URL + "/RPC"}, {"kamailio", rejecting.URL + "/RPC"},
+		{"kamailio", redirecting.URL + "/RPC"}, {"asterisk", raw(simulator.Echo) + "/rawman"}, {"asterisk", quoting.URL + "/rawman"},
+		{"asterisk", rejecting.URL + "/rawman"}, {"asterisk", redirecting.URL + "/rawman"},
+	} {
+		name := fmt.Sprintf("pbx-%d-%s", i, r.typ)
+		pbxNames = append(pbxNames, name)
+		fmt.Fprintf(&y, "  - name: %s\n    sip: udp://%s\n    aliases: [pbx-%d.example.com]\n    registrar: {type: %s, url: %q, credentials: pbx}\n", name, silentSIP, i, r.typ, r.url)
+		// One SIP address per PBX, at the closed port.
+		_, port, _ := net.SplitHostPort(silentSIP)
+		silentSIP = net.JoinHostPort(fmt.Sprintf("127.0.0.%d", 3+i), port)
+	}
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(y.String()), 0o600); err != nil {
 		t.Fatal(err)
@@ -372,12 +413,13 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	all := seen.String() + logs.String()
 
 	var secrets []string
-	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword, leakedSIP, vendorSIP} {
+	for _, p := range []string{filePass, inlinePass, devicePass, sipPassword, leakedSIP, vendorSIP, pbxPass} {
 		// yaml.v3 quotes a value it cannot decode cut to 7 characters and "...".
 		secrets = append(append(secrets, testutil.SecretForms(p)...), p[:7]+"...")
 		// The HTTP Basic credentials.
 		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(testutil.User+":"+p)))
 	}
+	secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte("rpc:"+pbxPass)), url.QueryEscape(pbxPass))
 	// The 7-character cut of a value with a line break, raw and as %q
 	// and the log quote it.
 	secrets = append(secrets, inlinePass[:4]+"\n"+inlinePass[4:6], inlinePass[:4]+`\n`+inlinePass[4:6])
@@ -447,6 +489,13 @@ func TestSecretsNeverInMetricsOrLogs(t *testing.T) {
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("no %s: a path was not exercised", want)
+		}
+	}
+	for _, name := range pbxNames {
+		for _, want := range []string{fmt.Sprintf("basip_pbx_up{pbx=%q} 0", name), fmt.Sprintf("basip_pbx_sip_up{pbx=%q} 0", name)} {
+			if !strings.Contains(all, want) {
+				t.Errorf("no %s: the PBX's path was not exercised", want)
+			}
 		}
 	}
 	if n := elsewhere.Connections.Load(); n != 0 {

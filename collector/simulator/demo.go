@@ -116,6 +116,8 @@ type Demo struct {
 	VendorServers []*vendorsim.Server
 	// Devices are every device of the fleet in the order of their ports.
 	Devices []DemoDevice
+	// PBX is the demo's PBX, which most devices point to.
+	PBX *DemoPBX
 	// Config is the exporter configuration for the fleet, in YAML.
 	Config []byte
 }
@@ -138,7 +140,7 @@ type DemoOptions struct {
 
 // DemoPorts is how many ports the demo fleet listens on: one per device
 // and the Ufanet device's status port.
-func DemoPorts() int { return len(demoDevices(0)) + len(demoVendors) + 1 }
+func DemoPorts() int { return len(demoDevices(0)) + len(demoVendors) + 2 }
 
 // Demo credentials. They exist only in this process.
 const (
@@ -288,7 +290,11 @@ func StartDemoWith(o DemoOptions) (*Demo, error) {
 		demo.Devices = append(demo.Devices, DemoDevice{Name: dd.name, Vendor: "basip", URL: s.URL})
 		fmt.Fprintf(&cfg, "  - name: %s\n    address: %s\n%s", dd.name, s.URL, dd.extra)
 	}
-	if err := demo.addVendors(&cfg, func(i int) string { return addr(len(devices) + i) }, addr(DemoPorts()-1)); err != nil {
+	if err := demo.addVendors(&cfg, func(i int) string { return addr(len(devices) + i) }, addr(DemoPorts()-2)); err != nil {
+		demo.Close()
+		return nil, err
+	}
+	if err := demo.addPBX(&cfg, addr(DemoPorts()-1)); err != nil {
 		demo.Close()
 		return nil, err
 	}
@@ -318,6 +324,7 @@ var demoVendors = []struct {
 func (d *Demo) addVendors(cfg *strings.Builder, addr func(i int) string, statusAddr string) error {
 	for i, v := range demoVendors {
 		dev := vendorsim.New(v.vendor, DemoUsername, DemoPassword)
+		dev.User = strconv.Itoa(1001 + i) // one SIP account each
 		v.setup(dev)
 		s, err := vendorsim.ServeAt(dev, addr(i), statusAddr)
 		if err != nil {
@@ -333,8 +340,36 @@ func (d *Demo) addVendors(cfg *strings.Builder, addr func(i int) string, statusA
 	return nil
 }
 
+// demoRegistered are the SIP users of the demo devices that register with
+// the demo PBX, as their status says: the BAS-IP devices whose status is
+// OK (and monitor-101, which reports none), and the other vendors' that
+// register (their users 1001 and up in the order of demoVendors; the 2N
+// device registers its account 2, user 5208).
+var demoRegistered = []string{"100", "101", "104", "400", "500", "600", "5208", "1002", "1005", "1007", "1008"}
+
+// addPBX starts the demo's PBX at addr, its registrar holding a contact
+// from 127.0.0.1 for each of demoRegistered, and adds it to cfg: every
+// device whose proxy is pbx.example.com or sip.example.net points to it;
+// monitor-102's old-pbx.example.com is none of the configured PBXs.
+func (d *Demo) addPBX(cfg *strings.Builder, addr string) error {
+	contacts := make([]DemoContact, len(demoRegistered))
+	for i, u := range demoRegistered {
+		contacts[i] = DemoContact{User: u, Source: "127.0.0.1:5060"}
+	}
+	p, err := StartDemoPBX(addr, contacts)
+	if err != nil {
+		return fmt.Errorf("demo PBX: %w", err)
+	}
+	d.PBX = p
+	fmt.Fprintf(cfg, "pbxs:\n  - name: pbx-demo\n    sip: udp://%s\n    aliases: [pbx.example.com, sip.example.net]\n    registrar:\n      type: kamailio\n      url: %s\n", p.SIPAddr, p.RPCURL)
+	return nil
+}
+
 // Close stops every demo device.
 func (d *Demo) Close() {
+	if d.PBX != nil {
+		_ = d.PBX.Close()
+	}
 	for _, s := range d.Servers {
 		_ = s.Close()
 	}
