@@ -295,8 +295,9 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 	}
 }
 
-// rpcClient is the JSON-RPC client: every request bounded.
-var rpcClient = &http.Client{Timeout: 3 * time.Second}
+// rpcClient is the JSON-RPC client: every request bounded, no connection
+// kept open after it.
+var rpcClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 // call POSTs one JSON-RPC request without parameters and returns the
 // answer's body.
