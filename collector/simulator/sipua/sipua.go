@@ -89,8 +89,8 @@ type UA struct {
 	conn     net.PacketConn
 	stack    *sipgo.UserAgent
 	client   *sipgo.Client
-	ctx      context.Context
-	cancel   context.CancelFunc
+	quit     chan struct{} // closed by Stop or Pause: no more REGISTERs
+	quitOnce sync.Once
 	loopDone chan struct{}
 	readDone chan struct{}
 
@@ -214,7 +214,7 @@ func (u *UA) Start() error {
 	}
 	u.conn, u.stack = conn, stack
 	u.contact = sip.Uri{Scheme: "sip", User: u.opts.User, Host: u.localIP.String(), Port: local.Port}
-	u.ctx, u.cancel = context.WithCancel(context.Background())
+	u.quit = make(chan struct{})
 	u.loopDone, u.readDone = make(chan struct{}), make(chan struct{})
 	u.started = true
 	// The UDP socket is served so that the answers reach the transactions
@@ -227,8 +227,9 @@ func (u *UA) Start() error {
 	return nil
 }
 
-// Stop stops refreshing, unregisters (Expires 0) when the last
-// registration has not expired, waiting at most 1 s for the answer, and
+// Stop stops refreshing, lets a REGISTER in flight finish (within
+// Timeout), unregisters (Expires 0) when the last registration has not
+// expired, waiting at most 1 s for the answer, and
 // closes the UA. A stopped UA is not Registered; LastAttempt and LastCode
 // keep the registration's last values. Stop does nothing when the UA was
 // never started or is stopped already.
@@ -240,8 +241,10 @@ func (u *UA) Stop() {
 	}
 	u.stopped = true
 	u.mu.Unlock()
-	u.cancel()
-	<-u.loopDone // each attempt ends with the context
+	// A REGISTER in flight is let finish (within Timeout): the unregister
+	// sent after its answer cannot overtake it at the registrar.
+	u.quitOnce.Do(func() { close(u.quit) })
+	<-u.loopDone
 
 	u.mu.Lock()
 	live := u.ok && time.Now().Before(u.expiresAt)
@@ -270,7 +273,8 @@ func (u *UA) Stop() {
 }
 
 // Pause stops refreshing without unregistering: the registrar lets the
-// contact expire. What the UA reports (Registered, LastAttempt,
+// contact expire. A REGISTER in flight is let finish (within Timeout),
+// its outcome not reported. What the UA reports (Registered, LastAttempt,
 // LastCode) stays as it was at the pause, as on a device whose SIP stack
 // hung while its API kept answering, until Stop.
 func (u *UA) Pause() {
@@ -282,7 +286,7 @@ func (u *UA) Pause() {
 	u.frozen = u.registeredLocked(time.Now())
 	u.paused = true
 	u.mu.Unlock()
-	u.cancel()
+	u.quitOnce.Do(func() { close(u.quit) })
 	<-u.loopDone
 }
 
@@ -333,10 +337,15 @@ func (u *UA) Contact() string {
 func (u *UA) run() {
 	defer close(u.loopDone)
 	for {
+		select {
+		case <-u.quit:
+			return
+		default:
+		}
 		wait := u.attempt()
 		t := time.NewTimer(wait)
 		select {
-		case <-u.ctx.Done():
+		case <-u.quit:
 			t.Stop()
 			return
 		case <-t.C:
@@ -347,7 +356,7 @@ func (u *UA) run() {
 // attempt sends one REGISTER, records its outcome and returns the wait
 // before the next one.
 func (u *UA) attempt() time.Duration {
-	ctx, cancel := context.WithTimeout(u.ctx, u.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), u.opts.Timeout)
 	defer cancel()
 	sent := time.Now()
 	u.mu.Lock()
@@ -367,7 +376,7 @@ func (u *UA) attempt() time.Duration {
 
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.paused || u.ctx.Err() != nil {
+	if u.paused {
 		return 0
 	}
 	was := u.registeredLocked(time.Now())
