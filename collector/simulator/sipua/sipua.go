@@ -223,8 +223,36 @@ func (u *UA) Start() error {
 		defer close(u.readDone)
 		_ = srv.ServeUDP(conn)
 	}()
+	// Until the socket is served, a request would try to bind its address
+	// again.
+	if err := waitServed(stack.TransportLayer(), local.String(), closeTimeout); err != nil {
+		_ = stack.Close()
+		_ = conn.Close()
+		select {
+		case <-u.readDone:
+		case <-time.After(closeTimeout):
+		}
+		u.started = false
+		return fmt.Errorf("sipua: %w", err)
+	}
 	go u.run()
 	return nil
+}
+
+// waitServed waits until the transport layer serves the UDP socket at
+// addr, for at most timeout.
+func waitServed(tp *sip.TransportLayer, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if c, err := tp.GetConnection("udp", addr); err == nil {
+			_, _ = c.TryClose() // GetConnection took a reference
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the SIP socket %s is not served after %v", addr, timeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // Stop stops refreshing, lets a REGISTER in flight finish (within

@@ -63,8 +63,9 @@ func (s *syncBuffer) String() string {
 
 func TestRegistersAndUnregisters(t *testing.T) {
 	k := kamailiotest.Start(t, kamailiotest.Options{})
-	ua := start(t, sipua.Options{User: "100", Proxy: k.SIPAddr})
-	eventually(t, 5*time.Second, "registered", ua.Registered)
+	// The first REGISTER succeeds: a retry would come after 10 s.
+	ua := start(t, sipua.Options{User: "100", Proxy: k.SIPAddr, RetryAfter: 10 * time.Second})
+	eventually(t, 5*time.Second, "registered by the first REGISTER", ua.Registered)
 	if ua.LastCode() != 200 {
 		t.Errorf("LastCode = %d, want 200", ua.LastCode())
 	}
