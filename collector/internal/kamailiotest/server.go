@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -223,9 +224,18 @@ func (s *Server) Running() bool {
 // answer.
 func (s *Server) Dump(tb testing.TB) []byte {
 	tb.Helper()
-	b, err := s.call("ul.dump")
+	return s.RPC(tb, "ul.dump")
+}
+
+// RPC sends one JSON-RPC request and returns the raw answer. It fails the
+// test when Kamailio does not answer 200 with a result, e.g.
+// RPC(tb, "ul.add", "location", "999", "sip:999@127.0.0.9:5060", 0, 1.0,
+// "", 0, 0, 4294967295) adds a permanent contact (expires 0).
+func (s *Server) RPC(tb testing.TB, method string, params ...any) []byte {
+	tb.Helper()
+	b, err := s.call(method, params...)
 	if err != nil {
-		tb.Fatalf("kamailiotest: ul.dump: %v", err)
+		tb.Fatalf("kamailiotest: %v", err)
 	}
 	return b
 }
@@ -299,18 +309,24 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 // kept open after it.
 var rpcClient = &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-// call POSTs one JSON-RPC request without parameters and returns the
-// answer's body.
-func (s *Server) call(method string) ([]byte, error) {
-	body := `{"jsonrpc":"2.0","method":"` + method + `","id":1}`
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.RPCURL, strings.NewReader(body))
+// call POSTs one JSON-RPC request and returns the answer's body.
+func (s *Server) call(method string, params ...any) ([]byte, error) {
+	req := map[string]any{"jsonrpc": "2.0", "method": method, "id": 1}
+	if len(params) > 0 {
+		req["params"] = params
+	}
+	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := rpcClient.Do(req)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, s.RPCURL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	resp, err := rpcClient.Do(hreq)
 	if err != nil {
 		return nil, err
 	}
