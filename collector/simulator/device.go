@@ -237,6 +237,8 @@ type Device struct {
 	unsolDelay   time.Duration
 	trailing     []byte
 	log          []LoggedRequest
+	sip          *sipState  // RegisterSIP's registration; nil when off
+	sipMu        sync.Mutex // serializes the registration's starts and stops
 
 	// Counters of what the device saw.
 	Logins         atomic.Int64 // login requests, accepted or not
@@ -252,11 +254,16 @@ type Device struct {
 	openConns      atomic.Int64
 }
 
-// SetSettings replaces the SIP settings object the device serves.
+// SetSettings replaces the SIP settings object the device serves. With
+// RegisterSIP, a new account or proxy starts the registration again.
 func (d *Device) SetSettings(s map[string]any) {
 	d.mu.Lock()
 	d.settings = s
+	registering := d.sip != nil
 	d.mu.Unlock()
+	if registering {
+		d.syncSIP()
+	}
 }
 
 // Settings returns a copy of the SIP settings object the device serves, to
@@ -549,7 +556,7 @@ func (d *Device) route(w http.ResponseWriter, r *http.Request, fault Fault, pref
 	case prefix + "/sip/status":
 		d.statusReqs.Add(1)
 		if d.authorized(w, r) {
-			d.serveObject(w, func() map[string]any { return d.status })
+			d.serveObject(w, d.sipStatus)
 		}
 	default:
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/api/v"); ok && strings.Contains(rest, "/") {
