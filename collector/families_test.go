@@ -16,6 +16,9 @@ func TestReservedLabelsAreTheFamiliesLabels(t *testing.T) {
 	for _, f := range families {
 		want = append(want, f.extra...)
 	}
+	for _, f := range newPBXDeviceFamilies() {
+		want = append(want, f.Extra...)
+	}
 	slices.Sort(want)
 	want = slices.Compact(want)
 	got := slices.Sorted(slices.Values(config.ReservedLabels))
