@@ -166,7 +166,7 @@ func checkGroups(t *testing.T, amURL string) {
 	for _, g := range groups {
 		want, by := "ticket", []string{"alertname"}
 		if len(g.Alerts) > 0 && g.Alerts[0].Labels["severity"] == "critical" {
-			want, by = "pager", []string{"alertname", "site", "proxy", "credentials"}
+			want, by = "pager", []string{"alertname", "site", "proxy", "credentials", "pbx"}
 		}
 		for _, a := range g.Alerts {
 			if (a.Labels["severity"] == "critical") != (want == "pager") {

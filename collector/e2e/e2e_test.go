@@ -88,7 +88,11 @@ const (
 //     credentials set (stale) from basip_device_config_info.
 //   - monitor-102 is enabled and its sip/status is ERROR: not registered,
 //     with its proxy for the inhibit rules, a monitor: warning. Its policy
-//     violations (proxy, ring code) are one non-compliance alert.
+//     violations (proxy, ring code) are one non-compliance alert. Its
+//     proxy, old-pbx.example.com, is none of the configured PBXs: proxy
+//     unknown. The other devices point to the demo PBX, whose registrar
+//     holds a contact for each that registers: qtech's and rubetek's
+//     not-registered alerts carry pbx="pbx-demo".
 //   - monitor-103-sip-off has SIP disabled (which suppresses "not
 //     registered" although it is OFFLINE), a monitor: warning; it violates
 //     the policy rule "enabled" and reveals the weak password 123456: one
@@ -125,8 +129,9 @@ var expectedAlerts = []string{
 	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`,
 	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`,
 	`BasipSIPDisabled{device="akuvox-e12-service",severity="critical",site="annex"}`,
-	`BasipSIPNotRegistered{device="qtech-qdb-yard",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
-	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="qtech-qdb-yard",pbx="pbx-demo",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",pbx="pbx-demo",proxy="sip:sip.example.net",severity="critical",site="annex"}`,
+	`BasipSIPProxyUnknown{device="monitor-102",severity="warning",site="tower"}`,
 }
 
 // exporterAlerts are the alerts on the exporter as a whole, which the demo
@@ -137,14 +142,15 @@ var exporterAlerts = []string{"BasipExporterDown", "BasipProbesFailing", "BasipN
 // templates look the offending values up with `query`, which only the real
 // Prometheus exercises against the exporter's real label sets.
 var expectedDescriptions = map[string][]string{
-	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                       {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
-	`BasipAuthenticationFailing{credentials="stale",device="panel-wrong-password",severity="critical"}`:                {"panel-wrong-password rejected"},
-	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:      {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
-	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                               {"violates policy default (proxy, ring_code);"},
-	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                       {"violates policy default (enabled);", "weak SIP password;"},
-	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                  {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
-	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                     {"violates policy panels-cve (firmware, password_exposed);"},
-	`BasipSIPNotRegistered{device="rubetek-rv3434-back",proxy="sip:sip.example.net",severity="critical",site="annex"}`: {"SIP server sip:sip.example.net", `registration status error, user "1001"`},
+	`BasipDeviceDown{device="panel-silent",severity="critical"}`:                                                                      {"Poll errors in the last 10 minutes: timeout.", "/debug?device=panel-silent"},
+	`BasipAuthenticationFailing{credentials="stale",device="panel-wrong-password",severity="critical"}`:                               {"panel-wrong-password rejected"},
+	`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`:                     {"SIP server sip:old-pbx.example.com", `registration status error, user "102"`},
+	`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`:                                              {"violates policy default (proxy, ring_code);"},
+	`BasipSIPSettingsNonCompliant{device="monitor-103-sip-off",severity="warning",site="tower"}`:                                      {"violates policy default (enabled);", "weak SIP password;"},
+	`BasipSIPSettingsNonCompliant{device="monitor-104-out-of-range",severity="warning",site="tower"}`:                                 {"violates policy default (call_timeouts, registration_interval, transports);", "outside the documented range: registration_interval, timeout, transport;"},
+	`BasipSIPSettingsNonCompliant{device="panel-old-firmware",severity="warning"}`:                                                    {"violates policy panels-cve (firmware, password_exposed);"},
+	`BasipSIPNotRegistered{device="rubetek-rv3434-back",pbx="pbx-demo",proxy="sip:sip.example.net",severity="critical",site="annex"}`: {"SIP server sip:sip.example.net", `registration status error, user "1006"`},
+	`BasipSIPProxyUnknown{device="monitor-102",severity="warning",site="tower"}`:                                                      {"sip:old-pbx.example.com"},
 }
 
 // expectedGroups are Alertmanager's notification groups for expectedAlerts
@@ -157,6 +163,7 @@ var expectedGroups = map[string]int{
 	`{alertname="BasipDeviceDown"}`:                    1,
 	`{alertname="BasipSIPDisabled"}`:                   1,
 	`{alertname="BasipSIPNotRegistered"}`:              1,
+	`{alertname="BasipSIPProxyUnknown"}`:               1,
 	`{alertname="BasipSIPSettingsNonCompliant"}`:       4,
 	`{alertname="BasipSIPDisabled",site="annex"}`:      1,
 	`{alertname="BasipSIPNotRegistered",site="annex"}`: 2,

@@ -1,0 +1,172 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/basip/basip_exporter/collector/internal/kamailiotest"
+	"github.com/basip/basip_exporter/collector/internal/testutil"
+	"github.com/basip/basip_exporter/collector/simulator"
+	"github.com/basip/basip_exporter/collector/simulator/sipua"
+)
+
+// TestPBXViewOverKamailio sets the PBX's view beside the devices' over a
+// real Kamailio: three simulated panels register their accounts with it
+// for real and report what their registration gives, a fourth points to
+// a proxy that is none of the configured PBXs. Then, as on-call sees them:
+//   - all agree: the PBX answers OPTIONS, its registrar holds the three
+//     contacts, each from its device's own address;
+//   - a second box registers the account of door-2 from another address:
+//     door-2 is foreign, the others still registered;
+//   - door-3 stops registering while its API keeps saying registered: its
+//     contact expires at the registrar and it is missing there;
+//   - Kamailio stops: the PBX is down on both counts, no registration
+//     state is claimed, and the devices themselves turn unregistered;
+//   - Kamailio starts again: the devices register again and the PBX
+//     holds them.
+func TestPBXViewOverKamailio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Kamailio: skipped with -short")
+	}
+	k := kamailiotest.Start(t, kamailiotest.Options{TimerInterval: time.Second})
+	var y strings.Builder
+	fmt.Fprintf(&y, "global:\n  timeout: 2s\n  min_poll_interval: 0s\n  collect: [settings, status]\ncredentials:\n  default: {username: %s, password: %s}\ndevices:\n", testutil.User, testutil.Password)
+	doors := map[string]*simulator.Device{}
+	for i, user := range []string{"2001", "2002", "2003", "2004"} {
+		name := fmt.Sprintf("door-%d", i+1)
+		d := testutil.Panel(user, "udp")
+		s := simulator.PanelSettings(user, "udp")
+		s["proxy"] = "sip:" + k.SIPAddr
+		s["password"] = "WebPass"
+		if i == 3 {
+			s["proxy"] = "sip:other-pbx.example.net"
+		}
+		d.SetSettings(s)
+		d.SetStatus(simulator.Status("OK", time.Now().Unix())) // what the registration replaces, for doors 1-3
+		if i < 3 {
+			if err := d.RegisterSIP(simulator.SIPRegistration{Expires: 3 * time.Second, RetryAfter: 500 * time.Millisecond, Timeout: time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(d.StopSIP)
+		}
+		srv, err := simulator.Serve(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		doors[name] = d
+		fmt.Fprintf(&y, "  - name: %s\n    address: %s\n    api_version: v1\n    labels: {site: site-%d}\n", name, srv.URL, i+1)
+	}
+	fmt.Fprintf(&y, "pbxs:\n  - name: pbx-k\n    sip: udp://%s\n    registrar: {type: kamailio, url: %q}\n", k.SIPAddr, k.RPCURL)
+	_, srv, _ := serve(t, y.String(), t.TempDir(), nil)
+
+	scrape := func() string {
+		resp, err := http.Get(srv.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	// waitFor scrapes until every line is in the exposition and none of
+	// absent is, for at most 20 s.
+	waitFor := func(step string, lines []string, absent ...string) string {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			body := scrape()
+			var missing []string
+			for _, l := range lines {
+				if !testutil.HasLine(body, l) {
+					missing = append(missing, l)
+				}
+			}
+			for _, a := range absent {
+				if strings.Contains(body, a) {
+					missing = append(missing, "absent: "+a)
+				}
+			}
+			if len(missing) == 0 {
+				return body
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: after 20 s, still not %q\n%s\nKamailio contacts: %s", step, missing, testutil.Grep(body, "door-"), k.Dump(t))
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	state := func(door, site, st string) []string {
+		var out []string
+		for _, s := range []string{"registered", "foreign", "missing"} {
+			v := 0
+			if s == st {
+				v = 1
+			}
+			out = append(out, fmt.Sprintf(`basip_pbx_registration{device=%q,pbx="pbx-k",site=%q,state=%q} %d`, door, site, s, v))
+		}
+		return out
+	}
+	all := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+
+	body := waitFor("all registered", all(
+		[]string{`basip_pbx_sip_up{pbx="pbx-k"} 1`, `basip_pbx_up{pbx="pbx-k"} 1`, `basip_pbx_registrations{pbx="pbx-k"} 3`,
+			`basip_device_pbx{device="door-1",pbx="pbx-k",site="site-1"} 1`, `basip_sip_proxy_known{device="door-1",site="site-1"} 1`,
+			`basip_sip_proxy_known{device="door-4",site="site-4"} 0`,
+			`basip_sip_registered{device="door-1",site="site-1"} 1`, `basip_sip_registered{device="door-3",site="site-3"} 1`},
+		state("door-1", "site-1", "registered"), state("door-2", "site-2", "registered"), state("door-3", "site-3", "registered")),
+		`basip_device_pbx{device="door-4"`, `basip_pbx_registration{device="door-4"`)
+	if !strings.Contains(body, `basip_pbx_sip_rtt_seconds{pbx="pbx-k"} `) {
+		t.Errorf("no round trip:\n%s", testutil.Grep(body, "pbx_sip"))
+	}
+
+	thief, err := sipua.New(sipua.Options{User: "2002", Password: "stolen", Proxy: k.SIPAddr, LocalIP: "127.0.0.2", Expires: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := thief.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a stolen account", all(state("door-2", "site-2", "foreign"), state("door-1", "site-1", "registered"),
+		[]string{`basip_pbx_registrations{pbx="pbx-k"} 4`}))
+	thief.Stop()
+	waitFor("the thief unregistered", state("door-2", "site-2", "registered"))
+
+	doors["door-3"].PauseSIP()
+	waitFor("door-3 stops registering", all(state("door-3", "site-3", "missing"),
+		[]string{`basip_sip_registered{device="door-3",site="site-3"} 1`, `basip_pbx_registrations{pbx="pbx-k"} 2`}))
+
+	k.Stop()
+	waitFor("Kamailio stopped", []string{`basip_pbx_sip_up{pbx="pbx-k"} 0`, `basip_pbx_up{pbx="pbx-k"} 0`,
+		`basip_sip_registered{device="door-1",site="site-1"} 0`, `basip_sip_registered{device="door-2",site="site-2"} 0`},
+		`basip_pbx_registration{`, `basip_pbx_registrations{`, `basip_pbx_sip_rtt_seconds{`)
+	k.Start()
+	waitFor("Kamailio started again", all(state("door-1", "site-1", "registered"), state("door-2", "site-2", "registered"),
+		[]string{`basip_pbx_sip_up{pbx="pbx-k"} 1`, `basip_sip_registered{device="door-1",site="site-1"} 1`}))
+
+	// The PBX's page: the OPTIONS answer and each device's state there.
+	resp, err := http.Get(srv.URL + "/debug?pbx=pbx-k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"200 OK", "2 contacts", `data-device="door-1"`, "registered"} {
+		if !strings.Contains(string(page), want) && !(want == "2 contacts" && strings.Contains(string(page), "3 contacts")) {
+			t.Errorf("/debug?pbx=pbx-k lacks %q", want)
+		}
+	}
+}
