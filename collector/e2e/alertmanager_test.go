@@ -253,6 +253,7 @@ func checkInhibition(t *testing.T, amURL, exporterAddr string) {
 			source: map[string]string{"alertname": "BasipDeviceDown", "job": "basip", "device": "monitor-102", "severity": "warning"},
 			inhibited: []string{
 				`BasipSIPNotRegistered{device="monitor-102",proxy="sip:old-pbx.example.com",severity="warning",site="tower"}`,
+				`BasipSIPProxyUnknown{device="monitor-102",severity="warning",site="tower"}`,
 				`BasipSIPSettingsNonCompliant{device="monitor-102",severity="warning",site="tower"}`,
 			},
 		},

@@ -26,8 +26,10 @@ type Contact struct {
 	Domain string
 	// Source is the IP address the registration came from, in
 	// netip.Addr's text form: the address the registrar received it from
-	// when it records one, else the host of the contact URI. Empty when
-	// neither is an IP address.
+	// when it records one (Kamailio's Received), else the host of the
+	// contact URI (for Asterisk, which records no received address, the
+	// Via's sent-by host when the URI's is a name). Empty when none is an
+	// IP address.
 	Source string
 }
 
