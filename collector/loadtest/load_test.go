@@ -19,7 +19,10 @@
 // with Basic credentials, and print the CPU ratios), BASIP_LOAD_MIXED=1
 // (a mixed fleet: every other device of one of the other vendors in turn,
 // 2N and Akuvox on Digest; the steady scrapes then also check that no
-// Digest challenge is sent once warm).
+// Digest challenge is sent once warm), BASIP_LOAD_PBXS=K (after the steady
+// scrapes, put the BAS-IP devices behind K PBXs, each a SIP responder and a
+// Kamailio-shaped registrar holding their contacts, reload, and print what
+// the same scrapes cost with them).
 //
 // The exporter runs with min_poll_interval: 0s, since the steady scrapes
 // follow each other within a second and would otherwise be served the
@@ -167,6 +170,8 @@ const (
 	authEnv    = "BASIP_LOAD_AUTH"
 	hangEnv    = "BASIP_LOAD_HANG_EVERY"
 	mixedEnv   = "BASIP_LOAD_MIXED"
+	pbxsEnv    = "BASIP_LOAD_PBXS"
+	offsetEnv  = "BASIP_LOAD_OFFSET"
 	user       = "admin"
 	password   = "Load-Test-Passw0rd"
 	scrapeWait = 120 * time.Second
@@ -202,6 +207,8 @@ func runChild() int {
 	devs := make([]*simulator.Device, n)
 	var others []*vendorsim.Device
 	mixed := os.Getenv(mixedEnv) != ""
+	pbxs, _ := strconv.Atoi(os.Getenv(pbxsEnv))
+	offset, _ := strconv.Atoi(os.Getenv(offsetEnv))
 	out := bufio.NewWriter(os.Stdout)
 	for i := range n {
 		if mixed && i%2 == 1 { // half BAS-IP, the other half the other vendors in turn
@@ -221,12 +228,17 @@ func runChild() int {
 		if hangEvery > 0 && i%hangEvery == hangEvery-1 {
 			d.SetFault(simulator.FaultHang)
 		}
+		var s map[string]any
 		if i%2 == 0 {
 			d.APIVersion = "v0"
-			d.SetSettings(simulator.MonitorSettings(strconv.Itoa(100+i), "tls"))
+			s = simulator.MonitorSettings(strconv.Itoa(100+offset+i), "tls")
 		} else {
-			d.SetSettings(simulator.PanelSettings(strconv.Itoa(100+i), "udp"))
+			s = simulator.PanelSettings(strconv.Itoa(100+offset+i), "udp")
 		}
+		if pbxs > 0 { // behind PBX K of pbxs: see loadPBXs
+			s["proxy"] = fmt.Sprintf("sip:pbx-%d.example.com", (offset+i)%pbxs)
+		}
+		d.SetSettings(s)
 		d.SetStatus(simulator.Status("OK", time.Now().Unix()))
 		d.SetInfo(simulator.Info(fmt.Sprintf("Flat %d", i), "AQ-07L", "monitor", "5.3.2", d.APIVersion))
 		srv, err := simulator.Serve(d)
@@ -300,7 +312,7 @@ func TestLoad(t *testing.T) {
 	// The simulated fleet, in child processes. With json_exporter to
 	// compare, the devices also take Basic credentials, so that both
 	// exporters send one authenticated GET of the same settings per device.
-	fo := fleetOpts{latency: latency, mixed: os.Getenv(mixedEnv) != ""}
+	fo := fleetOpts{latency: latency, mixed: os.Getenv(mixedEnv) != "", pbxs: envInt(pbxsEnv, 0)}
 	if jsonBin != "" {
 		fo.authBoth = true
 	}
@@ -362,6 +374,10 @@ func TestLoad(t *testing.T) {
 		total.wall += r.wall
 		total.cpu += r.cpu
 	}
+	if fo.pbxs > 0 {
+		measurePBXs(t, exp, n, fo.pbxs, scrapes, total.wall/time.Duration(scrapes), total.cpu/time.Duration(scrapes))
+	}
+
 	// What the exporter costs doing nothing, to tell it from the probes' cost.
 	idle0 := cpuTime(t, exp.pid())
 	time.Sleep(5 * time.Second)
@@ -507,6 +523,8 @@ type fleetOpts struct {
 	authBoth  bool // take Basic credentials as well as tokens
 	hangEvery int  // every hangEvery-th device hangs (FaultHang); 0: none
 	mixed     bool // half the devices of the other vendors
+	pbxs      int  // BAS-IP devices behind this many PBXs (loadPBXs)
+	offset    int  // the index of the child's first device in the fleet
 }
 
 // startFleet starts n simulated devices in child processes and returns
@@ -517,6 +535,7 @@ func startFleet(t *testing.T, n int, o fleetOpts) ([]*child, []string) {
 	var devices []string
 	for start := 0; start < n; start += devicesPerChild {
 		size := min(devicesPerChild, n-start)
+		o.offset = start
 		c, addrs := startChild(t, size, o)
 		children = append(children, c)
 		devices = append(devices, addrs...)
@@ -557,9 +576,10 @@ func buildExporter(t *testing.T) string {
 
 // proc is an exporter process.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *syncBuffer
+	cmd     *exec.Cmd
+	addr    string
+	logs    *syncBuffer
+	cfgFile string // the exporter's configuration file
 }
 
 func (p *proc) pid() int { return p.cmd.Process.Pid }
@@ -582,7 +602,9 @@ func startExporter(t *testing.T, bin, cfg string, flags ...string) *proc {
 	}
 	addr := freeAddr(t)
 	args := append([]string{"--config.file=" + cfgFile, "--web.listen-address=" + addr, "--log.level=warn"}, flags...)
-	return startProcess(t, bin, addr, "/-/healthy", args...)
+	p := startProcess(t, bin, addr, "/-/healthy", args...)
+	p.cfgFile = cfgFile
+	return p
 }
 
 // startProcess runs bin with args and waits until addr answers ready.
@@ -641,6 +663,7 @@ func startChild(t *testing.T, n int, o fleetOpts) (*child, []string) {
 	if o.mixed {
 		cmd.Env = append(cmd.Env, mixedEnv+"=1")
 	}
+	cmd.Env = append(cmd.Env, pbxsEnv+"="+strconv.Itoa(o.pbxs), offsetEnv+"="+strconv.Itoa(o.offset))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -824,4 +847,67 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// measurePBXs puts the fleet behind pbxs PBXs (simulator.DemoPBX: a SIP
+// responder and a Kamailio-shaped registrar, in this process, holding a
+// contact from 127.0.0.1 for each BAS-IP device of theirs), reloads the
+// exporter with them, and prints what its steady scrapes cost beside
+// wall and cpu, the same scrapes' cost without PBXs.
+func measurePBXs(t *testing.T, exp *proc, n, pbxs, scrapes int, wall, cpu time.Duration) {
+	t.Helper()
+	contacts := make([][]simulator.DemoContact, pbxs)
+	for g := range n {
+		contacts[g%pbxs] = append(contacts[g%pbxs], simulator.DemoContact{User: strconv.Itoa(100 + g), Source: "127.0.0.1:5060"})
+	}
+	cfg, err := os.ReadFile(exp.cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.Write(cfg)
+	b.WriteString("pbxs:\n")
+	for k := range pbxs {
+		p, err := simulator.StartDemoPBX("127.0.0.1:0", contacts[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		fmt.Fprintf(&b, "  - name: pbx-%d\n    sip: udp://%s\n    aliases: [pbx-%d.example.com]\n    registrar: {type: kamailio, url: %q}\n", k, p.SIPAddr, k, p.RPCURL)
+	}
+	if err := os.WriteFile(exp.cfgFile, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+exp.addr+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("reload with %d PBXs: %s", pbxs, resp.Status)
+	}
+	metrics := "http://" + exp.addr + "/metrics"
+	scrape(t, metrics) // the registrars' first read
+	var pWall, pCPU time.Duration
+	for i := range scrapes {
+		cpu0 := cpuTime(t, exp.pid())
+		start := time.Now()
+		body, _ := scrape(t, metrics)
+		w, c := time.Since(start), cpuTime(t, exp.pid())-cpu0
+		pWall += w
+		pCPU += c
+		registered := strings.Count(body, `,state="registered"} 1`)
+		t.Logf("steady scrape %d behind %d PBXs: wall %v, exporter CPU %v, %d of %d devices registered at their PBX", i+1, pbxs, w.Round(time.Millisecond), c.Round(time.Millisecond), registered, n)
+		if registered != n {
+			t.Errorf("scrape %d: %d of %d devices registered at their PBX", i+1, registered, n)
+		}
+		if got := strings.Count(body, "basip_pbx_sip_up{"); got != pbxs || strings.Contains(body, "basip_pbx_sip_up{pbx=\"pbx-0\"} 0") {
+			t.Errorf("scrape %d: %d basip_pbx_sip_up series, or pbx-0 down", i+1, got)
+		}
+	}
+	pWall /= time.Duration(scrapes)
+	pCPU /= time.Duration(scrapes)
+	t.Logf("RESULT %d devices behind %d PBXs: mean steady scrape wall %v (without PBXs %v: %+v), exporter CPU %v per scrape (without %v: %+v, %.1f us per device)",
+		n, pbxs, pWall.Round(time.Millisecond), wall.Round(time.Millisecond), (pWall - wall).Round(time.Millisecond),
+		pCPU.Round(time.Millisecond), cpu.Round(time.Millisecond), (pCPU - cpu).Round(time.Millisecond), float64((pCPU-cpu).Microseconds())/float64(n))
 }
