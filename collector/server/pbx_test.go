@@ -3,8 +3,12 @@ package server
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,6 +171,117 @@ func TestPBXViewOverKamailio(t *testing.T) {
 	for _, want := range []string{"200 OK", "2 contacts", `data-device="door-1"`, "registered"} {
 		if !strings.Contains(string(page), want) && !(want == "2 contacts" && strings.Contains(string(page), "3 contacts")) {
 			t.Errorf("/debug?pbx=pbx-k lacks %q", want)
+		}
+	}
+}
+
+// TestPBXHostileDoesNotHoldTheScrape: a registrar that never answers, one
+// that answers a dump of endless nesting, and SIP addresses where nothing
+// answers cost a scrape nothing beyond its deadline; the devices are
+// served as ever, the PBXs down with their reason on the landing page; and
+// scrapes at once share one check of each PBX.
+func TestPBXHostileDoesNotHoldTheScrape(t *testing.T) {
+	var requests atomic.Int64
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leave
+		select {
+		case <-r.Context().Done():
+		case <-time.After(30 * time.Second):
+		}
+	}))
+	t.Cleanup(hang.Close)
+	nested := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"Domains":`+strings.Repeat("[", 1<<20))
+	}))
+	t.Cleanup(nested.Close)
+	// A UDP socket that reads every OPTIONS and answers none.
+	silent, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := silent.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	d := testutil.Panel("3001", "udp")
+	d.SetStatus(simulator.Status("OK", time.Now().Unix()))
+	dev, err := simulator.Serve(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	y := fmt.Sprintf(`global: {timeout: 1s, min_poll_interval: 0s}
+credentials:
+  default: {username: %s, password: %s}
+devices:
+  - {name: door, address: %q, api_version: v1}
+pbxs:
+  - name: hanging
+    sip: udp://%s
+    registrar: {type: kamailio, url: %q}
+  - name: nested
+    sip: udp://%s
+    aliases: [pbx.example.com]
+    registrar: {type: kamailio, url: %q}
+`, testutil.User, testutil.Password, dev.URL, silent.LocalAddr(), hang.URL+"/RPC",
+		strings.Replace(silent.LocalAddr().String(), "127.0.0.1", "127.0.0.2", 1), nested.URL+"/RPC")
+	_, srv, _ := serve(t, y, t.TempDir(), nil)
+
+	get := func(path string) (string, time.Duration) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set(scrapeTimeoutHeader, "3")
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), time.Since(start)
+	}
+	var wg sync.WaitGroup
+	bodies := make([]string, 5)
+	took := make([]time.Duration, 5)
+	for i := range bodies {
+		wg.Go(func() { bodies[i], took[i] = get("/metrics") })
+	}
+	wg.Wait()
+	for i, body := range bodies {
+		if took[i] > 3*time.Second {
+			t.Errorf("scrape %d took %v, past its 3 s deadline", i, took[i])
+		}
+		for _, want := range []string{
+			`basip_up{device="door"} 1`, `basip_sip_registered{device="door"} 1`,
+			`basip_pbx_sip_up{pbx="hanging"} 0`, `basip_pbx_up{pbx="hanging"} 0`,
+			`basip_pbx_sip_up{pbx="nested"} 0`, `basip_pbx_up{pbx="nested"} 0`,
+			`basip_device_pbx{device="door",pbx="nested"} 1`,
+		} {
+			if !testutil.HasLine(body, want) {
+				t.Errorf("scrape %d lacks %s:\n%s", i, want, testutil.Grep(body, "pbx"))
+			}
+		}
+		if strings.Contains(body, "basip_pbx_registration{") {
+			t.Errorf("scrape %d claims a registration state from a registrar it could not read", i)
+		}
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("five scrapes at once sent %d requests to the hanging registrar, want the one they share", n)
+	}
+	page, _ := get("/")
+	t.Logf("landing page, PBXs:\n%s", testutil.Grep(page, "kamailio"))
+	for _, want := range []string{`data-pbx="hanging"`, `data-pbx="nested"`, "no final answer to the OPTIONS before the deadline", "kamailio ul.dump: context deadline exceeded", "connection refused", "nests arrays and objects deeper than 32"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the landing page lacks %q:\n%s", want, testutil.Grep(page, "<td"))
 		}
 	}
 }
