@@ -10,8 +10,8 @@
 // no package imports its parent.
 //
 //	main.go                  flags, logger, wiring, signals
-//	collector                the fleet, its polling and the metric families   config, device, policy, schedule,
-//	                                                                          textformat, vendors, internal/safetext
+//	collector                the fleet, its polling and the metric families   config, device, pbx, policy, schedule,
+//	                         (pbxs.go: the PBX view beside it)                textformat, vendors, internal/safetext
 //	collector/server         the HTTP surface: /metrics, /probe, /sd, the     collector, config, device,
 //	                         pages, /debug, /config, /-/reload; its own       internal/safetext
 //	                         instrumentation
@@ -25,20 +25,26 @@
 //	collector/devhttp        the device HTTP transport every vendor shares:   device
 //	                         one kept-alive connection, bounded bodies,
 //	                         redirects, retries, Basic and Digest
+//	collector/pbx            a PBX's side: SIP OPTIONS, and the contacts of   devhttp, device, internal/safetext
+//	                         its registrar (Kamailio, Asterisk), bounded
 //	collector/config         YAML, defaults, validation, reload               device
 //	collector/policy         pure checks of settings against a policy and     config, device
 //	                         the vendor's constraints
 //	collector/schedule       when each poll runs: one per device at a time,   (none)
 //	                         slots, deadlines, classes of devices
 //	collector/textformat     the text exposition writer                       (none)
-//	collector/simulator      simulated devices for tests and --demo           simulator/vendorsim
+//	collector/simulator      simulated devices for tests and --demo, the      simulator/vendorsim, simulator/sipua
+//	                         demo's PBX
 //	collector/simulator/vendorsim  the other vendors' simulated devices       (none)
+//	collector/simulator/sipua  a registering SIP user agent for the           (none)
+//	                         simulated devices
 //	collector/e2e            tests of the built binary against real           (test only)
 //	                         Prometheus, Alertmanager and Chromium
 //	collector/loadtest       load measurement against json_exporter           (test only)
 //	collector/internal/safetext  escaping of device text for terminals and    (none)
 //	                         pages
 //	collector/internal/testutil, internal/rawdev  helpers shared by tests     simulator
+//	collector/internal/kamailiotest  a real Kamailio for tests                 (none)
 //
 // # One scrape, file by file
 //

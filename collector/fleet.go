@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -69,7 +68,6 @@ type member struct {
 	identity [sha256.Size]byte // a hash of what must stay equal for the session to stay valid
 	sipInfo  []int             // the fleet's sipInfo
 	tlsKey   string
-	ownIP    netip.Addr // the configured address's IP; invalid for a host name
 	session  *session
 	rec      *record
 }
@@ -250,7 +248,6 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case + "|" + dc.Vendor + "|" + fmt.Sprint(dc.StatusPort))),
 	}
 	d.rendered = labelValues(dc, cfg.LabelNames)
-	d.ownIP = ownIP(dc)
 	var prev *member
 	if old != nil {
 		prev = old.byName[dc.Name]

@@ -337,9 +337,10 @@ func (f *fleet) pbxOf(o *pollOutcome) *pbxMember {
 // pbxRegistration judges what p's registrar holds for the device's account:
 // its contacts whose address of record has the device's user and either
 // no domain or one the device or the PBX is known by. A contact counts as
-// the device's own when it came from the device's configured address; a
-// device configured by host name, or a contact whose source is not an IP
-// address, cannot be told apart, and its contacts count as its own.
+// the device's own when it came from one of its sip_source addresses (by
+// default its configured address); a device configured by host name
+// without sip_source, or a contact whose source is not an IP address,
+// cannot be told apart, and its contacts count as its own.
 func pbxRegistration(o *pbxOutcome, p *pbxMember, m *member, s *device.SIPSettings) string {
 	user := str(s.User)
 	own, foreign := false, false
@@ -348,7 +349,7 @@ func pbxRegistration(o *pbxOutcome, p *pbxMember, m *member, s *device.SIPSettin
 			continue
 		}
 		src, err := netip.ParseAddr(c.Source)
-		if !m.ownIP.IsValid() || err != nil || src.Unmap() == m.ownIP {
+		if len(m.cfg.SIPSources) == 0 || err != nil || fromAny(m.cfg.SIPSources, src.Unmap()) {
 			own = true
 		} else {
 			foreign = true
@@ -455,17 +456,14 @@ func writeDevicePBXs(w *textformat.Writer, f *fleet, members []*member, outcomes
 	}
 }
 
-// ownIP is the IP address of a device's configured address; invalid for
-// a host name.
-func ownIP(dc *config.Device) netip.Addr {
-	if dc.URL == nil {
-		return netip.Addr{}
+// fromAny says whether a is within one of prefixes.
+func fromAny(prefixes []netip.Prefix, a netip.Addr) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	a, err := netip.ParseAddr(dc.URL.Hostname())
-	if err != nil {
-		return netip.Addr{}
-	}
-	return a.Unmap()
+	return false
 }
 
 // PBXView is what the pages show of a PBX's last check.

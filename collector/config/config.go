@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -199,6 +200,11 @@ type Device struct {
 	// status on; DefaultUfanetStatusPort when left out. Other vendors
 	// refuse it.
 	StatusPort int `yaml:"status_port,omitempty"`
+	// SIPSource are the addresses (IP addresses or CIDR prefixes) the
+	// device's SIP registrations come from as its PBX's registrar records
+	// them: a NAT's public address, say. Left out, the host of Address
+	// when it is an IP address.
+	SIPSource []string `yaml:"sip_source,omitempty"`
 
 	// URL is the normalised address (scheme://host:port).
 	URL *url.URL `yaml:"-"`
@@ -207,6 +213,9 @@ type Device struct {
 	Credential *Credential `yaml:"-"`
 	// PolicyRef is the resolved policy; nil when none applies.
 	PolicyRef *Policy `yaml:"-"`
+	// SIPSources are SIPSource parsed, or Address's IP as a one-address
+	// prefix; empty for a device known by a host name only.
+	SIPSources []netip.Prefix `yaml:"-"`
 }
 
 // Error is a configuration error that names where it is.
@@ -811,6 +820,23 @@ func (v *validator) device(cfg *Config, i int, d *Device, node *yaml.Node) []err
 		bad("address", "%v", err)
 	} else {
 		d.URL = u
+	}
+	d.SIPSources = nil
+	for _, src := range d.SIPSource {
+		p, err := netip.ParsePrefix(src)
+		if a, aerr := netip.ParseAddr(src); aerr == nil {
+			p, err = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+		}
+		if err != nil {
+			bad("sip_source", "%q is not an IP address or a CIDR prefix", src)
+			continue
+		}
+		d.SIPSources = append(d.SIPSources, p.Masked())
+	}
+	if len(d.SIPSource) == 0 && d.URL != nil {
+		if a, err := netip.ParseAddr(d.URL.Hostname()); err == nil {
+			d.SIPSources = []netip.Prefix{netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())}
+		}
 	}
 	credName := d.Credentials
 	if credName == "" {

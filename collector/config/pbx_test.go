@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,27 @@ func TestPBXMistakes(t *testing.T) {
 	}
 	if strings.Contains(msg, secretPw) {
 		t.Errorf("the error quotes the password:\n%s", msg)
+	}
+}
+
+// TestSIPSource: a device's sip_source takes addresses and prefixes; left
+// out, the device's IP address is its source; a host name gives none; a
+// wrong one is an error with its line.
+func TestSIPSource(t *testing.T) {
+	cfg, err := Parse([]byte(mistakesHead+`devices:
+  - {name: a, address: 192.0.2.10}
+  - {name: b, address: 192.0.2.11, sip_source: [203.0.113.7, "198.51.100.0/24", "::ffff:198.51.100.9"]}
+  - {name: c, address: door.example.com}
+`), "c.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := func(i int) string { return fmt.Sprint(cfg.Devices[i].SIPSources) }
+	if got(0) != "[192.0.2.10/32]" || got(1) != "[203.0.113.7/32 198.51.100.0/24 198.51.100.9/32]" || got(2) != "[]" {
+		t.Errorf("sources %s %s %s", got(0), got(1), got(2))
+	}
+	_, err = Parse([]byte(mistakesHead+"devices:\n  - name: a\n    address: 192.0.2.10\n    sip_source: [nat.example.com]\n"), "c.yaml", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:8: device "a": field sip_source: "nat.example.com" is not an IP address or a CIDR prefix`) {
+		t.Errorf("got %v", err)
 	}
 }
