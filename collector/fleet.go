@@ -318,11 +318,17 @@ func labelValues(dc *config.Device, names []string) textformat.Labels {
 	return textformat.RenderLabelSet(set)
 }
 
-// Close closes the device connections. The Exporter stays usable.
+// Close closes the device and registrar connections. The Exporter stays
+// usable.
 func (e *Exporter) Close() {
 	if f := e.fleet.Load(); f != nil {
 		for _, m := range f.members {
 			m.session.client.Close()
+		}
+		for _, p := range f.pbxs {
+			if p.session.transport != nil {
+				p.session.transport.CloseIdleConnections()
+			}
 		}
 	}
 }

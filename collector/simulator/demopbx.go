@@ -41,13 +41,8 @@ type DemoContact struct {
 // StartDemoPBX starts a DemoPBX answering SIP on UDP at addr and its
 // registrar over HTTP on TCP at the same address.
 func StartDemoPBX(addr string, contacts []DemoContact) (*DemoPBX, error) {
-	udp, err := net.ListenPacket("udp", addr)
+	udp, tcp, err := listenBoth(addr)
 	if err != nil {
-		return nil, err
-	}
-	tcp, err := net.Listen("tcp", udp.LocalAddr().String())
-	if err != nil {
-		udp.Close()
 		return nil, err
 	}
 	quiet := slog.New(slog.DiscardHandler)
@@ -132,4 +127,32 @@ func (p *DemoPBX) Close() error {
 	err = errors.Join(err, p.srv.Close(), p.udp.Close())
 	_ = p.ua.Close()
 	return err
+}
+
+// listenBoth listens on UDP and TCP at addr, the same port for both; for
+// port 0, a port free for both (a few tries: the UDP port chosen may be
+// taken on TCP).
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	tries := 1
+	if port == "0" {
+		tries = 20
+	}
+	for i := 0; ; i++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		tcp, err := net.Listen("tcp", udp.LocalAddr().String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if i+1 >= tries {
+			return nil, nil, err
+		}
+	}
 }
