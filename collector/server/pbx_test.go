@@ -180,6 +180,16 @@ func TestPBXViewOverKamailio(t *testing.T) {
 			t.Errorf("/debug?pbx=pbx-k lacks %q", want)
 		}
 	}
+	// The device's page names its PBX and its state there.
+	resp, err = http.Get(srv.URL + "/debug?device=door-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `<a href="debug?pbx=pbx-k">pbx-k</a>: registered at its registrar`; !strings.Contains(string(page), want) {
+		t.Errorf("/debug?device=door-1 lacks %q:\n%s", want, testutil.Grep(string(page), "pbx"))
+	}
 }
 
 // TestPBXHostileDoesNotHoldTheScrape: a registrar that never answers, one
