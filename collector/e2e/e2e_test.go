@@ -212,36 +212,7 @@ func TestEndToEnd(t *testing.T) {
 	// the alerts fire within seconds, and keep_firing_for to keepFiringFor;
 	// the durations themselves are covered by the promtool tests
 	// (deploy/prometheus/alerts_test.yml).
-	rules, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	forRe := regexp.MustCompile(`(?m)^(\s*for:\s*)\S+`)
-	if len(forRe.FindAll(rules, -1)) == 0 {
-		t.Fatal("alerts.yml: no `for:` durations found to rewrite")
-	}
-	keepRe := regexp.MustCompile(`(?m)^(\s*keep_firing_for:\s*)\S+`)
-	if len(keepRe.FindAll(rules, -1)) == 0 {
-		t.Fatal("alerts.yml: no `keep_firing_for:` found to rewrite")
-	}
-	// The alerts on the exporter as a whole keep their `for:`: it is what
-	// carries them over the exporter's restart below, as in production.
-	var out []string
-	alertName := regexp.MustCompile(`^\s*- alert:\s*(\S+)`)
-	current := ""
-	for _, line := range strings.Split(string(rules), "\n") {
-		if m := alertName.FindStringSubmatch(line); m != nil {
-			current = m[1]
-		}
-		if !slices.Contains(exporterAlerts, current) {
-			line = forRe.ReplaceAllString(line, "${1}0s")
-		}
-		out = append(out, keepRe.ReplaceAllString(line, "${1}"+keepFiringFor))
-	}
-	rulesFile := writeFile(t, filepath.Join(tmp, "alerts.yml"), strings.Join(out, "\n"))
-	if out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput(); err != nil {
-		t.Fatalf("promtool check rules (for: 0s copy): %v\n%s", err, out)
-	}
+	rulesFile := writeFastRules(t, root, tmp, promtool, func(string) string { return keepFiringFor })
 
 	s := stack{
 		root:        root,
@@ -265,6 +236,48 @@ func TestEndToEnd(t *testing.T) {
 		s.run(t)
 	})
 	t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// writeFastRules writes deploy/prometheus/alerts.yml into dir with every
+// `for:` but exporterAlerts' set to 0s, and every keep_firing_for set to
+// keep(the shipped value), checks the copy with promtool and returns its
+// path. The alerts on the exporter as a whole keep their `for:`: it is
+// what carries them over an exporter restart, as in production.
+func writeFastRules(t *testing.T, root, dir, promtool string, keep func(shipped string) string) string {
+	t.Helper()
+	rules, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forRe := regexp.MustCompile(`(?m)^(\s*for:\s*)\S+`)
+	if len(forRe.FindAll(rules, -1)) == 0 {
+		t.Fatal("alerts.yml: no `for:` durations found to rewrite")
+	}
+	keepRe := regexp.MustCompile(`(?m)^(\s*keep_firing_for:\s*)(\S+)`)
+	if len(keepRe.FindAll(rules, -1)) == 0 {
+		t.Fatal("alerts.yml: no `keep_firing_for:` found to rewrite")
+	}
+	var out []string
+	alertName := regexp.MustCompile(`^\s*- alert:\s*(\S+)`)
+	current := ""
+	for _, line := range strings.Split(string(rules), "\n") {
+		if m := alertName.FindStringSubmatch(line); m != nil {
+			current = m[1]
+		}
+		if !slices.Contains(exporterAlerts, current) {
+			line = forRe.ReplaceAllString(line, "${1}0s")
+		}
+		line = keepRe.ReplaceAllStringFunc(line, func(m string) string {
+			parts := keepRe.FindStringSubmatch(m)
+			return parts[1] + keep(parts[2])
+		})
+		out = append(out, line)
+	}
+	rulesFile := writeFile(t, filepath.Join(dir, "alerts.yml"), strings.Join(out, "\n"))
+	if out, err := exec.Command(promtool, "check", "rules", rulesFile).CombinedOutput(); err != nil {
+		t.Fatalf("promtool check rules (for: 0s copy): %v\n%s", err, out)
+	}
+	return rulesFile
 }
 
 // stack is one run of the exporter, Alertmanager and a Prometheus.
