@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +28,9 @@ const (
 func serveDoor(t *testing.T) (*simulator.Device, *simulator.Server) {
 	t.Helper()
 	door := &simulator.Device{Username: "admin", Password: firstPassword, APIVersion: "v1"}
-	door.SetSettings(simulator.PanelSettings("100", "udp"))
+	// A SIP account of its own: doors sharing one are an alert
+	// (BasipSIPAccountShared).
+	door.SetSettings(simulator.PanelSettings(strconv.Itoa(100+int(doors.Add(1))), "udp"))
 	srv, err := simulator.Serve(door)
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +38,9 @@ func serveDoor(t *testing.T) (*simulator.Device, *simulator.Server) {
 	t.Cleanup(func() { _ = srv.Close() })
 	return door, srv
 }
+
+// doors numbers the doors serveDoor serves.
+var doors atomic.Int64
 
 // TestReloadRereadsRotatedPassword rotates a device's password, then the
 // password file, and checks that a SIGHUP to the running binary brings the
