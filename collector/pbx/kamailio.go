@@ -429,7 +429,7 @@ func (d *ulDecoder) contact() error {
 			return err
 		}
 		var address, received string
-		var haveAddress bool
+		var haveAddress, expired bool
 		err := d.object(func(key string) error {
 			var err error
 			switch key {
@@ -440,6 +440,20 @@ func (d *ulDecoder) contact() error {
 			case "Received":
 				received, err = d.str("Received")
 				return err
+			case "Expires":
+				// Seconds left, "permanent", or "expired" for a contact
+				// usrloc's timer has not removed yet: no longer live.
+				tok, err := d.token()
+				if err != nil {
+					return err
+				}
+				switch v := tok.(type) {
+				case string:
+					expired = v == "expired"
+				case json.Delim:
+					return typeError("Expires", tok, "a number or a string")
+				}
+				return nil
 			}
 			return d.skip()
 		})
@@ -449,7 +463,9 @@ func (d *ulDecoder) contact() error {
 		if !haveAddress {
 			return errors.New("a Contact has no Address")
 		}
-		d.contacts = append(d.contacts, Contact{Source: contactSource(address, received)})
+		if !expired {
+			d.contacts = append(d.contacts, Contact{Source: contactSource(address, received)})
+		}
 		return nil
 	})
 	if err == nil && !inner {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -678,4 +679,35 @@ func FuzzKamailioDump(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestKamailioHarnessCaptures reads the answers the test harness captured
+// from the real Kamailio (testdata/kamailio): each contact's AoR and
+// source as Kamailio printed them, Received before the contact's host, and
+// a contact usrloc lists as "expired" (not yet removed by its timer) left
+// out: it is no live registration.
+func TestKamailioHarnessCaptures(t *testing.T) {
+	for file, want := range map[string][]Contact{
+		"empty.json":        {},
+		"one-contact.json":  {{User: "100", Source: "127.0.0.1"}},
+		"two-contacts.json": {{User: "100", Source: "127.0.0.1"}, {User: "100", Source: "127.0.0.2"}},
+		"received.json":     {{User: "100", Source: "127.0.0.2"}, {User: "101", Source: "127.0.0.3"}},
+		"expired.json":      {{User: "101", Source: "127.0.0.2"}},
+		"permanent.json":    {{User: "100", Source: "127.0.0.1"}, {User: "999", Source: "127.0.0.9"}},
+	} {
+		t.Run(file, func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join("testdata", "kamailio", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := contactsOf(t, "", fixed(http.StatusOK, b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.SortFunc(got, func(a, b Contact) int { return strings.Compare(a.User+a.Source, b.User+b.Source) })
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("contacts\n got %+v\nwant %+v", got, want)
+			}
+		})
+	}
 }
