@@ -856,26 +856,11 @@ func tail(s string, n int) string {
 // wall and cpu, the same scrapes' cost without PBXs.
 func measurePBXs(t *testing.T, exp *proc, n, pbxs, scrapes int, wall, cpu time.Duration) {
 	t.Helper()
-	contacts := make([][]simulator.DemoContact, pbxs)
-	for g := range n {
-		contacts[g%pbxs] = append(contacts[g%pbxs], simulator.DemoContact{User: strconv.Itoa(100 + g), Source: "127.0.0.1:5060"})
-	}
 	cfg, err := os.ReadFile(exp.cfgFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	b.Write(cfg)
-	b.WriteString("pbxs:\n")
-	for k := range pbxs {
-		p, err := simulator.StartDemoPBX("127.0.0.1:0", contacts[k])
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.Close() })
-		fmt.Fprintf(&b, "  - name: pbx-%d\n    sip: udp://%s\n    aliases: [pbx-%d.example.com]\n    registrar: {type: kamailio, url: %q}\n", k, p.SIPAddr, k, p.RPCURL)
-	}
-	if err := os.WriteFile(exp.cfgFile, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(exp.cfgFile, append(cfg, pbxsConfig(t, n, pbxs)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := http.Post("http://"+exp.addr+"/-/reload", "", nil)
@@ -910,4 +895,27 @@ func measurePBXs(t *testing.T, exp *proc, n, pbxs, scrapes int, wall, cpu time.D
 	t.Logf("RESULT %d devices behind %d PBXs: mean steady scrape wall %v (without PBXs %v: %+v), exporter CPU %v per scrape (without %v: %+v, %.1f us per device)",
 		n, pbxs, pWall.Round(time.Millisecond), wall.Round(time.Millisecond), (pWall - wall).Round(time.Millisecond),
 		pCPU.Round(time.Millisecond), cpu.Round(time.Millisecond), (pCPU - cpu).Round(time.Millisecond), float64((pCPU-cpu).Microseconds())/float64(n))
+}
+
+// pbxsConfig starts pbxs PBXs (simulator.DemoPBX), the K-th holding a
+// contact from 127.0.0.1 for each BAS-IP device of the fleet of n whose
+// index is K modulo pbxs (the proxy the simulators give it), and returns
+// the configuration's pbxs section for them.
+func pbxsConfig(t testing.TB, n, pbxs int) string {
+	t.Helper()
+	contacts := make([][]simulator.DemoContact, pbxs)
+	for g := range n {
+		contacts[g%pbxs] = append(contacts[g%pbxs], simulator.DemoContact{User: strconv.Itoa(100 + g), Source: "127.0.0.1:5060"})
+	}
+	var b strings.Builder
+	b.WriteString("pbxs:\n")
+	for k := range pbxs {
+		p, err := simulator.StartDemoPBX("127.0.0.1:0", contacts[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Close() })
+		fmt.Fprintf(&b, "  - name: pbx-%d\n    sip: udp://%s\n    aliases: [pbx-%d.example.com]\n    registrar: {type: kamailio, url: %q}\n", k, p.SIPAddr, k, p.RPCURL)
+	}
+	return b.String()
 }

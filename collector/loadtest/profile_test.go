@@ -37,8 +37,13 @@ func TestProfile(t *testing.T) {
 		latency = "20ms"
 	}
 	scrapes := envInt("BASIP_LOAD_SCRAPES", 5)
-	_, devices := startFleet(t, n, fleetOpts{latency: latency})
-	cfg, err := config.Parse([]byte(exporterConfig(devices, "  timeout: 60s\n  min_poll_interval: 0s\n  collect: "+collect+"\n")), "load.yaml", t.TempDir())
+	pbxs := envInt(pbxsEnv, 0)
+	_, devices := startFleet(t, n, fleetOpts{latency: latency, pbxs: pbxs})
+	y := exporterConfig(devices, "  timeout: 60s\n  min_poll_interval: 0s\n  collect: "+collect+"\n")
+	if pbxs > 0 {
+		y += pbxsConfig(t, n, pbxs)
+	}
+	cfg, err := config.Parse([]byte(y), "load.yaml", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

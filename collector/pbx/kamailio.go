@@ -425,51 +425,64 @@ func (d *ulDecoder) contact() error {
 		if len(d.contacts) >= d.max {
 			return ErrTooManyContacts
 		}
-		if err := d.open('{', "Contact"); err != nil {
+		// One Decode per contact: encoding/json skips the fields not
+		// asked for without making a token of each, which the contact's
+		// twenty-odd fields would cost (jsonGuard bounds the value).
+		var c ulContact
+		if err := d.decode(&c); err != nil {
 			return err
 		}
-		var address, received string
-		var haveAddress, expired bool
-		err := d.object(func(key string) error {
-			var err error
-			switch key {
-			case "Address":
-				address, err = d.str("Address")
-				haveAddress = true
-				return err
-			case "Received":
-				received, err = d.str("Received")
-				return err
-			case "Expires":
-				// Seconds left, "permanent", or "expired" for a contact
-				// usrloc's timer has not removed yet: no longer live.
-				tok, err := d.token()
-				if err != nil {
-					return err
-				}
-				switch v := tok.(type) {
-				case string:
-					expired = v == "expired"
-				case json.Delim:
-					return typeError("Expires", tok, "a number or a string")
-				}
-				return nil
-			}
-			return d.skip()
-		})
-		if err != nil {
-			return err
-		}
-		if !haveAddress {
+		switch {
+		case c.Address == nil:
 			return errors.New("a Contact has no Address")
+		case len(*c.Address) > ulMaxField:
+			return fmt.Errorf("Address is longer than %d bytes", ulMaxField)
+		case len(c.Received) > ulMaxField:
+			return fmt.Errorf("Received is longer than %d bytes", ulMaxField)
 		}
-		if !expired {
-			d.contacts = append(d.contacts, Contact{Source: contactSource(address, received)})
+		// Expires: seconds left, "permanent", or "expired" for a contact
+		// usrloc's timer has not removed yet: no longer live.
+		if string(c.Expires) != `"expired"` {
+			d.contacts = append(d.contacts, Contact{Source: contactSource(*c.Address, c.Received)})
 		}
 		return nil
 	})
 	if err == nil && !inner {
 		err = errors.New("a Contacts element has no Contact")
+	}
+	return err
+}
+
+// ulContact is what is read of a usrloc contact.
+type ulContact struct {
+	Address  *string         `json:"Address"`
+	Received string          `json:"Received"`
+	Expires  json.RawMessage `json:"Expires"`
+}
+
+// decode decodes the next value into v, its error made one of ours (see
+// token).
+func (d *ulDecoder) decode(v any) error {
+	err := d.dec.Decode(v)
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("the answer ends before its JSON does: %w", io.ErrUnexpectedEOF)
+	case errors.As(err, &se):
+		return errors.New("malformed JSON")
+	case errors.As(err, &te):
+		// Value is the JSON kind ("number"), never the answer's text.
+		got := "a " + te.Value
+		if te.Value == "array" || te.Value == "object" {
+			got = "an " + te.Value
+		}
+		if te.Field == "" {
+			return fmt.Errorf("Contact: got %s, want an object", got)
+		}
+		return fmt.Errorf("%s: got %s, want a string", te.Field, got)
 	}
 	return err
 }
