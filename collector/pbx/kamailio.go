@@ -436,9 +436,9 @@ func (d *ulDecoder) contact() error {
 		case c.Address == nil:
 			return errors.New("a Contact has no Address")
 		case len(*c.Address) > ulMaxField:
-			return fmt.Errorf("Address is longer than %d bytes", ulMaxField)
+			return fmt.Errorf("a contact's Address is longer than %d bytes", ulMaxField)
 		case len(c.Received) > ulMaxField:
-			return fmt.Errorf("Received is longer than %d bytes", ulMaxField)
+			return fmt.Errorf("a contact's Received is longer than %d bytes", ulMaxField)
 		}
 		// Expires: seconds left, "permanent", or "expired" for a contact
 		// usrloc's timer has not removed yet: no longer live.
