@@ -236,7 +236,6 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 		return nil, fmt.Errorf("device %q: %w", dc.Name, err)
 	}
 	pass := dc.Credential.Secret().Reveal()
-	sum := sha256.Sum256([]byte(dc.Credential.Username + "\x00" + pass))
 	d := &member{
 		name:    dc.Name,
 		key:     dc.URL.String(),
@@ -244,7 +243,7 @@ func (e *Exporter) newMember(old *fleet, byIdentity map[[sha256.Size]byte]*membe
 		spec:    vendors.SpecOf(dc.Vendor),
 		sipInfo: f.sipInfo,
 		tlsKey:  tlsKey,
-		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + hex.EncodeToString(sum[:]) + "|" + tlsKey +
+		identity: sha256.Sum256([]byte(dc.URL.String() + "|" + dc.APIVersion + "|" + credentialHash(dc.Credential.Username, pass) + "|" + tlsKey +
 			"|" + dc.Credential.Auth + "|" + dc.Credential.MD5Case + "|" + dc.Vendor + "|" + fmt.Sprint(dc.StatusPort))),
 	}
 	d.rendered = labelValues(dc, cfg.LabelNames)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,8 @@ import (
 // pbxMember is one configured PBX in one configuration.
 type pbxMember struct {
 	name     string
+	index    int      // in fleet.pbxs, and in a scrape's outcomes
+	hosts    []string // the hosts of cfg.Names, for the domains of contacts
 	cfg      *config.PBX
 	key      string // the scheduler's key
 	target   pbx.Target
@@ -150,9 +153,13 @@ func buildPBXs(old, f *fleet) error {
 		} else if p.session, err = newPBXSession(pc); err != nil {
 			return fmt.Errorf("pbx %q: %w", pc.Name, err)
 		}
+		p.index = len(f.pbxs)
 		f.pbxs = append(f.pbxs, p)
 		for _, n := range pc.Names {
 			f.pbxByName[n] = p
+			if h, _, err := net.SplitHostPort(n); err == nil {
+				p.hosts = append(p.hosts, h)
+			}
 		}
 	}
 	if old != nil { // close the connections no PBX will use again
@@ -341,11 +348,12 @@ func (f *fleet) pbxOf(o *pollOutcome) *pbxMember {
 // default its configured address); a device configured by host name
 // without sip_source, or a contact whose source is not an IP address,
 // cannot be told apart, and its contacts count as its own.
-func pbxRegistration(o *pbxOutcome, p *pbxMember, m *member, s *device.SIPSettings) string {
+func pbxRegistration(o *pbxOutcome, p *pbxMember, m *member, s *device.SIPSettings, proxyName string) string {
 	user := str(s.User)
+	proxyHost, _, _ := net.SplitHostPort(proxyName)
 	own, foreign := false, false
 	for _, c := range o.byUser[user] {
-		if !contactDomainMatches(c.Domain, p, s) {
+		if !contactDomainMatches(c.Domain, p, s, proxyHost) {
 			continue
 		}
 		src, err := netip.ParseAddr(c.Source)
@@ -369,23 +377,15 @@ func pbxRegistration(o *pbxOutcome, p *pbxMember, m *member, s *device.SIPSettin
 // device's account when there is none (a registrar keyed by user only),
 // or it is the device's realm, the host of its proxy, or a host p is
 // known by.
-func contactDomainMatches(domain string, p *pbxMember, s *device.SIPSettings) bool {
+func contactDomainMatches(domain string, p *pbxMember, s *device.SIPSettings, proxyHost string) bool {
 	if domain == "" {
 		return true
 	}
-	domain = strings.ToLower(domain)
-	if strings.EqualFold(domain, str(s.Realm)) {
+	domain = strings.Trim(strings.ToLower(domain), "[]")
+	if strings.EqualFold(domain, str(s.Realm)) || domain == proxyHost {
 		return true
 	}
-	for _, n := range p.cfg.Names {
-		if h, _, err := net.SplitHostPort(n); err == nil && strings.Trim(h, "[]") == strings.Trim(domain, "[]") {
-			return true
-		}
-	}
-	if h, _, err := net.SplitHostPort(config.ProxyName(str(s.Proxy))); err == nil && h == domain {
-		return true
-	}
-	return false
+	return slices.Contains(p.hosts, domain)
 }
 
 // writePBXs writes the PBX series of a fleet scrape.
@@ -428,12 +428,6 @@ func writeDevicePBXs(w *textformat.Writer, f *fleet, members []*member, outcomes
 	if out == nil {
 		return
 	}
-	index := make(map[*pbxMember]*pbxOutcome, len(out))
-	for i, p := range f.pbxs {
-		if i < len(out) {
-			index[p] = out[i]
-		}
-	}
 	w.Family(fams[famRegistration])
 	for i, m := range members {
 		s := outcomes[i].readSettings()
@@ -444,11 +438,11 @@ func writeDevicePBXs(w *textformat.Writer, f *fleet, members []*member, outcomes
 		if p == nil {
 			continue
 		}
-		po := index[p]
-		if po == nil || !po.registrar || po.regErr != nil {
+		po := out[p.index]
+		if !po.registrar || po.regErr != nil {
 			continue
 		}
-		state := pbxRegistration(po, p, m, s)
+		state := pbxRegistration(po, p, m, s, outcomes[i].proxyName)
 		w.Target(m.rendered)
 		for _, st := range registrationStates {
 			w.Bool(st == state, p.name, st)
@@ -576,7 +570,7 @@ func (e *Exporter) DebugPBX(ctx context.Context, name string) (*PBXReport, error
 		}
 		d := PBXDevice{Name: m.name, User: clean(str(s.User))}
 		if out.registrar && out.regErr == nil && d.User != "" {
-			d.State = pbxRegistration(out, p, m, s)
+			d.State = pbxRegistration(out, p, m, s, o.proxyName)
 		}
 		rep.Devices = append(rep.Devices, d)
 	}

@@ -271,7 +271,7 @@ func (e *Exporter) DebugPoll(ctx context.Context, name string) (*DebugReport, er
 		rep.PBX = p.name
 		if v, ok := e.pbxLast.Load(p.name); ok {
 			if po := v.(*pbxOutcome); po.registrar && po.regErr == nil && str(o.settings.User) != "" {
-				rep.PBXState = pbxRegistration(po, p, d, o.settings)
+				rep.PBXState = pbxRegistration(po, p, d, o.settings, o.proxyName)
 			}
 		}
 	}
